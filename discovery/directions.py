@@ -1,0 +1,56 @@
+"""The directions file: K x d directions plus metadata, in safetensors (no pickle, readable anywhere).
+
+Metadata values are strings (a safetensors rule); numbers and lists are stored as JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+
+from saliency.errors import UserError
+from saliency.files import atomic_write
+
+
+@dataclass
+class DirectionSet:
+    directions: torch.Tensor  # [K, d]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def generator(self) -> str:
+        return str(self.meta.get("generator", "?"))
+
+    def __len__(self) -> int:
+        return self.directions.shape[0]
+
+
+def save_directions(path: str | Path, directions: torch.Tensor, meta: dict[str, Any]) -> None:
+    text_meta = {k: json.dumps(v) for k, v in meta.items()}
+    blob = save({"directions": directions.detach().float().cpu().contiguous()}, metadata=text_meta)
+    with atomic_write(path, "wb") as f:
+        f.write(blob)
+
+
+def load_directions(path: str | Path) -> DirectionSet:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"directions file not found: {path}; run `saliency discover` to make one")
+    try:
+        tensors = load_file(str(path))
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            raw = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"cannot read directions file {path}: {e}; regenerate it with `saliency discover`") from None
+    if "directions" not in tensors or tensors["directions"].ndim != 2:
+        raise UserError(f"{path} holds no K x d 'directions' tensor; is it a directions file?")
+    meta = {k: json.loads(v) for k, v in raw.items()}
+    return DirectionSet(tensors["directions"], meta)

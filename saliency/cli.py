@@ -1,0 +1,47 @@
+"""The `saliency` command: one subcommand per pipeline stage.
+
+Each stage module exposes `add_arguments(parser)` and `run(args)`; this file only wires them,
+so `saliency <stage> --help` documents every flag next to the code that reads it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations calls home on import otherwise
+
+from saliency import __version__  # noqa: E402
+from saliency.errors import UserError  # noqa: E402
+
+# name -> (module, one-line help); modules are imported only when their stage runs.
+STAGES = {
+    "discover": ("saliency.commands.discover", "stage 1: learn latent directions of a frozen generator"),
+    "generators": ("saliency.commands.generators", "list generator backends and their defaults"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="saliency", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    for name, (module, help_text) in STAGES.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        importlib.import_module(args._module).run(args)
+    except UserError as e:
+        print(f"saliency {args.stage}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"saliency {args.stage}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,77 @@
+"""`saliency discover`: stage 1, learn K interpretable latent directions of a frozen generator.
+
+Writes OUT/directions.safetensors (K x d plus metadata), OUT/grids/*.png, OUT/log.jsonl,
+OUT/summary.json and OUT/checkpoint.pt; rerunning the same command resumes where it stopped.
+Unset flags take the generator's defaults (`saliency generators`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from discovery.deformators import DEFORMATORS
+from discovery.reconstructors import RECONSTRUCTORS
+from discovery.trainer import DiscoveryConfig, run_discovery
+from saliency.commands.common import add_generator_arguments, parse_classes
+from saliency.device import pick_device
+from saliency.generators import build_generator, spec
+from saliency.paths import runs_dir
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_generator_arguments(p)
+    p.add_argument("--out", type=Path, default=None, help="run directory (default: DATA/runs/discover-GENERATOR)")
+    p.add_argument("--deformator", choices=sorted(DEFORMATORS), default=None, help="linear, ortho (expm of skew matrix) or proj (unit columns)")
+    p.add_argument("--directions", type=int, default=None, help="K, the number of directions (default: generator's; ortho: up to the latent size)")
+    p.add_argument("--reconstructor", choices=sorted(RECONSTRUCTORS), default=None, help="resnet18 (paper) or lenet (fast on CPU)")
+    p.add_argument("--steps", type=int, default=None, help="training steps")
+    p.add_argument("--batch-size", type=int, default=None, help="latents per step (paper: 32)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate for deformator and reconstructor (paper: 1e-4)")
+    p.add_argument("--shift-range", type=float, default=None, help="eps ~ U[-r, r] (paper: 6)")
+    p.add_argument("--min-shift", type=float, default=None, help="|eps| is raised to at least this (paper: 0.5)")
+    p.add_argument("--shift-loss-weight", type=float, default=0.25, help="weight of the L1 loss on eps")
+    p.add_argument("--seed", type=int, default=0, help="seed of initial weights and of every step's samples")
+    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    p.add_argument("--restart", action="store_true", help="discard an existing checkpoint in --out instead of resuming")
+    p.add_argument("--no-grids", action="store_true", help="skip the PNG direction grids")
+
+
+def config_from_args(args: argparse.Namespace) -> DiscoveryConfig:
+    defaults = spec(args.generator).defaults
+
+    def pick(name: str, key: str | None = None):
+        value = getattr(args, name)
+        return defaults.get(key or name) if value is None else value
+
+    return DiscoveryConfig(
+        generator=args.generator,
+        deformator=pick("deformator"),
+        directions=pick("directions"),
+        reconstructor=pick("reconstructor"),
+        shift_range=pick("shift_range"),
+        min_shift=pick("min_shift"),
+        shift_loss_weight=args.shift_loss_weight,
+        batch_size=pick("batch_size"),
+        lr=pick("lr"),
+        steps=pick("steps"),
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    cfg = config_from_args(args)
+    G = build_generator(args.generator, weights=args.weights, device=device, classes=parse_classes(args.classes))
+    out = args.out or runs_dir() / f"discover-{args.generator}"
+    result = run_discovery(G, cfg, out, device, restart=args.restart, render_grids=not args.no_grids)
+    s = result.summary
+    print(f"directions: {result.directions_path}  (K={s['num_directions']}, accuracy {s['accuracy']:.3f}, {s['steps']} steps)")
+    print(f"grids:      {out / 'grids'}")

@@ -1,0 +1,34 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Each test gets its own data directory and no network downloads by accident."""
+    monkeypatch.setenv("SALIENCY_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("SALIENCY_WEIGHTS", raising=False)
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent: these tests read the shared datasets and reference manifests")
+    return SHARED
+
+
+@pytest.fixture
+def dcgan_checkpoint(tmp_path) -> Path:
+    """A random-weight dcgan-faces file in the publisher's format ({'netG_state_dict': ...})."""
+    from saliency.generators.dcgan_faces import DCGANGenerator
+
+    path = tmp_path / "weights.tar"
+    torch.save({"netG_state_dict": DCGANGenerator().state_dict()}, path)
+    return path

@@ -1,0 +1,46 @@
+"""The `saliency` command as a user runs it."""
+
+import subprocess
+import sys
+
+import pytest
+
+from discovery import load_directions
+from saliency.cli import STAGES, main
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_every_flag_has_help(stage, capsys):
+    with pytest.raises(SystemExit):
+        main([stage, "--help"])
+    text = capsys.readouterr().out
+    import re
+
+    flags = set(re.findall(r"\n  (--[a-z-]+)", text))
+    for flag in flags - {"--help"}:
+        block = text.split(flag, 1)[1].split("\n  -", 1)[0]
+        assert len(block.strip()) > len(flag), f"{stage} {flag} has no help text"
+
+
+def test_discover_planted_end_to_end(tmp_path):
+    rc = main(["discover", "--generator", "planted", "--steps", "20", "--out", str(tmp_path), "--device", "cpu"])
+    assert rc == 0
+    assert load_directions(tmp_path / "directions.safetensors").meta["steps"] == 20
+
+
+def test_missing_weights_is_one_clear_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "saliency", "discover", "--weights", str(tmp_path / "nope.tar"), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "nope.tar" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_discover_dcgan_faces_runs_with_given_weights(tmp_path, dcgan_checkpoint):
+    rc = main(["discover", "--weights", str(dcgan_checkpoint), "--steps", "3", "--directions", "4", "--out", str(tmp_path), "--no-grids"])
+    assert rc == 0
+    ds = load_directions(tmp_path / "directions.safetensors")
+    assert ds.directions.shape == (4, 100) and ds.generator == "dcgan-faces"

@@ -1,0 +1,114 @@
+"""Generator backends: interface, dcgan-faces loading, errors, custom generators."""
+
+import pytest
+import torch
+
+from saliency.errors import UserError
+from saliency.generators import Generator, available, build_generator
+
+
+def test_registry_lists_backends_with_defaults():
+    specs = available()
+    assert {"dcgan-faces", "planted"} <= set(specs)
+    assert specs["dcgan-faces"].defaults["reconstructor"] == "lenet"
+    with pytest.raises(UserError, match="unknown generator 'nope'"):
+        build_generator("nope")
+
+
+def test_sampling_is_seeded_and_images_in_range():
+    G = build_generator("planted")
+    a = G.sample_latents(5, torch.Generator().manual_seed(7))
+    b = G.sample_latents(5, torch.Generator().manual_seed(7))
+    assert torch.equal(a, b) and a.shape == (5, G.latent_dim)
+    x = G(a)
+    assert x.shape == (5, 3, G.resolution, G.resolution)
+    assert x.min() >= -1 and x.max() <= 1
+    assert G.sample_classes(5) is None
+
+
+def test_dcgan_faces_roundtrip_through_publisher_format(dcgan_checkpoint):
+    G = build_generator("dcgan-faces", weights=str(dcgan_checkpoint))
+    saved = torch.load(dcgan_checkpoint, weights_only=True)["netG_state_dict"]
+    for k, v in G.state_dict().items():
+        assert torch.equal(v, saved[k]), k
+    z = G.sample_latents(2, torch.Generator().manual_seed(0))
+    again = build_generator("dcgan-faces", weights=str(dcgan_checkpoint))
+    assert torch.equal(G(z), again(z))
+    assert G(z).shape == (2, 3, 64, 64)
+    assert not any(p.requires_grad for p in G.parameters()) and not G.training
+
+
+def test_dcgan_faces_plain_state_dict_also_loads(tmp_path, dcgan_checkpoint):
+    plain = tmp_path / "plain.pt"
+    torch.save(torch.load(dcgan_checkpoint, weights_only=True)["netG_state_dict"], plain)
+    build_generator("dcgan-faces", weights=str(plain))
+
+
+def test_dcgan_faces_bad_files(tmp_path, dcgan_checkpoint):
+    with pytest.raises(UserError, match="not found.*missing.tar.*pip download"):
+        build_generator("dcgan-faces", weights=str(tmp_path / "missing.tar"))
+    truncated = tmp_path / "truncated.tar"
+    truncated.write_bytes(dcgan_checkpoint.read_bytes()[:5000])
+    with pytest.raises(UserError, match="truncated.tar.*truncated, corrupt"):
+        build_generator("dcgan-faces", weights=str(truncated))
+    other = tmp_path / "other.pt"
+    torch.save({"netG_state_dict": torch.nn.Linear(3, 4).state_dict()}, other)
+    with pytest.raises(UserError, match="other.pt does not hold dcgan-faces.*missing key main.0.weight"):
+        build_generator("dcgan-faces", weights=str(other))
+
+
+def test_pickled_code_is_never_run(tmp_path):
+    """A checkpoint that would execute code when unpickled is refused, not run."""
+    import os
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.tar"
+    with open(evil, "wb") as f:
+        pickle.dump({"netG_state_dict": Evil()}, f)
+    with pytest.raises(UserError, match="evil.tar"):
+        build_generator("dcgan-faces", weights=str(evil))
+    assert not marker.exists()
+
+
+class TinyGenerator(torch.nn.Module):
+    latent_dim, resolution = 4, 8
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3 * 8 * 8)
+
+    def forward(self, z):
+        return torch.tanh(self.fc(z)).view(-1, 3, 8, 8)
+
+
+def make_tiny():
+    return TinyGenerator()
+
+
+def test_custom_generator_plugs_in_by_import_path():
+    G = build_generator("tests.test_generators:make_tiny")
+    assert isinstance(G, Generator) and G.latent_dim == 4
+    assert G(G.sample_latents(3)).shape == (3, 3, 8, 8)
+    with pytest.raises(UserError, match="cannot import generator factory"):
+        build_generator("tests.nowhere:make")
+
+
+def test_class_conditional_sampling_uses_the_chosen_classes():
+    class Cond(Generator):
+        latent_dim, resolution, n_classes = 2, 4, 1000
+
+        def synthesize(self, z, classes):
+            return torch.zeros(len(z), 3, 4, 4)
+
+    G = Cond(classes=[239, 207])
+    c = G.sample_classes(100, torch.Generator().manual_seed(0))
+    assert set(c.tolist()) == {239, 207}
+    with pytest.raises(ValueError, match="class-conditional"):
+        G(G.sample_latents(2))
+    assert set(Cond().sample_classes(2000).tolist()) > {0, 999} or len(set(Cond().sample_classes(2000).tolist())) > 500
