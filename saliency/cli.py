@@ -19,6 +19,8 @@ from saliency.errors import UserError  # noqa: E402
 # name -> (module, one-line help); modules are imported only when their stage runs.
 STAGES = {
     "discover": ("saliency.commands.discover", "stage 1: learn latent directions of a frozen generator"),
+    "select": ("saliency.commands.select", "stage 2: rank directions and pick the background-removal one"),
+    "synth": ("saliency.commands.synth", "stage 3: write N filtered image/mask pairs (resumable, shardable)"),
     "generators": ("saliency.commands.generators", "list generator backends and their defaults"),
 }
 

@@ -23,3 +23,37 @@ def add_generator_arguments(p: argparse.ArgumentParser, default: str = "dcgan-fa
     g.add_argument("--classes", default="all", help="class-conditional models: 'all' or ids like 239,207; fixed per sample while z moves")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+
+
+def add_mask_arguments(p: argparse.ArgumentParser) -> None:
+    """Mask rule and filter flags; unset ones come from the selection file or the generator's defaults."""
+    from saliency.masks import RULES
+
+    m = p.add_argument_group("masks and filters")
+    m.add_argument("--rule", choices=sorted(RULES), default=None, help="intensity (2020), diff (2020) or lighting (2021)")
+    m.add_argument("--threshold", type=float, default=None, help="mask threshold (intensity: 0.95, diff: 0.5)")
+    m.add_argument("--polarity", choices=("light", "dark"), default=None, help="intensity rule: the background turns light or dark")
+    m.add_argument("--min-area", type=float, default=None, help="reject masks covering less than this share (paper: 0.05)")
+    m.add_argument("--max-area", type=float, default=None, help="reject masks covering more than this share (paper: 0.5)")
+    m.add_argument("--min-peaks", type=int, default=None, help="reject shifted images whose 12-bin histogram has fewer peaks (2021: 2; 0 disables)")
+    m.add_argument("--min-component", type=float, default=None, help="drop mask components smaller than this share of the largest (2021: 0.2; 0 disables)")
+
+
+def mask_spec_from_args(args: argparse.Namespace, base: dict | None = None):
+    """MaskSpec from flags over `base` (a selection file's settings) over the generator's defaults."""
+    from saliency.filters import FilterConfig
+    from saliency.generators import spec
+    from saliency.selection import MaskSpec
+
+    d = spec(args.generator).defaults
+    base = base or {}
+    filters = {**FilterConfig().as_dict(), **base.get("filters", {})}
+    for name in ("min_area", "max_area", "min_peaks", "min_component"):
+        if getattr(args, name) is not None:
+            filters[name] = getattr(args, name)
+    return MaskSpec(
+        rule=args.rule or base.get("rule") or d["mask_rule"],
+        threshold=args.threshold if args.threshold is not None else base.get("threshold", d["mask_threshold"]),
+        polarity=args.polarity or base.get("polarity") or d["mask_polarity"],
+        filters=FilterConfig(**filters),
+    )

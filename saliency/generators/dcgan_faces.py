@@ -79,5 +79,6 @@ def load_dcgan_weights(model: nn.Module, path) -> None:
 def build_dcgan_faces(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
     model = DCGANGenerator()
     if not random_init:
-        load_dcgan_weights(model, resolve_weights(WEIGHTS, weights))
+        model.weights_file = resolve_weights(WEIGHTS, weights)
+        load_dcgan_weights(model, model.weights_file)
     return model

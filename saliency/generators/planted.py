@@ -70,7 +70,7 @@ class PlantedGenerator(Generator):
 
     def synthesize(self, z: torch.Tensor, classes: torch.Tensor | None) -> torch.Tensor:
         u = self.factors(z)
-        alpha = (self._geometry(u) + 0.5).clamp(0, 1)[:, None]
+        alpha = (4 * self._geometry(u) + 0.5).clamp(0, 1)[:, None]  # a quarter-pixel soft edge
         fg = 0.1 + 0.5 * torch.sigmoid(u[:, 4:5] / 2 * torch.tensor([1.0, -0.8, 0.4], device=u.device) + torch.tensor([0.0, 0.3, -0.3], device=u.device))
         bg = 0.35 + 0.3 * torch.sigmoid(u[:, 5:6] / 2 * torch.tensor([-0.6, 1.0, 0.5], device=u.device))
         freq = 3.0 + 2.0 * torch.tanh(u[:, 6] / 2)

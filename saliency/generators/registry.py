@@ -37,6 +37,13 @@ BASE_DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "lr": 1e-4,
     "steps": 100_000,
+    # selection and synthesis (2020 paper: intensity rule, threshold 0.95, area in (0.05, 0.5))
+    "directions_file": None,  # a shipped directions file, relative to the discovery package
+    "mask_rule": "intensity",
+    "mask_threshold": None,  # None: the rule's default
+    "mask_polarity": "light",
+    "select_shifts": (3.0, 6.0, 9.0, 12.0),
+    "min_score": 0.1,
 }
 
 

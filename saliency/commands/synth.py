@@ -1,0 +1,87 @@
+"""`saliency synth`: stage 3, write N accepted image/mask pairs from the selected direction.
+
+Reads the selection file of `saliency select`; writes PNG shards, manifest.json and
+contact_sheet.png into --out. Deterministic for a seed; rerun the same command after any
+interruption to finish with exactly N pairs. `--shard i --num-shards n` runs one of n disjoint
+parts (one per GPU or machine) into the same --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from saliency.commands.common import add_generator_arguments, add_mask_arguments, mask_spec_from_args, parse_classes
+from saliency.device import pick_device
+from saliency.errors import UserError
+from saliency.files import sha256_file
+from saliency.generators import build_generator
+from saliency.paths import runs_dir
+from saliency.synthesis import SynthConfig, contact_sheet, synthesize
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_generator_arguments(p)
+    p.add_argument("--selection", type=Path, default=None, help="selection.json from `saliency select` (default: DATA/runs/select-GENERATOR/selection.json)")
+    p.add_argument("--n", type=int, default=10_000, help="accepted pairs to write (over all parts)")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: DATA/runs/synth-GENERATOR)")
+    p.add_argument("--shift", type=float, default=None, help="shift magnitude (default: the selection's)")
+    p.add_argument("--batch-size", type=int, default=64, help="candidates generated per batch")
+    p.add_argument("--shard-size", type=int, default=1000, help="pairs per shard directory")
+    p.add_argument("--seed", type=int, default=0, help="seed of the candidate stream")
+    p.add_argument("--shard", type=int, default=0, help="which part this process writes (0-based)")
+    p.add_argument("--num-shards", type=int, default=1, help="number of disjoint parts the dataset is split into")
+    add_mask_arguments(p)
+
+
+def load_selection(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"selection file not found: {path}; run `saliency select` first or pass --selection FILE")
+    try:
+        sel = json.loads(path.read_text())
+        sel["vector"], sel["shift"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{path} is not a selection file from `saliency select`") from None
+    return sel
+
+
+def run(args: argparse.Namespace) -> None:
+    if not 0 <= args.shard < args.num_shards:
+        raise UserError(f"--shard must be in [0, {args.num_shards})")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    selection = load_selection(args.selection or runs_dir() / f"select-{args.generator}" / "selection.json")
+    if selection.get("generator") not in (None, args.generator):
+        raise UserError(f"the selection was made for {selection['generator']}, not {args.generator}; pass --generator {selection['generator']}")
+    classes = parse_classes(args.classes)
+    G = build_generator(args.generator, weights=args.weights, device=device, classes=classes)
+    if len(selection["vector"]) != G.latent_dim:
+        raise UserError(f"the selected direction has {len(selection['vector'])} dims, {args.generator} has {G.latent_dim}")
+    mask = mask_spec_from_args(args, selection)
+    weights_file = getattr(G, "weights_file", None)
+    cfg = SynthConfig(
+        generator=args.generator,
+        direction=selection["vector"],
+        shift=args.shift if args.shift is not None else selection["shift"],
+        n=args.n,
+        rule=mask.rule,
+        threshold=mask.threshold,
+        polarity=mask.polarity,
+        filters=mask.filters.as_dict(),
+        seed=args.seed,
+        batch_size=args.batch_size,
+        shard_size=args.shard_size,
+        part=args.shard,
+        num_parts=args.num_shards,
+        weights_sha256=sha256_file(weights_file) if weights_file else None,
+        classes=classes,
+    )
+    out = args.out or runs_dir() / f"synth-{args.generator}"
+    manifest = synthesize(G, cfg, out)
+    sheet = contact_sheet(out, out / "contact_sheet.png")
+    print(f"{manifest['count']} pairs in {out} (acceptance {manifest['acceptance_rate']:.1%}; rejected: "
+          + ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items()) + f"); contact sheet {sheet}")
