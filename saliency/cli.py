@@ -21,6 +21,7 @@ STAGES = {
     "discover": ("saliency.commands.discover", "stage 1: learn latent directions of a frozen generator"),
     "select": ("saliency.commands.select", "stage 2: rank directions and pick the background-removal one"),
     "synth": ("saliency.commands.synth", "stage 3: write N filtered image/mask pairs (resumable, shardable)"),
+    "train-unet": ("saliency.commands.train_unet", "stage 4: train the U-Net saliency model on synthetic pairs"),
     "generators": ("saliency.commands.generators", "list generator backends and their defaults"),
 }
 

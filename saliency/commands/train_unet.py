@@ -1,0 +1,119 @@
+"""`saliency train-unet`: stage 4, train the U-Net on synthetic pairs.
+
+Data: a `saliency synth` output or any folder with images/ and masks/ (--data), or pairs drawn
+on the fly from generator + selection (--on-the-fly, the papers' way). Presets are the papers'
+schedules (--preset 2020|2021); any flag overrides them. Writes best.safetensors,
+last.safetensors, log.jsonl, curves.png and summary.json to --out; rerun to resume.
+Multi-GPU: `torchrun --nproc_per_node N -m saliency train-unet ...` (DDP; gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from saliency.commands.common import add_generator_arguments, parse_classes
+from saliency.device import pick_device
+from saliency.errors import UserError
+from saliency.paths import runs_dir
+from saliency.unet.model import DEFAULT_ENCODER
+from saliency.unet.train import PRESETS, TrainConfig, train
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_generator_arguments(p)
+    p.add_argument("--data", type=Path, default=None, help="synth output or folder with images/ and masks/ (default: DATA/runs/synth-GENERATOR)")
+    p.add_argument("--on-the-fly", action="store_true", help="draw pairs from the generator and --selection instead of files")
+    p.add_argument("--selection", type=Path, default=None, help="with --on-the-fly: selection.json (default: DATA/runs/select-GENERATOR)")
+    p.add_argument("--out", type=Path, default=None, help="run directory (default: DATA/runs/unet-GENERATOR)")
+    p.add_argument("--encoder", default=DEFAULT_ENCODER, help="any segmentation-models-pytorch encoder")
+    p.add_argument("--encoder-weights", default="none", help="'none' (papers: from scratch) or 'imagenet' (needs internet)")
+    p.add_argument("--decoder-channels", default="256,128,64,32,16", help="U-Net decoder widths, comma-separated (5 values)")
+    p.add_argument("--size", type=int, default=128, help="training input size (square)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="2021", help="the papers' schedules: 2020 (lr 5e-3, x0.2/4k, 15k steps, batch 128), 2021 (lr 1e-3, x0.2 at 8k, 12k, batch 95)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: preset's)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
+    p.add_argument("--batch-size", type=int, default=None, help="global batch size (default: preset's)")
+    p.add_argument("--milestones", default=None, help="comma-separated steps where lr is multiplied by --gamma (default: preset's)")
+    p.add_argument("--gamma", type=float, default=None, help="lr decay factor at milestones (default: preset's)")
+    p.add_argument("--dice-weight", type=float, default=0.0, help="add this times a soft Dice loss to BCE (0: BCE only)")
+    p.add_argument("--no-flip", action="store_true", help="disable horizontal flips")
+    p.add_argument("--no-crop", action="store_true", help="disable random scale/crop")
+    p.add_argument("--no-color", action="store_true", help="disable colour jitter")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and augmentation")
+    p.add_argument("--val-every", type=int, default=500, help="steps between validations (best checkpoint kept)")
+    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
+    p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    p.add_argument("--workers", type=int, default=2, help="data-loading worker processes")
+    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+
+
+def run(args: argparse.Namespace) -> None:
+    from saliency.unet.data import AugmentConfig, PairDataset, find_pairs, split_pairs
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    weights = None if args.encoder_weights in (None, "none") else args.encoder_weights
+    decoder = [int(c) for c in args.decoder_channels.split(",")]
+    if len(decoder) != 5:
+        raise UserError("--decoder-channels takes 5 comma-separated widths")
+    cfg = TrainConfig.from_preset(
+        args.preset,
+        data=None if args.on_the_fly else str(args.data or runs_dir() / f"synth-{args.generator}"),
+        on_the_fly=args.on_the_fly,
+        encoder=args.encoder,
+        encoder_weights=weights,
+        decoder_channels=decoder,
+        size=args.size,
+        lr=args.lr,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        milestones=[int(m) for m in args.milestones.split(",")] if args.milestones else None,
+        gamma=args.gamma,
+        dice_weight=args.dice_weight,
+        flip=not args.no_flip,
+        crop=not args.no_crop,
+        color=not args.no_color,
+        seed=args.seed,
+        val_every=args.val_every,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+        workers=args.workers,
+        amp=not args.no_amp,
+    )
+    if cfg.on_the_fly:
+        source, val = on_the_fly_sources(args, cfg, device)
+        meta = {"trained_on": f"on-the-fly pairs from {args.generator}"}
+    else:
+        train_pairs, val_pairs = split_pairs(find_pairs(cfg.data))
+        if not val_pairs:
+            raise UserError(f"{cfg.data} holds too few pairs to hold out a validation split")
+        source = PairDataset(train_pairs, cfg.size, AugmentConfig(cfg.flip, cfg.crop, cfg.color))
+        val_set = PairDataset(val_pairs, cfg.size, None)
+        val = [next(iter(torch.utils.data.DataLoader(val_set, batch_size=len(val_set))))] if len(val_set) <= 64 else list(torch.utils.data.DataLoader(val_set, batch_size=64))
+        meta = {"trained_on": str(cfg.data), "train_pairs": len(train_pairs), "val_pairs": len(val_pairs)}
+    out = args.out or runs_dir() / f"unet-{args.generator}"
+    summary = train(cfg, out, device, source, val, meta)
+    if summary:
+        print(f"validation IoU: first {summary['first_val_iou']:.4f}, best {summary['best_val_iou']:.4f} at step {summary['best_step']}; model {out / 'best.safetensors'}")
+
+
+def on_the_fly_sources(args: argparse.Namespace, cfg: TrainConfig, device: torch.device):
+    from saliency.commands.synth import load_selection
+    from saliency.generators import build_generator
+    from saliency.synthesis import SynthConfig
+    from saliency.unet.data import OnTheFly
+
+    selection = load_selection(args.selection or runs_dir() / f"select-{args.generator}" / "selection.json")
+    G = build_generator(args.generator, weights=args.weights, device=device, classes=parse_classes(args.classes))
+    synth_cfg = SynthConfig(
+        generator=args.generator, direction=selection["vector"], shift=selection["shift"], n=0,
+        rule=selection["rule"], threshold=selection["threshold"], polarity=selection["polarity"],
+        filters=selection["filters"], seed=cfg.seed, batch_size=max(32, cfg.batch_size),
+    )
+    source = OnTheFly(G, synth_cfg, cfg.size, flip=cfg.flip)
+    val = [source.batch(step, 32, stream=10**6) for step in range(4)]
+    return source, val

@@ -1,0 +1,93 @@
+"""The saliency model and its self-describing checkpoint.
+
+A model file is safetensors: the U-Net's weights plus metadata naming the architecture, encoder,
+input size and input normalisation, so `bench`, `predict` and `export` need no extra flags.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save
+
+from saliency.errors import UserError
+from saliency.files import atomic_write
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DEFAULT_ENCODER = "resnet18"
+
+
+def build_unet(encoder: str = DEFAULT_ENCODER, encoder_weights: str | None = None, decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)) -> torch.nn.Module:
+    import segmentation_models_pytorch as smp
+
+    try:
+        return smp.Unet(encoder_name=encoder, encoder_weights=encoder_weights, classes=1, decoder_channels=tuple(decoder_channels))
+    except KeyError as e:
+        raise UserError(f"unknown smp encoder {encoder!r}: {e}") from None
+    except OSError as e:  # pretrained encoder weights need a download
+        raise UserError(f"cannot fetch {encoder_weights} weights for encoder {encoder}: {e}. Offline, use --encoder-weights none") from None
+
+
+class SaliencyModel(torch.nn.Module):
+    """U-Net plus its input normalisation: takes RGB in [0, 1], returns logits [B, 1, H, W]."""
+
+    def __init__(self, net: torch.nn.Module, meta: dict[str, Any]) -> None:
+        super().__init__()
+        self.net, self.meta = net, meta
+        self.register_buffer("mean", torch.tensor(meta["mean"]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(meta["std"]).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, rgb01: torch.Tensor) -> torch.Tensor:
+        return self.net((rgb01 - self.mean) / self.std)
+
+
+def new_model(encoder: str = DEFAULT_ENCODER, encoder_weights: str | None = None, size: int = 128, decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16), **extra: Any) -> SaliencyModel:
+    meta = {
+        "arch": "smp.Unet",
+        "encoder": encoder,
+        "encoder_weights": encoder_weights,
+        "decoder_channels": list(decoder_channels),
+        "input_size": size,
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+        "input_range": "RGB in [0, 1], then (x - mean) / std",
+        "output": "logits; sigmoid gives the saliency map",
+        **extra,
+    }
+    return SaliencyModel(build_unet(encoder, encoder_weights, decoder_channels), meta)
+
+
+def save_model(path: str | Path, model: SaliencyModel, **extra_meta: Any) -> None:
+    net = model.module.net if hasattr(model, "module") else model.net
+    meta = {**(model.module.meta if hasattr(model, "module") else model.meta), **extra_meta}
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    blob = save(state, metadata={"saliency_model": json.dumps(meta)})
+    with atomic_write(path, "wb") as f:
+        f.write(blob)
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> SaliencyModel:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model checkpoint not found: {path}; train one with `saliency train-unet`")
+    try:
+        with safe_open(str(path), "pt") as f:
+            raw = (f.metadata() or {}).get("saliency_model")
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise UserError(f"cannot read model checkpoint {path}: {e}; it is truncated or not a safetensors file") from None
+    if raw is None:
+        raise UserError(f"{path} has no saliency-model metadata; is it a checkpoint from `saliency train-unet`?")
+    meta = json.loads(raw)
+    model = new_model(meta["encoder"], None, meta["input_size"], tuple(meta["decoder_channels"]))
+    model.meta = meta
+    try:
+        model.net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise UserError(f"{path} does not match its own metadata ({meta['encoder']} U-Net): {str(e)[:300]}") from None
+    return model.to(device).eval()

@@ -1,0 +1,276 @@
+"""One readable training loop for the U-Net, single process or DDP under torchrun.
+
+Presets are the papers' schedules; every knob is also a flag. Rank 0 alone writes: the JSONL
+log, train_state.pt (resume), best.safetensors (best validation IoU), last.safetensors, and
+curves.png. A run killed at any moment and restarted with the same command resumes from the
+last train_state.pt and finishes at the same step count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from saliency.errors import UserError
+from saliency.files import safe_torch_load, torch_save, write_json
+from saliency.metrics import per_image_iou
+from saliency.unet.model import SaliencyModel, new_model, save_model
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Voynov & Babenko 2020 (segmentation/ code): lr 5e-3, x0.2 every 4k steps, 15k steps, batch 128
+    "2020": {"lr": 5e-3, "milestones": [4000, 8000, 12000], "gamma": 0.2, "steps": 15000, "batch_size": 128},
+    # BigGANsAreWatching 2021: lr 1e-3, x0.2 at 8k, 12k steps, batch 95
+    "2021": {"lr": 1e-3, "milestones": [8000], "gamma": 0.2, "steps": 12000, "batch_size": 95},
+}
+
+
+@dataclass
+class TrainConfig:
+    data: str | None = None  # synth output or folder of pairs; None with on_the_fly
+    on_the_fly: bool = False
+    encoder: str = "resnet18"
+    encoder_weights: str | None = None
+    decoder_channels: list[int] = field(default_factory=lambda: [256, 128, 64, 32, 16])
+    size: int = 128
+    preset: str = "2021"
+    lr: float = 1e-3
+    milestones: list[int] = field(default_factory=lambda: [8000])
+    gamma: float = 0.2
+    steps: int = 12000
+    batch_size: int = 95
+    dice_weight: float = 0.0
+    flip: bool = True
+    crop: bool = True
+    color: bool = True
+    seed: int = 0
+    val_every: int = 500
+    checkpoint_every: int = 500
+    log_every: int = 50
+    workers: int = 2
+    amp: bool = True
+
+    RESUMABLE_CHANGES = ("steps", "val_every", "checkpoint_every", "log_every", "workers")
+
+    @classmethod
+    def from_preset(cls, preset: str, **overrides: Any) -> "TrainConfig":
+        if preset not in PRESETS:
+            raise UserError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+        names = {f.name for f in fields(cls)}
+        return cls(preset=preset, **{k: v for k, v in values.items() if k in names})
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    p = torch.sigmoid(logits)
+    inter = (p * target).flatten(1).sum(1)
+    return (1 - (2 * inter + 1) / (p.flatten(1).sum(1) + target.flatten(1).sum(1) + 1)).mean()
+
+
+def weights_checksum(model: torch.nn.Module) -> str:
+    """SHA-256 of the learned parameters. (Batch-norm running statistics are not compared: DDP
+    re-broadcasts rank 0's before every forward, and rank 0 alone saves the model.)"""
+    h = hashlib.sha256()
+    for k, v in sorted(model.named_parameters()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+class Distributed:
+    """torchrun's environment, or a single process."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = device
+        if self.world > 1 and not dist.is_initialized():
+            if device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(self.device)
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        if self.world == 1:
+            return model
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def gather(self, obj: Any) -> list[Any]:
+        if self.world == 1:
+            return [obj]
+        out: list[Any] = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+@torch.no_grad()
+def validate(model: SaliencyModel, batches: list[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> dict[str, float]:
+    model.eval()
+    losses, ious = [], []
+    for x, y in batches:
+        x, y = x.to(device), y.to(device)
+        logits = model(x)
+        losses.append(float(F.binary_cross_entropy_with_logits(logits, y)))
+        ious += per_image_iou(torch.sigmoid(logits), y).tolist()
+    model.train()
+    return {"val_loss": sum(losses) / len(losses), "val_iou": sum(ious) / len(ious)}
+
+
+def plot_curves(log_path: Path, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    train = [r for r in rows if "loss" in r]
+    val = [r for r in rows if "val_iou" in r]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
+    a.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
+    a.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="val loss")
+    a.set_xlabel("step"), a.set_yscale("log"), a.legend()
+    b.plot([r["step"] for r in val], [r["val_iou"] for r in val], "o-", color="C2")
+    b.set_xlabel("step"), b.set_ylabel("validation IoU (per image, @0.5)")
+    fig.tight_layout()
+    from saliency.files import atomic_write
+
+    with atomic_write(out, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _truncate_log(log_path: Path, last_step: int) -> None:
+    if log_path.exists():
+        keep = []
+        for line in log_path.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] <= last_step:
+                    keep.append(line)
+            except (ValueError, KeyError):
+                break
+        log_path.write_text("".join(line + "\n" for line in keep))
+
+
+def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, val_source: Any, model_meta: dict[str, Any] | None = None, progress: bool = True, stop_after: int | None = None) -> dict[str, Any] | None:
+    """`source`: a PairDataset, or an OnTheFly sampler. `val_source`: a list of (x, y) batches."""
+    out = Path(out)
+    ddp = Distributed(device)
+    device = ddp.device
+    torch.manual_seed(cfg.seed)
+    model = new_model(cfg.encoder, cfg.encoder_weights, cfg.size, tuple(cfg.decoder_channels), **(model_meta or {})).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=cfg.milestones, gamma=cfg.gamma)
+    state_path, log_path = out / "train_state.pt", out / "log.jsonl"
+    start, best = 0, {"val_iou": -1.0, "step": 0}
+    if state_path.exists():
+        state = safe_torch_load(state_path, "training state")
+        saved = state["config"]
+        diff = [k for k, v in asdict(cfg).items() if k not in cfg.RESUMABLE_CHANGES and saved.get(k) != v]
+        if diff:
+            raise UserError(f"{state_path} was written with other settings ({', '.join(diff)}); use another --out or delete it")
+        model.net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start, best = int(state["step"]), state["best"]
+    if ddp.main:
+        out.mkdir(parents=True, exist_ok=True)
+        _truncate_log(log_path, start)
+    ddp.barrier()
+    net = ddp.wrap(model)
+    use_amp = cfg.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    if hasattr(source, "pairs"):  # a dataset of files: a DataLoader decodes ahead on workers
+        from saliency.unet.data import StepBatches
+
+        sampler = StepBatches(len(source), cfg.batch_size, start, cfg.steps, cfg.seed, ddp.rank, ddp.world)
+        loader = torch.utils.data.DataLoader(source, batch_sampler=sampler, num_workers=cfg.workers, pin_memory=device.type == "cuda", persistent_workers=False)
+        batches = iter(loader)
+        next_batch = lambda step: next(batches)  # noqa: E731
+    else:
+        per_rank = cfg.batch_size // ddp.world
+        next_batch = lambda step: source.batch(step, per_rank, stream=ddp.rank)  # noqa: E731
+
+    log = open(log_path, "a") if ddp.main else None
+    bar = tqdm(total=cfg.steps, initial=start, desc="train-unet", disable=not (progress and ddp.main))
+    t0, seen = time.perf_counter(), 0
+    try:
+        for step in range(start, cfg.steps):
+            x, y = next_batch(step)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                logits = net(x)
+                loss = F.binary_cross_entropy_with_logits(logits.float(), y)
+                if cfg.dice_weight:
+                    loss = loss + cfg.dice_weight * soft_dice_loss(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            seen += len(x) * ddp.world
+            done = step + 1
+            if done == stop_after:
+                return None
+            if ddp.main and (done % cfg.log_every == 0 or done == cfg.steps):
+                rate = seen / (time.perf_counter() - t0)
+                log.write(json.dumps({"step": done, "loss": round(loss.item(), 5), "lr": sched.get_last_lr()[0], "images_per_s": round(rate, 2)}) + "\n")
+                log.flush()
+                bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{rate:.1f}")
+            if ddp.main and (done % cfg.val_every == 0 or done == cfg.steps):
+                metrics = validate(model, val_source, device)
+                log.write(json.dumps({"step": done, **{k: round(v, 5) for k, v in metrics.items()}}) + "\n")
+                log.flush()
+                if metrics["val_iou"] > best["val_iou"]:
+                    best = {"val_iou": metrics["val_iou"], "step": done}
+                    save_model(out / "best.safetensors", model, step=done, val_iou=round(metrics["val_iou"], 5))
+                plot_curves(log_path, out / "curves.png")
+            if ddp.main and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
+                torch_save({"model": model.net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": done, "best": best, "config": asdict(cfg)}, state_path)
+            bar.update(1)
+        checksums = ddp.gather(weights_checksum(model))
+        summary = None
+        if ddp.main:
+            save_model(out / "last.safetensors", model, step=cfg.steps)
+            rows = [json.loads(line) for line in log_path.read_text().splitlines()]
+            vals = [r for r in rows if "val_iou" in r]
+            summary = {
+                "steps": cfg.steps,
+                "first_val_iou": vals[0]["val_iou"] if vals else None,
+                "best_val_iou": best["val_iou"],
+                "best_step": best["step"],
+                "final_val_iou": vals[-1]["val_iou"] if vals else None,
+                "world_size": ddp.world,
+                "rank_weight_checksums": checksums,
+                "config": asdict(cfg),
+            }
+            write_json(out / "summary.json", summary)
+        ddp.barrier()
+        return summary
+    finally:
+        bar.close()
+        if log:
+            log.close()
+        ddp.close()

@@ -1,0 +1,129 @@
+"""U-Net training: learning on planted pairs, kill/resume, DDP across two CPU processes, checkpoints."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from saliency.cli import main
+from saliency.errors import UserError
+from saliency.generators import build_generator
+from saliency.synthesis import SynthConfig, synthesize
+from saliency.unet.data import AugmentConfig, PairDataset, StepBatches, find_pairs, split_pairs
+from saliency.unet.model import load_model, new_model, save_model
+from saliency.unet.train import TrainConfig, train
+
+TINY = ["--size", "32", "--decoder-channels", "32,16,16,8,8", "--workers", "0", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def planted_pairs(tmp_path_factory):
+    G = build_generator("planted")
+    out = tmp_path_factory.mktemp("synth")
+    synthesize(G, SynthConfig(generator="planted", direction=G.planted_direction.tolist(), shift=12.0, n=400, shard_size=200), out, progress=False)
+    return out
+
+
+def tiny_config(data, **kw) -> TrainConfig:
+    base = dict(data=str(data), size=32, decoder_channels=[32, 16, 16, 8, 8], steps=40, batch_size=16, lr=3e-3, milestones=[30], val_every=20, checkpoint_every=10, log_every=5, workers=0)
+    return TrainConfig.from_preset("2021", **{**base, **kw})
+
+
+def sources(data, cfg):
+    tr, va = split_pairs(find_pairs(data))
+    val = [next(iter(torch.utils.data.DataLoader(PairDataset(va, cfg.size), batch_size=64)))]
+    return PairDataset(tr, cfg.size, AugmentConfig(cfg.flip, cfg.crop, cfg.color)), val
+
+
+def test_learns_planted_masks(planted_pairs, tmp_path):
+    cfg = tiny_config(planted_pairs, steps=120, val_every=40, checkpoint_every=120)
+    summary = train(cfg, tmp_path, torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
+    assert summary["best_val_iou"] > 0.8 and summary["best_val_iou"] > summary["first_val_iou"]
+    assert (tmp_path / "curves.png").is_file() and (tmp_path / "best.safetensors").is_file()
+
+
+def test_resume_after_interruption_reaches_same_weights(planted_pairs, tmp_path):
+    cfg = tiny_config(planted_pairs)
+    train(cfg, tmp_path / "whole", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
+    assert train(cfg, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False, stop_after=27) is None
+    summary = train(cfg, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
+    assert summary["steps"] == 40
+    a, b = load_model(tmp_path / "whole" / "last.safetensors"), load_model(tmp_path / "split" / "last.safetensors")
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+    rows = [json.loads(x) for x in (tmp_path / "split" / "log.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in rows if "images_per_s" in r]
+    assert steps == sorted(set(steps)) and steps[-1] == 40
+
+
+def test_batches_are_a_function_of_step():
+    a = StepBatches(50, 8, 0, 20, seed=3)
+    b = StepBatches(50, 8, 13, 20, seed=3)
+    assert list(a)[13:] == list(b)
+    rank0, rank1 = StepBatches(50, 8, 0, 5, 3, rank=0, world=2), StepBatches(50, 8, 0, 5, 3, rank=1, world=2)
+    for s in range(5):
+        assert sorted(rank0.batch(s) + rank1.batch(s)) == sorted(a.batch(s))
+
+
+def test_checkpoint_records_everything_and_round_trips(tmp_path):
+    model = new_model("resnet18", None, 96, (32, 16, 16, 8, 8), trained_on="x")
+    save_model(tmp_path / "m.safetensors", model, step=5)
+    again = load_model(tmp_path / "m.safetensors")
+    assert again.meta["input_size"] == 96 and again.meta["encoder"] == "resnet18" and again.meta["step"] == 5
+    assert again.meta["mean"] == [0.485, 0.456, 0.406]
+    x = torch.rand(2, 3, 64, 64)
+    model.eval()
+    assert torch.equal(model(x), again(x))
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="bad.safetensors"):
+        load_model(tmp_path / "bad.safetensors")
+
+
+def test_bad_training_data_is_reported(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "images" / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "images" / "b.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(UserError, match="have no mask"):
+        find_pairs(tmp_path)
+    cv2.imwrite(str(tmp_path / "masks" / "a.png"), np.zeros((8, 8), np.uint8))
+    cv2.imwrite(str(tmp_path / "masks" / "b.png"), np.zeros((9, 8), np.uint8))
+    ds = PairDataset(find_pairs(tmp_path), 8)
+    with pytest.raises(UserError, match="b.png is 8x9 but image"):
+        ds[1]
+    (tmp_path / "images" / "a.png").write_bytes(b"broken")
+    with pytest.raises(UserError, match="cannot read image .*a.png"):
+        ds[0]
+    with pytest.raises(UserError, match="neither"):
+        find_pairs(tmp_path / "images")
+
+
+def test_cli_on_the_fly(tmp_path):
+    G = build_generator("planted")
+    sel = tmp_path / "selection.json"
+    from saliency.filters import FilterConfig
+
+    sel.write_text(json.dumps({"generator": "planted", "vector": G.planted_direction.tolist(), "shift": 12.0, "rule": "intensity", "threshold": None, "polarity": "light", "filters": FilterConfig().as_dict()}))
+    rc = main(["train-unet", "--generator", "planted", "--on-the-fly", "--selection", str(sel), "--out", str(tmp_path / "run"), "--steps", "10", "--batch-size", "8", "--val-every", "5", *TINY])
+    assert rc == 0
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 10
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_end_identical(planted_pairs, tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "saliency", "train-unet",
+           "--generator", "planted", "--data", str(planted_pairs), "--out", str(tmp_path), "--steps", "12", "--batch-size", "8",
+           "--val-every", "6", "--checkpoint-every", "6", *TINY]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    sums = summary["rank_weight_checksums"]
+    assert len(sums) == 2 and sums[0] == sums[1]
