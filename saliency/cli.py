@@ -22,6 +22,7 @@ STAGES = {
     "select": ("saliency.commands.select", "stage 2: rank directions and pick the background-removal one"),
     "synth": ("saliency.commands.synth", "stage 3: write N filtered image/mask pairs (resumable, shardable)"),
     "train-unet": ("saliency.commands.train_unet", "stage 4: train the U-Net saliency model on synthetic pairs"),
+    "bench": ("saliency.commands.bench", "stage 5: benchmark saliency models on ECSSD, DUTS-TE, DUT-OMRON"),
     "generators": ("saliency.commands.generators", "list generator backends and their defaults"),
 }
 

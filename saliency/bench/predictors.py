@@ -1,0 +1,104 @@
+"""Things that turn an RGB image into a soft saliency map at the image's own size.
+
+- a U-Net checkpoint from `saliency train-unet` (the papers' protocol: resize so the short side is
+  128, predict, resize the soft map back);
+- `center-prior`: an isotropic Gaussian at the image centre (sigma = 0.25 of each side), the
+  reference row every table needs;
+- `spectral-residual`: Hou & Zhang, CVPR 2007, a classical unsupervised method (grey image at
+  64 px wide, log-amplitude spectrum minus its 3x3 local mean, back with the original phase,
+  squared, Gaussian-smoothed), implemented here from the paper.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+BASELINES = ("center-prior", "spectral-residual")
+
+
+class Predictor(Protocol):
+    name: str
+
+    def __call__(self, image: np.ndarray) -> np.ndarray: ...
+
+
+def _normalise(m: np.ndarray) -> np.ndarray:
+    lo, hi = float(m.min()), float(m.max())
+    return ((m - lo) / (hi - lo)).astype(np.float32) if hi > lo else np.zeros_like(m, dtype=np.float32)
+
+
+class CenterPrior:
+    name = "center-prior"
+
+    def __init__(self, sigma: float = 0.25) -> None:
+        self.sigma = sigma
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        y = (np.arange(h) + 0.5) / h - 0.5
+        x = (np.arange(w) + 0.5) / w - 0.5
+        return np.exp(-(y[:, None] ** 2 + x[None, :] ** 2) / (2 * self.sigma**2)).astype(np.float32)
+
+
+class SpectralResidual:
+    name = "spectral-residual"
+
+    def __init__(self, width: int = 64, blur_sigma: float = 2.5) -> None:
+        self.width, self.blur_sigma = width, blur_sigma
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        small_h = max(8, round(h * self.width / w))
+        grey = cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (self.width, small_h), interpolation=cv2.INTER_AREA).astype(np.float64)
+        spectrum = np.fft.fft2(grey)
+        log_amp = np.log(np.abs(spectrum) + 1e-9)
+        residual = log_amp - cv2.blur(log_amp, (3, 3), borderType=cv2.BORDER_REPLICATE)
+        sal = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
+        sal = cv2.GaussianBlur(sal, (0, 0), self.blur_sigma)
+        return _normalise(cv2.resize(sal, (w, h), interpolation=cv2.INTER_LINEAR))
+
+
+class UNetPredictor:
+    """A `saliency train-unet` checkpoint under the papers' inference protocol."""
+
+    def __init__(self, checkpoint: str | Path, device: torch.device, short_side: int = 128) -> None:
+        from saliency.unet.model import load_model
+
+        self.model = load_model(checkpoint, device)
+        self.device, self.short_side = device, short_side
+        self.name = Path(checkpoint).stem if Path(checkpoint).stem not in ("best", "last") else f"{Path(checkpoint).parent.name}/{Path(checkpoint).stem}"
+
+    @torch.no_grad()
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, 3, H, W] RGB in [0, 1] at any size -> soft maps [B, 1, H, W] (padded to /32 inside)."""
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % 32, (-w) % 32
+        padded = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+        return torch.sigmoid(self.model(padded.to(self.device)))[..., :h, :w].float().cpu()
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        scale = self.short_side / min(h, w)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+        pred = self.batch(x)
+        return F.interpolate(pred, size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
+def make_predictor(name: str, device: torch.device, short_side: int = 128) -> Predictor:
+    if name == "center-prior":
+        return CenterPrior()
+    if name == "spectral-residual":
+        return SpectralResidual()
+    from saliency.errors import UserError
+
+    if not Path(name).exists():
+        raise UserError(f"--model {name!r} is neither a baseline ({', '.join(BASELINES)}) nor a checkpoint file")
+    return UNetPredictor(name, device, short_side)

@@ -1,0 +1,106 @@
+"""Benchmark outputs: results table (markdown + JSON), PR curves of several models, best/worst grid."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from saliency.files import atomic_write, write_json
+from saliency.viz import image_grid, save_png
+
+COLUMNS = [
+    ("model", "model"),
+    ("images", "images"),
+    ("max F-beta", "max_fbeta"),
+    ("IoU", "iou"),
+    ("accuracy", "accuracy"),
+    ("MAE", "field.mae"),
+    ("S-measure", "field.s_measure"),
+    ("max E", "field.max_e_measure"),
+    ("mean E", "field.mean_e_measure"),
+    ("weighted F", "field.weighted_f"),
+    ("mean F", "field.mean_f"),
+    ("adaptive F", "field.adaptive_f"),
+]
+
+
+def _get(result: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        result = result.get(part, {}) if isinstance(result, dict) else {}
+    return result
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+
+
+def results_table(results: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(c for c, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in results:
+        cells = []
+        for _, key in COLUMNS:
+            v = _get(r, key)
+            cells.append(f"{v:.3f}" if isinstance(v, float) else str(v) if v != {} else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def load_results(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob("results-*.json"))]
+
+
+def write_table(out: Path, dataset: str) -> str:
+    results = load_results(out)
+    results.sort(key=lambda r: -r["max_fbeta"])
+    table = results_table(results)
+    header = f"# {dataset}: {results[0]['images']} images, protocol: {results[0]['protocol']}\n\n" if results else ""
+    with atomic_write(out / "results.md", "w") as f:
+        f.write(header + table + "\n")
+    write_json(out / "results.json", {"dataset": dataset, "results": [{k: v for k, v in r.items() if k != "field" or True} for r in results]})
+    return table
+
+
+def plot_pr_curves(out: Path, dataset: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for r in load_results(out):
+        pr = _get(r, "field.pr_curve")
+        if pr:
+            ax.plot(pr["recall"], pr["precision"], label=f"{r['model']} (max F {r['max_fbeta']:.3f})")
+    ax.set_xlabel("recall"), ax.set_ylabel("precision"), ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+    ax.set_title(f"{dataset}: precision-recall (pysodmetrics, per-image mean)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    path = out / "pr_curves.png"
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def qualitative_grid(records: list[dict[str, Any]], path: Path, k: int = 6, size: int = 96) -> Path:
+    """Best and worst images by per-image max F: rows of image, ground truth, prediction."""
+    ranked = sorted(records, key=lambda r: -r["max_f"])
+    picks = ranked[:k] + ranked[-k:]
+
+    def tile(a: np.ndarray) -> torch.Tensor:
+        a = cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA)
+        t = torch.from_numpy(a).float() / 127.5 - 1
+        return t.permute(2, 0, 1) if t.ndim == 3 else t[None]
+
+    rows, labels = [], []
+    for group, items in (("best", picks[:k]), ("worst", picks[k:])):
+        rows += [torch.stack([tile(r["image"]) for r in items]), torch.stack([tile(r["gt"]) for r in items]), torch.stack([tile(r["pred"]) for r in items])]
+        labels += [f"{group}: image", "ground truth", "prediction"]
+    return save_png(image_grid(rows, labels, label_width=90), path)

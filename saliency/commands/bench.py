@@ -1,0 +1,86 @@
+"""`saliency bench`: stage 5, measure saliency models on ECSSD, DUTS-TE or DUT-OMRON.
+
+`--model` takes a checkpoint from `saliency train-unet` or a baseline (center-prior,
+spectral-residual), and may be repeated. Each run adds results-MODEL.json to --out and rewrites
+the table over every model measured there (results.md, results.json), the PR curves
+(pr_curves.png) and a best/worst grid per model (grid-MODEL.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from saliency.bench.datasets import LAYOUTS, candidate_roots, open_dataset
+from saliency.bench.evaluator import Evaluator
+from saliency.bench.predictors import BASELINES, make_predictor
+from saliency.bench.report import plot_pr_curves, qualitative_grid, slug, write_table
+from saliency.device import pick_device
+from saliency.files import write_json
+from saliency.paths import runs_dir
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", choices=sorted(LAYOUTS), default="ecssd", help="benchmark set, in its official layout")
+    p.add_argument("--root", type=Path, default=None, help="dataset folder (default: DATA/datasets/NAME, then ../shared/datasets/NAME)")
+    p.add_argument("--model", action="append", default=None, help=f"checkpoint file or baseline ({', '.join(BASELINES)}); repeatable (default: center-prior)")
+    p.add_argument("--out", type=Path, default=None, help="results directory (default: DATA/runs/bench/DATASET)")
+    p.add_argument("--short-side", type=int, default=128, help="U-Net input: resize so the short side is this (papers: 128)")
+    p.add_argument("--skip-bad", action="store_true", help="skip (and list) unreadable or mismatched files instead of stopping")
+    p.add_argument("--limit", type=int, default=None, help="only the first N images (quick looks; not comparable to published figures)")
+    p.add_argument("--no-field-metrics", action="store_true", help="papers' metrics only (faster)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+
+
+def evaluate(predictor, dataset, field: bool = True, progress: bool = True, thumb: int = 96) -> tuple[dict, list[dict]]:
+    evaluator, records = Evaluator(field=field), []
+    t0 = time.perf_counter()
+    predict_s = 0.0
+    for sample, image, gt in tqdm(dataset, total=len(dataset), desc=f"bench {predictor.name}", disable=not progress):
+        t = time.perf_counter()
+        pred = predictor(image)
+        predict_s += time.perf_counter() - t
+        per_image = evaluator.step(pred, gt)
+        records.append({"stem": sample.stem, **per_image,
+                        "image": cv2.resize(image, (thumb, thumb), interpolation=cv2.INTER_AREA),
+                        "gt": cv2.resize(gt.astype(np.uint8) * 255, (thumb, thumb), interpolation=cv2.INTER_AREA),
+                        "pred": cv2.resize((pred * 255).astype(np.uint8), (thumb, thumb), interpolation=cv2.INTER_AREA)})
+    total = time.perf_counter() - t0
+    result = evaluator.get_results()
+    result["timing"] = {"seconds": round(total, 2), "predict_seconds": round(predict_s, 2), "images_per_s": round(len(records) / max(total, 1e-9), 2)}
+    return result, records
+
+
+def run(args: argparse.Namespace) -> None:
+    device = pick_device(args.device)
+    dataset = open_dataset(args.dataset, args.root, skip_bad=args.skip_bad, limit=args.limit)
+    out = args.out or runs_dir() / "bench" / args.dataset
+    out.mkdir(parents=True, exist_ok=True)
+    for name in args.model or ["center-prior"]:
+        predictor = make_predictor(name, device, args.short_side)
+        result, records = evaluate(predictor, dataset, field=not args.no_field_metrics)
+        result.update({
+            "model": predictor.name,
+            "checkpoint": str(Path(name).resolve()) if Path(name).exists() else None,
+            "dataset": args.dataset,
+            "root": str(dataset.root),
+            "images": len(records),
+            "protocol": f"short side {args.short_side} for U-Nets, map resized back; GT >= 128; per-image metrics averaged",
+            "skipped": dataset.skipped,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        })
+        write_json(out / f"results-{slug(predictor.name)}.json", result)
+        qualitative_grid(records, out / f"grid-{slug(predictor.name)}.png")
+        if dataset.skipped:
+            print(f"skipped {len(dataset.skipped)} file(s):\n  " + "\n  ".join(dataset.skipped))
+    print(write_table(out, args.dataset))
+    plot_pr_curves(out, args.dataset)
+    missing = [n for n in LAYOUTS if n != args.dataset and not any((r / LAYOUTS[n].images).is_dir() for r in candidate_roots(n))]
+    print(f"\nresults: {out / 'results.md'}, {out / 'pr_curves.png'}")
+    if missing:
+        print("not found here: " + ", ".join(missing) + f" (put them under {candidate_roots(missing[0])[0].parent})")
