@@ -23,6 +23,8 @@ STAGES = {
     "synth": ("saliency.commands.synth", "stage 3: write N filtered image/mask pairs (resumable, shardable)"),
     "train-unet": ("saliency.commands.train_unet", "stage 4: train the U-Net saliency model on synthetic pairs"),
     "bench": ("saliency.commands.bench", "stage 5: benchmark saliency models on ECSSD, DUTS-TE, DUT-OMRON"),
+    "predict": ("saliency.commands.predict", "apply a trained model to your own images (maps, masks, cut-outs)"),
+    "export": ("saliency.commands.export", "export a trained model to ONNX"),
     "generators": ("saliency.commands.generators", "list generator backends and their defaults"),
 }
 

@@ -1,0 +1,67 @@
+"""`saliency export`: write a trained model as ONNX (RGB in [0, 1] -> saliency in [0, 1]).
+
+Batch, height and width are dynamic (height and width must be multiples of 32). The export is
+checked against PyTorch on a test batch with onnxruntime when it is installed (`pip install
+gan-saliency[onnx]`); a difference above --tolerance is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import torch
+
+from saliency.errors import UserError
+from saliency.unet.model import load_model
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", type=Path, required=True, help="model from `saliency train-unet`")
+    p.add_argument("--onnx", type=Path, required=True, help="output .onnx file")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |onnx - torch| on the test batch")
+
+
+class WithSigmoid(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.model(image))
+
+
+def export_onnx(checkpoint: Path, path: Path, opset: int = 17) -> torch.nn.Module:
+    model = WithSigmoid(load_model(checkpoint)).eval()
+    size = model.model.meta["input_size"]
+    example = torch.rand(1, 3, size, size)
+    dynamic = {"image": {0: "batch", 2: "height", 3: "width"}, "saliency": {0: "batch", 2: "height", 3: "width"}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (example,), str(path), input_names=["image"], output_names=["saliency"], dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+    return model
+
+
+def check_onnx(model: torch.nn.Module, path: Path, tolerance: float) -> float | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    x = torch.rand(2, 3, 96, 160, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})[0]
+    diff = float(abs(got - expected).max())
+    if diff > tolerance:
+        raise UserError(f"ONNX output differs from PyTorch by {diff:.2e} > {tolerance:.0e}; try another --opset")
+    return diff
+
+
+def run(args: argparse.Namespace) -> None:
+    model = export_onnx(args.checkpoint, args.onnx, args.opset)
+    diff = check_onnx(model, args.onnx, args.tolerance)
+    check = f"max |onnx - torch| = {diff:.2e} on a 2x3x96x160 batch" if diff is not None else "not checked (onnxruntime not installed)"
+    print(f"wrote {args.onnx}; {check}")

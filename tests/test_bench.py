@@ -1,0 +1,163 @@
+"""Benchmark: metrics with known answers, dataset layouts and their quirks, bad input, CLI outputs."""
+
+import json
+
+import cv2
+import numpy as np
+import py_sod_metrics as sod
+import pytest
+import torch
+
+from saliency.bench.datasets import open_dataset
+from saliency.bench.evaluator import Evaluator
+from saliency.bench.predictors import CenterPrior, SpectralResidual
+from saliency.cli import main
+from saliency.errors import UserError
+from saliency.metrics import per_image_accuracy, per_image_fbeta_curve, per_image_iou
+
+
+def left_half(h=10, w=10):
+    gt = np.zeros((h, w), bool)
+    gt[:, : w // 2] = True
+    return gt
+
+
+def test_paper_metrics_known_answers():
+    gt = left_half()
+    pred = np.zeros((10, 10), np.float32)
+    pred[:5, :5] = 1.0  # a quarter of the image, all inside the object
+    ev = Evaluator()
+    per = ev.step(pred, gt)
+    assert per["iou"] == pytest.approx(0.5) and per["accuracy"] == pytest.approx(0.75)
+    assert per["max_f"] == pytest.approx(1.3 * 0.5 / (0.3 + 0.5))  # precision 1, recall 0.5
+    res = ev.get_results()
+    assert res["field"]["mae"] == pytest.approx(0.25)
+    perfect = Evaluator()
+    perfect.step(gt.astype(np.float32), gt)
+    r = perfect.get_results()
+    assert (r["max_fbeta"], r["iou"], r["accuracy"]) == (pytest.approx(1), pytest.approx(1), pytest.approx(1))
+    assert r["field"]["mae"] == 0 and r["field"]["s_measure"] == pytest.approx(1)
+    inverted = Evaluator()
+    inverted.step((~gt).astype(np.float32), gt)
+    assert inverted.get_results()["iou"] == 0 and inverted.get_results()["accuracy"] == 0
+
+
+def test_per_image_averaging_not_pooled():
+    """Two images: IoU 1 and IoU 0 average to 0.5 (a pooled count would say otherwise)."""
+    big, small = np.zeros((10, 10), bool), np.zeros((10, 10), bool)
+    big[:8] = True
+    small[0, 0] = True
+    ev = Evaluator(field=False)
+    ev.step(big.astype(np.float32), big)
+    ev.step(np.zeros((10, 10), np.float32), small)
+    assert ev.get_results()["iou"] == pytest.approx(0.5)
+
+
+def test_fbeta_curve_thresholds_are_strict_and_255():
+    pred = torch.tensor([[[[0.0, 1 / 255, 0.6, 1.0]]]])
+    gt = torch.tensor([[[[0.0, 0.0, 1.0, 1.0]]]])
+    curve = per_image_fbeta_curve(pred, gt)
+    assert curve.shape == (1, 255)
+    assert curve[0, 1].item() == pytest.approx(1.0)  # > 1/255 keeps exactly the object
+    assert curve[0, 0].item() < 1.0  # > 0 also keeps the 1/255 pixel
+    assert per_image_iou(pred, gt).item() == pytest.approx(1.0)
+    assert per_image_accuracy(pred, gt).item() == pytest.approx(1.0)
+
+
+def test_agrees_with_pysodmetrics_where_both_define_the_metric():
+    rng = np.random.default_rng(0)
+    ours, theirs_f, theirs_mae = Evaluator(field=False), sod.FmeasureV2({"fm": sod.FmeasureHandler(with_dynamic=True, with_adaptive=False, beta=0.3)}), sod.MAE()
+    maes = []
+    for _ in range(8):
+        gt = rng.random((40, 50)) > 0.6
+        pred = np.clip(gt * 0.6 + rng.random((40, 50)) * 0.5, 0, 1).astype(np.float32)
+        pred.flat[0], pred.flat[1] = 0.0, 1.0  # min-max normalisation in pysodmetrics is then a no-op
+        ours.step(pred, gt)
+        p8 = (pred * 255).round().astype(np.uint8)
+        theirs_f.step(pred=p8, gt=gt.astype(np.uint8) * 255)
+        theirs_mae.step(pred=p8, gt=gt.astype(np.uint8) * 255)
+        maes.append(np.abs(p8 / 255 - gt).mean())
+    assert ours.get_results()["max_fbeta"] == pytest.approx(float(np.max(theirs_f.get_results()["fm"]["dynamic"])), abs=5e-3)
+    assert theirs_mae.get_results()["mae"] == pytest.approx(np.mean(maes))
+
+
+def write(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), array)
+
+
+def make_layout(root, images_dir, masks_dir, n=3, soft=False, rgb_mask=False):
+    for i in range(n):
+        img = np.full((30, 40, 3), 40 * i, np.uint8)
+        mask = np.zeros((30, 40), np.uint8)
+        mask[10:20, 10:30] = 255
+        if soft:
+            mask[9, 10:30] = 100  # below 128: background
+            mask[20, 10:30] = 200  # above: object
+        write(root / images_dir / f"im{i}.jpg", img)
+        write(root / masks_dir / f"im{i}.png", np.dstack([mask] * 3) if rgb_mask and i == 0 else mask)
+    (root / images_dir / ".DS_Store").write_bytes(b"junk")
+    (root / images_dir / ".ipynb_checkpoints").mkdir()
+    (root / masks_dir / "notes.txt").write_text("stray")
+
+
+@pytest.mark.parametrize("name,images_dir,masks_dir", [("duts-te", "DUTS-TE-Image", "DUTS-TE-Mask"), ("dut-omron", "DUT-OMRON-image", "pixelwiseGT-new-PNG"), ("ecssd", "images", "ground_truth_mask")])
+def test_official_layouts_and_quirks(tmp_path, name, images_dir, masks_dir):
+    make_layout(tmp_path, images_dir, masks_dir, soft=True, rgb_mask=True)
+    ds = open_dataset(name, tmp_path)
+    items = list(ds)
+    assert [s.stem for s, _, _ in items] == ["im0", "im1", "im2"]
+    sample, image, gt = items[0]
+    assert image.shape == (30, 40, 3) and gt.dtype == bool and gt.shape == (30, 40)
+    assert gt.sum() == 10 * 20 + 20  # the 200-valued row is object, the 100-valued row is not
+
+
+def test_dataset_bad_input(tmp_path):
+    make_layout(tmp_path, "DUTS-TE-Image", "DUTS-TE-Mask")
+    (tmp_path / "DUTS-TE-Mask" / "im1.png").unlink()
+    with pytest.raises(UserError, match="no mask for .*im1.jpg"):
+        open_dataset("duts-te", tmp_path)
+    ds = open_dataset("duts-te", tmp_path, skip_bad=True)
+    assert len(ds) == 2 and "im1.jpg" in ds.skipped[0]
+    write(tmp_path / "DUTS-TE-Mask" / "im1.png", np.zeros((31, 40), np.uint8))
+    with pytest.raises(UserError, match="im1.png is 40x31 but image"):
+        list(open_dataset("duts-te", tmp_path))
+    (tmp_path / "DUTS-TE-Image" / "im2.jpg").write_bytes(b"\xff\xd8 broken")
+    ds = open_dataset("duts-te", tmp_path, skip_bad=True)
+    assert len(list(ds)) == 1 and len(ds.skipped) == 2
+    with pytest.raises(UserError, match="duts-te not found.*DUTS-TE-Image"):
+        open_dataset("duts-te", tmp_path / "nowhere")
+
+
+def test_baselines_give_maps_of_the_image_size():
+    image = np.zeros((30, 50, 3), np.uint8)
+    image[10:20, 20:30] = 255
+    for predictor in (CenterPrior(), SpectralResidual()):
+        m = predictor(image)
+        assert m.shape == (30, 50) and m.min() >= 0 and m.max() <= 1
+    cp = CenterPrior()(image)
+    assert cp[15, 25] == cp.max() and cp[0, 0] < 0.2
+    spot = np.zeros((30, 50, 3), np.uint8)
+    spot[10:13, 35:38] = 255  # the one odd thing in the image, off-centre
+    sr = SpectralResidual()(spot)
+    assert sr[7:16, 32:41].mean() > 3 * sr.mean()
+
+
+def test_bench_cli_on_a_fixture_set(tmp_path):
+    make_layout(tmp_path / "set", "DUT-OMRON-image", "pixelwiseGT-new-PNG", n=4)
+    out = tmp_path / "out"
+    assert main(["bench", "--dataset", "dut-omron", "--root", str(tmp_path / "set"), "--model", "center-prior", "--model", "spectral-residual", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())["results"]
+    assert {r["model"] for r in results} == {"center-prior", "spectral-residual"} and all(r["images"] == 4 for r in results)
+    assert (out / "results.md").read_text().count("\n| ") == 3
+    for f in ("pr_curves.png", "grid-center-prior.png", "grid-spectral-residual.png"):
+        assert (out / f).is_file()
+
+
+@pytest.mark.skipif(not (__import__("pathlib").Path(__file__).resolve().parents[2] / "shared/datasets/ECSSD/images").is_dir(), reason="../shared/datasets/ECSSD is absent")
+def test_center_prior_on_real_ecssd_matches_known_figures(tmp_path):
+    """The centre prior on the first 100 ECSSD images, a regression anchor for the whole protocol."""
+    assert main(["bench", "--dataset", "ecssd", "--model", "center-prior", "--limit", "100", "--no-field-metrics", "--out", str(tmp_path)]) == 0
+    r = json.loads((tmp_path / "results-center-prior.json").read_text())
+    assert r["images"] == 100
+    assert 0.5 < r["max_fbeta"] < 0.62 and 0.33 < r["iou"] < 0.48 and 0.72 < r["accuracy"] < 0.85
