@@ -6,7 +6,8 @@ sinks the candidate:
 
 - border dominance  B / (B + C): mean |G(z + h) - G(z)| in the border band (outer 15%) against
   the centre box (middle 30%); the background lives at the border, the object in the centre;
-- flattening  1 - std(border of G(z + h)) / std(border of G(z)): the background turns uniform;
+- flattening  1 - std(background of G(z + h)) / std(background of G(z)), the background being
+  where the mask is not (images with under 5% background count 0): the background turns uniform;
 - edge keeping: correlation of Sobel edge maps of G(z) and G(z + h) inside the mask: the
   object's outline survives (Melas-Kyriazi et al. 2022 use the same cue);
 - pass rate: share of samples whose mask passes the synthesis filters (area, histogram).
@@ -62,17 +63,26 @@ def _correlation(a: torch.Tensor, b: torch.Tensor, weight: torch.Tensor) -> torc
     return cov / (va * vb).sqrt().clamp_min(1e-8)
 
 
+def masked_std(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Per-image colour standard deviation over the weighted pixels, averaged over channels."""
+    n = weight.flatten(1).sum(1).clamp_min(1)
+    mean = (x * weight).flatten(2).sum(2) / n[:, None]
+    var = ((x - mean[..., None, None]) ** 2 * weight).flatten(2).sum(2) / n[:, None]
+    return var.sqrt().mean(1)
+
+
 def score_shift(original: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor | None, spec: MaskSpec) -> dict[str, Any]:
     """The four signals and their product for one candidate over a batch (tensors in [-1, 1])."""
     outer, inner = region_masks(original.shape[-1], original.device)
     change = (positive - original).abs().mean(1)  # [B, H, W]
     b, c = change[:, outer].mean(1), change[:, inner].mean(1)
     border = (b / (b + c + 1e-6)).mean()
-    std0 = original[:, :, outer].std(2).mean(1)
-    std1 = positive[:, :, outer].std(2).mean(1)
-    flatten = (1 - std1 / std0.clamp_min(1e-6)).clamp(0, 1).mean()
     masks = make_masks(spec.rule, original, positive, negative, spec.threshold, spec.polarity)
     clean, keep, verdicts = apply_filters(masks, positive, spec.filters)
+    background = 1 - clean
+    has_background = background.flatten(1).mean(1) >= 0.05
+    flat = (1 - masked_std(positive, background) / masked_std(original, background).clamp_min(1e-6)).clamp(0, 1)
+    flatten = torch.where(has_background, flat, torch.zeros_like(flat)).mean()
     weight = F.max_pool2d(clean, 5, stride=1, padding=2)  # the object and its outline
     edges = _correlation(sobel(original), sobel(positive), weight + 1e-3).clamp(0, 1).mean()
     pass_rate = keep.float().mean()
@@ -116,8 +126,9 @@ def refine_direction(
     batch: int = 16,
     seed: int = 0,
 ) -> torch.Tensor:
-    """Gradient ascent on a differentiable form of the score (border change, flattening, edge
-    keeping; the pass rate is not differentiable), G frozen, direction kept at unit length."""
+    """Gradient ascent on a differentiable form of the score, G frozen, direction kept at unit
+    length: border dominance, flattening of the border band (the mask is not differentiable,
+    so the border stands in for the background) and edge keeping in the centre."""
     v = (direction / direction.norm()).detach().clone().to(G.device).requires_grad_(True)
     opt = torch.optim.Adam([v], lr=lr)
     g = torch.Generator().manual_seed(seed)

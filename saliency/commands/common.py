@@ -47,7 +47,7 @@ def mask_spec_from_args(args: argparse.Namespace, base: dict | None = None):
 
     d = spec(args.generator).defaults
     base = base or {}
-    filters = {**FilterConfig().as_dict(), **base.get("filters", {})}
+    filters = {**FilterConfig(max_area=d["mask_max_area"]).as_dict(), **base.get("filters", {})}
     for name in ("min_area", "max_area", "min_peaks", "min_component"):
         if getattr(args, name) is not None:
             filters[name] = getattr(args, name)

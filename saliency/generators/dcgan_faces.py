@@ -73,8 +73,12 @@ def load_dcgan_weights(model: nn.Module, path) -> None:
     deformator="linear",
     directions=32,
     reconstructor="lenet",
-    lr=1e-4,
-    steps=6000,
+    lr=3e-4,
+    steps=5000,
+    directions_file="pretrained/dcgan-faces.safetensors",
+    # faces fill most of a 64 px face crop, so the papers' 0.5 area cap would reject them all
+    mask_max_area=0.85,
+    min_score=0.05,
 )
 def build_dcgan_faces(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
     model = DCGANGenerator()

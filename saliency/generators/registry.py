@@ -42,6 +42,7 @@ BASE_DEFAULTS: dict[str, Any] = {
     "mask_rule": "intensity",
     "mask_threshold": None,  # None: the rule's default
     "mask_polarity": "light",
+    "mask_max_area": 0.5,
     "select_shifts": (3.0, 6.0, 9.0, 12.0),
     "min_score": 0.1,
 }

@@ -1,0 +1,150 @@
+"""`saliency demo`: the whole pipeline on one generator, one report.
+
+discover (or the shipped directions unless --rediscover) -> select -> synth -> train-unet ->
+bench on every benchmark set found, then OUT/report.md with every picture. Each stage runs
+through the same code as its own command; a second run reuses the stages already finished.
+The defaults fit 2 CPU cores in about half an hour; `--scale paper` uses the papers' sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+from saliency.bench.datasets import LAYOUTS, candidate_roots
+from saliency.cli import main as cli
+from saliency.errors import UserError
+from saliency.generators import spec
+from saliency.paths import runs_dir
+
+SCALES = {
+    # pairs, U-Net steps, batch, input size, validation interval
+    "cpu": {"n": 4000, "steps": 1500, "batch": 16, "size": 64, "val_every": 250},
+    "paper": {"n": 100_000, "steps": 12000, "batch": 95, "size": 128, "val_every": 500},
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--generator", default="dcgan-faces", help="generator backend")
+    p.add_argument("--weights", default=None, help="generator weights file (offline use)")
+    p.add_argument("--out", type=Path, default=None, help="demo directory (default: DATA/runs/demo-GENERATOR)")
+    p.add_argument("--rediscover", action="store_true", help="run discovery instead of using the shipped directions")
+    p.add_argument("--scale", choices=sorted(SCALES), default="cpu", help="cpu: minutes on 2 cores; paper: the papers' sizes (GPU)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+
+
+def _stage(name: str, done: Path, argv: list[str], timings: dict) -> None:
+    if done.exists():
+        print(f"[demo] {name}: reusing {done}")
+        return
+    print(f"[demo] {name}: saliency {' '.join(argv)}")
+    t = time.perf_counter()
+    if cli(argv) != 0:
+        raise UserError(f"demo stopped at stage {name}; fix the error above and rerun `saliency demo` to continue")
+    timings[name] = round(time.perf_counter() - t, 1)
+
+
+def run(args: argparse.Namespace) -> None:
+    gen = args.generator
+    out = args.out or runs_dir() / f"demo-{gen}"
+    out.mkdir(parents=True, exist_ok=True)
+    scale = SCALES[args.scale]
+    common = ["--generator", gen, "--device", args.device] + (["--weights", args.weights] if args.weights else [])
+    threads = ["--threads", str(args.threads)] if args.threads else []
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    directions = out / "discover" / "directions.safetensors"
+    if args.rediscover or not spec(gen).defaults.get("directions_file"):
+        _stage("discover", directions, ["discover", *common, *threads, "--out", str(out / "discover")], timings)
+    else:
+        from saliency.commands.select import default_directions
+
+        directions = default_directions(gen)
+        print(f"[demo] discover: using shipped directions {directions} (--rediscover to learn them anew)")
+    _stage("select", out / "select" / "selection.json", ["select", *common, "--directions", str(directions), "--out", str(out / "select")], timings)
+    _stage("synth", out / "synth" / "contact_sheet.png", ["synth", *common, *threads, "--selection", str(out / "select" / "selection.json"), "--n", str(scale["n"]), "--out", str(out / "synth")], timings)
+    _stage("train-unet", out / "unet" / "summary.json", ["train-unet", *common, *threads, "--data", str(out / "synth"), "--out", str(out / "unet"),
+           "--steps", str(scale["steps"]), "--batch-size", str(scale["batch"]), "--size", str(scale["size"]), "--val-every", str(scale["val_every"]),
+           "--milestones", str(int(scale["steps"] * 2 / 3))], timings)
+    found, missing = [], []
+    for name, lay in LAYOUTS.items():
+        (found if any((r / lay.images).is_dir() for r in candidate_roots(name)) else missing).append(name)
+    for name in found:
+        bench_out = out / "bench" / name
+        models = ["center-prior", "spectral-residual", str(out / "unet" / "best.safetensors")]
+        _stage(f"bench {name}", bench_out / "results.md", ["bench", "--dataset", name, "--device", args.device, "--out", str(bench_out), *sum((["--model", m] for m in models), [])], timings)
+    report = write_report(out, gen, directions, found, missing, timings, time.perf_counter() - t0, args.weights, args.device)
+    print(f"[demo] report: {report}")
+
+
+def write_report(out: Path, gen: str, directions: Path, found: list[str], missing: list[str], timings: dict, wall: float, weights: str | None = None, device_name: str = "auto") -> Path:
+    pictures = out / "pictures"
+    pictures.mkdir(exist_ok=True)
+    sel = json.loads((out / "select" / "selection.json").read_text())
+    grids = directions.parent / "grids"
+    if not grids.is_dir():  # shipped directions come without pictures: draw them once
+        grids = out / "grids"
+        if not (grids / "overview_00.png").exists():
+            from discovery.directions import load_directions
+            from discovery.grids import render_direction_grids
+            from saliency.device import pick_device
+            from saliency.generators import build_generator
+
+            device = pick_device(device_name)
+            ds = load_directions(directions)
+            G = build_generator(gen, weights=weights, device=device)
+            render_direction_grids(G, ds.directions.to(device), grids, float(ds.meta.get("shift_range", 6.0)))
+    grid_src = grids / f"direction_{sel['direction']:03d}.png"
+    overview_src = grids / "overview_00.png"
+    for src, name in [(grid_src, "chosen_direction.png"), (overview_src, "directions_overview.png"), (out / "select" / "candidates.png", "candidates.png"),
+                      (out / "synth" / "contact_sheet.png", "synth_contact_sheet.png"), (out / "unet" / "curves.png", "training_curves.png")]:
+        if src.exists():
+            shutil.copyfile(src, pictures / name)
+    unet = json.loads((out / "unet" / "summary.json").read_text())
+    manifest = json.loads((out / "synth" / "manifest.json").read_text())
+    lines = [
+        f"# Demo report: {gen}",
+        "",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M')}; stages run this time: " + (", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) or "none (all reused)") + f"; wall {wall / 60:.1f} min.",
+        "",
+        "## 1. Directions",
+        f"Directions file: `{directions}`.",
+        "",
+        "![overview](pictures/directions_overview.png)",
+        "",
+        "## 2. Selection",
+        f"Chosen: direction {sel['direction']}, sign {'+' if sel['sign'] > 0 else '-'}, shift {sel['shift']:g}, score {sel['score']:.3f} "
+        f"({', '.join(f'{k} {v:.2f}' for k, v in sel['signals'].items())}); mask rule `{sel['rule']}`.",
+        "",
+        "![chosen direction](pictures/chosen_direction.png)",
+        "",
+        "![candidates](pictures/candidates.png)",
+        "",
+        "## 3. Synthetic pairs",
+        f"{manifest['count']} pairs, acceptance {manifest['acceptance_rate']:.1%}, rejected by " + ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items()) + ".",
+        "",
+        "![contact sheet](pictures/synth_contact_sheet.png)",
+        "",
+        "## 4. U-Net",
+        f"Validation IoU (synthetic held-out pairs): first {unet['first_val_iou']:.3f}, best {unet['best_val_iou']:.3f} at step {unet['best_step']} of {unet['steps']}.",
+        "",
+        "![training curves](pictures/training_curves.png)",
+        "",
+        "## 5. Benchmarks",
+    ]
+    for name in found:
+        bench = out / "bench" / name
+        lines += ["", f"### {name}", "", (bench / "results.md").read_text().split("\n", 2)[-1].strip(), ""]
+        for png in ["pr_curves.png"] + sorted(p.name for p in bench.glob("grid-*.png")):
+            shutil.copyfile(bench / png, pictures / f"{name}-{png}")
+            lines += [f"![{name} {png}](pictures/{name}-{png})", ""]
+    if missing:
+        lines += ["", "Not found here: " + ", ".join(missing) + f". Put them in their official layouts under `{candidate_roots(missing[0])[0].parent}` (see the README) and rerun."]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
