@@ -41,9 +41,10 @@ class DiscoveryConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     acc_window: int = 200
+    eval_samples: int = 64  # per direction, for the final per-direction accuracy
 
     # Fields that may change between a run and its resume without changing the result.
-    RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every")
+    RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every", "eval_samples")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DiscoveryConfig":
@@ -108,13 +109,13 @@ class Discoverer:
         return {name: float(v.detach()) for name, v in out.items()}
 
     @torch.no_grad()
-    def evaluate(self, per_direction: int = 64, seed_offset: int = 10**6) -> dict[str, Any]:
+    def evaluate(self, seed_offset: int = 10**6) -> dict[str, Any]:
         """Per-direction accuracy on fresh samples, and each direction's effect size at full shift."""
         self.reconstructor.eval()
         K, n = self.num_directions, self.cfg.batch_size
         hits, counts, effect = torch.zeros(K), torch.zeros(K), torch.zeros(K)
         g = step_rng(self.cfg.seed + seed_offset, 0)
-        for _ in range(max(1, per_direction * K // n)):
+        for _ in range(max(1, -(-self.cfg.eval_samples * K // n))):
             z, classes, k, eps = self.sample(g, n)
             x0, x1 = self.images(z, classes, k, eps)
             logits, _ = self.reconstructor(x0, x1)

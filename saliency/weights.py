@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tarfile
 import tempfile
 import urllib.request
 import zipfile
@@ -18,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from saliency.errors import UserError
-from saliency.files import atomic_write
+from saliency.files import atomic_write, sha256_file
 from saliency.paths import weights_dir
 
 
@@ -26,7 +27,7 @@ from saliency.paths import weights_dir
 class WeightsSource:
     filename: str  # name in the cache
     url: str
-    sha256: str  # of the downloaded file (the archive when `member` is set)
+    sha256: str | None  # of the downloaded file (the archive when `member` is set); None: not published
     member: str | None = None  # path inside a zip archive (a wheel) to extract
     member_sha256: str | None = None
     note: str = ""  # how to get the file by hand
@@ -46,30 +47,50 @@ def download(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) ->
                     f.write(block)
                     digest.update(block)
                     bar.update(len(block))
-                if sha256 is not None:
-                    got = digest.hexdigest()
-                    if got != sha256:
-                        raise UserError(
-                            f"checksum mismatch for {url}: expected sha256 {sha256}, got {got}; "
-                            "the download was discarded (retry, or fetch the file by hand)"
-                        )
+                _check_digest(digest.hexdigest(), sha256, url, dest)
     except OSError as e:
         raise UserError(f"cannot download {url}: {e}") from None
     return dest
 
 
 def _extract_member(archive: Path, member: str, dest: Path, sha256: str | None) -> Path:
+    """Copy one file out of a zip (a wheel) or tar archive, without running or keeping anything else."""
     try:
-        with zipfile.ZipFile(archive) as zf, zf.open(member) as src, atomic_write(dest, "wb") as f:
-            digest = hashlib.sha256()
-            while block := src.read(1 << 20):
-                f.write(block)
-                digest.update(block)
-            if sha256 is not None and (got := digest.hexdigest()) != sha256:
-                raise UserError(f"checksum mismatch for {member} in {archive}: got {got}")
-    except (zipfile.BadZipFile, KeyError) as e:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                _copy_verified(zf.open(member), dest, sha256, f"{member} in {archive}")
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as tf:
+                src = tf.extractfile(tf.getmember(member))
+                if src is None:
+                    raise KeyError(member)
+                _copy_verified(src, dest, sha256, f"{member} in {archive}")
+        else:
+            raise UserError(f"{archive} is neither a zip nor a tar archive")
+    except (zipfile.BadZipFile, tarfile.TarError, KeyError) as e:
         raise UserError(f"cannot extract {member} from {archive}: {e}") from None
     return dest
+
+
+def _copy_verified(src, dest: Path, sha256: str | None, what: str) -> None:
+    with src, atomic_write(dest, "wb") as f:
+        digest = hashlib.sha256()
+        while block := src.read(1 << 20):
+            f.write(block)
+            digest.update(block)
+        _check_digest(digest.hexdigest(), sha256, what, dest)
+
+
+def _check_digest(got: str, expected: str | None, what: str, dest: Path) -> None:
+    """Verify against the pinned checksum; where the publisher gives none, record the first one
+    seen beside the file (trust on first use) so that a later swap of the cached file is noticed."""
+    if expected is not None:
+        if got != expected:
+            raise UserError(f"checksum mismatch for {what}: expected sha256 {expected}, got {got}; the download was discarded (retry, or fetch the file by hand)")
+        return
+    record = dest.with_name(dest.name + ".sha256")
+    record.write_text(got + "\n")
+    print(f"note: the publisher gives no checksum for {what}; recorded sha256 {got} in {record}")
 
 
 def resolve_weights(source: WeightsSource, weights: str | Path | None = None, download_ok: bool = True) -> Path:
@@ -81,6 +102,11 @@ def resolve_weights(source: WeightsSource, weights: str | Path | None = None, do
         return path
     cached = weights_dir() / source.filename
     if cached.is_file():
+        record = cached.with_name(cached.name + ".sha256")
+        expected = source.member_sha256 if source.member else source.sha256
+        expected = expected or (record.read_text().strip() if record.is_file() else None)
+        if expected and cached.stat().st_size < (1 << 30) and sha256_file(cached) != expected:
+            raise UserError(f"cached weights {cached} do not match their checksum (corrupt or replaced); delete the file to fetch it again")
         return cached
     if not download_ok or os.environ.get("SALIENCY_OFFLINE"):
         raise UserError(

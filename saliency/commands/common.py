@@ -21,8 +21,17 @@ def add_generator_arguments(p: argparse.ArgumentParser, default: str = "dcgan-fa
     g.add_argument("--generator", default=default, help="backend name (see `saliency generators`) or package.module:factory for your own")
     g.add_argument("--weights", default=None, help="weights file to load instead of the cache/download (offline use)")
     g.add_argument("--classes", default="all", help="class-conditional models: 'all' or ids like 239,207; fixed per sample while z moves")
+    g.add_argument("--truncation", type=float, default=None, help="BigGAN-deep: truncation in (0, 1] (default 1.0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+
+
+def generator_from_args(args: argparse.Namespace, device):
+    """The frozen generator the flags describe, on `device`."""
+    from saliency.generators import build_generator
+
+    extra = {"truncation": args.truncation} if getattr(args, "truncation", None) is not None else {}
+    return build_generator(args.generator, weights=args.weights, device=device, classes=parse_classes(args.classes), **extra)
 
 
 def add_mask_arguments(p: argparse.ArgumentParser) -> None:

@@ -15,9 +15,9 @@ import torch
 from discovery.deformators import DEFORMATORS
 from discovery.reconstructors import RECONSTRUCTORS
 from discovery.trainer import DiscoveryConfig, run_discovery
-from saliency.commands.common import add_generator_arguments, parse_classes
+from saliency.commands.common import add_generator_arguments, generator_from_args
 from saliency.device import pick_device
-from saliency.generators import build_generator, spec
+from saliency.generators import spec
 from saliency.paths import runs_dir
 
 
@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of initial weights and of every step's samples")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    p.add_argument("--eval-samples", type=int, default=64, help="fresh samples per direction for the final per-direction accuracy")
     p.add_argument("--restart", action="store_true", help="discard an existing checkpoint in --out instead of resuming")
     p.add_argument("--no-grids", action="store_true", help="skip the PNG direction grids")
 
@@ -61,6 +62,7 @@ def config_from_args(args: argparse.Namespace) -> DiscoveryConfig:
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,
+        eval_samples=args.eval_samples,
     )
 
 
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     cfg = config_from_args(args)
-    G = build_generator(args.generator, weights=args.weights, device=device, classes=parse_classes(args.classes))
+    G = generator_from_args(args, device)
     out = args.out or runs_dir() / f"discover-{args.generator}"
     result = run_discovery(G, cfg, out, device, restart=args.restart, render_grids=not args.no_grids)
     s = result.summary

@@ -15,11 +15,11 @@ from pathlib import Path
 import torch
 
 from discovery.directions import load_directions
-from saliency.commands.common import add_generator_arguments, add_mask_arguments, mask_spec_from_args, parse_classes
+from saliency.commands.common import add_generator_arguments, add_mask_arguments, generator_from_args, mask_spec_from_args
 from saliency.device import pick_device
 from saliency.errors import UserError
 from saliency.files import sha256_file, write_json
-from saliency.generators import build_generator, spec
+from saliency.generators import spec
 from saliency.paths import runs_dir
 from saliency.selection import SIGNALS, MaskSpec, rank_directions, refine_direction, score_shift
 from saliency.viz import image_grid, save_png
@@ -74,7 +74,7 @@ def markdown_table(rows: list[dict], limit: int = 20) -> str:
 def run(args: argparse.Namespace) -> None:
     device = pick_device(args.device)
     defaults = spec(args.generator).defaults
-    G = build_generator(args.generator, weights=args.weights, device=device, classes=parse_classes(args.classes))
+    G = generator_from_args(args, device)
     path = args.directions or default_directions(args.generator)
     ds = load_directions(path)
     if ds.directions.shape[1] != G.latent_dim:

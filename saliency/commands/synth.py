@@ -14,11 +14,10 @@ from pathlib import Path
 
 import torch
 
-from saliency.commands.common import add_generator_arguments, add_mask_arguments, mask_spec_from_args, parse_classes
+from saliency.commands.common import add_generator_arguments, add_mask_arguments, generator_from_args, mask_spec_from_args, parse_classes
 from saliency.device import pick_device
 from saliency.errors import UserError
 from saliency.files import sha256_file
-from saliency.generators import build_generator
 from saliency.paths import runs_dir
 from saliency.synthesis import SynthConfig, contact_sheet, synthesize
 
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> None:
     if selection.get("generator") not in (None, args.generator):
         raise UserError(f"the selection was made for {selection['generator']}, not {args.generator}; pass --generator {selection['generator']}")
     classes = parse_classes(args.classes)
-    G = build_generator(args.generator, weights=args.weights, device=device, classes=classes)
+    G = generator_from_args(args, device)
     if len(selection["vector"]) != G.latent_dim:
         raise UserError(f"the selected direction has {len(selection['vector'])} dims, {args.generator} has {G.latent_dim}")
     mask = mask_spec_from_args(args, selection)

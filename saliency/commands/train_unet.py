@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from saliency.commands.common import add_generator_arguments, parse_classes
+from saliency.commands.common import add_generator_arguments, generator_from_args
 from saliency.device import pick_device
 from saliency.errors import UserError
 from saliency.paths import runs_dir
@@ -103,12 +103,11 @@ def run(args: argparse.Namespace) -> None:
 
 def on_the_fly_sources(args: argparse.Namespace, cfg: TrainConfig, device: torch.device):
     from saliency.commands.synth import load_selection
-    from saliency.generators import build_generator
     from saliency.synthesis import SynthConfig
     from saliency.unet.data import OnTheFly
 
     selection = load_selection(args.selection or runs_dir() / f"select-{args.generator}" / "selection.json")
-    G = build_generator(args.generator, weights=args.weights, device=device, classes=parse_classes(args.classes))
+    G = generator_from_args(args, device)
     synth_cfg = SynthConfig(
         generator=args.generator, direction=selection["vector"], shift=selection["shift"], n=0,
         rule=selection["rule"], threshold=selection["threshold"], polarity=selection["polarity"],
