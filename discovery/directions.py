@@ -39,9 +39,18 @@ def save_directions(path: str | Path, directions: torch.Tensor, meta: dict[str, 
 
 
 def load_directions(path: str | Path) -> DirectionSet:
+    """A directions file; a plain tensor file (.pt/.pth, e.g. BigGANsAreWatching's
+    bg_direction.pth, shape [d] or [K, d]) is read too, without unpickling code."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"directions file not found: {path}; run `saliency discover` to make one")
+    if path.suffix in (".pt", ".pth"):
+        from saliency.files import safe_torch_load
+
+        t = safe_torch_load(path, "direction tensor")
+        if not isinstance(t, torch.Tensor) or t.ndim not in (1, 2):
+            raise UserError(f"{path} holds no [d] or [K, d] tensor of directions")
+        return DirectionSet(t.reshape(-1, t.shape[-1]).float(), {"source": str(path)})
     try:
         tensors = load_file(str(path))
         from safetensors import safe_open

@@ -119,3 +119,12 @@ def test_corrupt_checkpoint_and_directions_give_clear_errors(tmp_path):
     bad.write_bytes(b"\x00" * 20)
     with pytest.raises(UserError, match="bad.safetensors"):
         load_directions(bad)
+
+
+def test_plain_tensor_direction_files_load(tmp_path):
+    torch.save(torch.arange(120.0).reshape(1, 120), tmp_path / "bg_direction.pth")
+    ds = load_directions(tmp_path / "bg_direction.pth")
+    assert ds.directions.shape == (1, 120) and ds.directions[0, 5] == 5
+    torch.save({"not": "a tensor"}, tmp_path / "other.pth")
+    with pytest.raises(UserError, match="other.pth holds no"):
+        load_directions(tmp_path / "other.pth")

@@ -11,12 +11,14 @@ def test_planted_direction_flattens_background_and_keeps_foreground():
     d = G.planted_direction
     assert d.abs().max() < 0.7, "d* must not be aligned with an axis of z"
     mask = G.true_mask(z).bool().expand(-1, 3, -1, -1)
+    interior = (-torch.nn.functional.max_pool2d(-G.true_mask(z), 3, 1, 1)).bool().expand(-1, 3, -1, -1)  # off the soft edge
     x0, x1 = G(z), G(z + 12 * d)
     assert torch.equal(G.true_mask(z), G.true_mask(z + 12 * d))
-    assert torch.allclose(x0[mask], x1[mask], atol=1e-5), "foreground must not change"
-    bg1 = x1[~mask]
+    assert torch.allclose(x0[interior], x1[interior], atol=1e-4), "foreground must not change"
+    far = ~torch.nn.functional.max_pool2d(G.true_mask(z), 3, 1, 1).bool().expand(-1, 3, -1, -1)  # off the soft edge
+    bg1 = x1[far]
     assert bg1.min() > 0.9, "background must turn near-uniform white"
-    assert x0[~mask].std() > 5 * bg1.std()
+    assert x0[far].std() > 5 * bg1.std()
 
 
 def test_other_directions_move_the_foreground():
@@ -29,4 +31,4 @@ def test_other_directions_move_the_foreground():
 def test_planted_none_has_no_flattening_direction():
     G = build_generator("planted-none")
     z = G.sample_latents(4, torch.Generator().manual_seed(3))
-    assert torch.equal(G(z), G(z + 10 * G.planted_direction))
+    assert torch.allclose(G(z), G(z + 10 * G.planted_direction), atol=1e-4)
