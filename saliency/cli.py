@@ -25,6 +25,7 @@ STAGES = {
     "bench": ("saliency.commands.bench", "stage 5: benchmark saliency models on ECSSD, DUTS-TE, DUT-OMRON"),
     "predict": ("saliency.commands.predict", "apply a trained model to your own images (maps, masks, cut-outs)"),
     "export": ("saliency.commands.export", "export a trained model to ONNX"),
+    "train-gan": ("saliency.commands.train_gan", "train a generator on unlabeled photos (a domain with no public GAN)"),
     "demo": ("saliency.commands.demo", "the whole pipeline end to end, with one report"),
     "generators": ("saliency.commands.generators", "list generator backends and their defaults"),
 }

@@ -121,4 +121,4 @@ class ModuleGenerator(Generator):
 
 def _load_builtin() -> None:
     # Importing the backends runs their @register decorators.
-    from saliency.generators import biggan, biggan_deep, dcgan_faces, planted  # noqa: F401
+    from saliency.generators import biggan, biggan_deep, dcgan_faces, objects, planted  # noqa: F401

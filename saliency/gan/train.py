@@ -1,0 +1,154 @@
+"""The GAN training loop: hinge loss, DiffAugment, EMA generator, exact resume.
+
+Every step's latents, real-image indices and augmentations come from generators seeded by
+(seed, step), and checkpoints hold both networks, the EMA copy and both optimisers, so a run
+resumed after kill -9 ends bit-identical to one that never stopped (on the same device).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save
+from tqdm import tqdm
+
+from saliency.errors import UserError
+from saliency.files import atomic_write, safe_torch_load, torch_save, write_json
+from saliency.gan.models import Discriminator, ObjectGenerator, diff_augment
+from saliency.unet.data import IMAGE_SUFFIXES, StepBatches
+from saliency.viz import image_grid, save_png
+
+
+@dataclass
+class GANConfig:
+    images: str
+    resolution: int = 64
+    latent_dim: int = 128
+    width: int = 64
+    batch_size: int = 64
+    steps: int = 20000
+    lr: float = 2e-4
+    beta1: float = 0.5
+    ema: float = 0.999
+    augment: bool = True
+    seed: int = 0
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    log_every: int = 50
+
+    RESUMABLE_CHANGES = ("steps", "sample_every", "checkpoint_every", "log_every")
+
+
+def load_images(folder: str | Path, resolution: int, progress: bool = True) -> torch.Tensor:
+    """Every image of `folder`, centre-cropped square and resized, as uint8 [N, 3, R, R]."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"image folder not found: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    if len(files) < 2:
+        raise UserError(f"{folder} holds {len(files)} image(s); a GAN needs a folder of many photos")
+    out = np.empty((len(files), resolution, resolution, 3), np.uint8)
+    for i, f in enumerate(tqdm(files, desc="load images", disable=not progress)):
+        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if img is None:
+            raise UserError(f"cannot read image {f} (corrupt?); remove it and rerun")
+        h, w = img.shape[:2]
+        s = min(h, w)
+        img = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+        out[i] = cv2.cvtColor(cv2.resize(img, (resolution, resolution), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+
+
+def _rng(seed: int, step: int, stream: int) -> torch.Generator:
+    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 7 + stream) % (2**63))
+
+
+def save_generator(path: Path, G: torch.nn.Module, meta: dict[str, Any]) -> None:
+    """EMA generator weights in fp16 (small enough to ship) with what is needed to rebuild it."""
+    state = {k: (v.half() if v.is_floating_point() else v).detach().cpu().contiguous() for k, v in G.state_dict().items()}
+    with atomic_write(path, "wb") as f:
+        f.write(save(state, metadata={"saliency_gan": json.dumps(meta)}))
+
+
+def train_gan(cfg: GANConfig, out: str | Path, device: torch.device, progress: bool = True, stop_after: int | None = None) -> dict[str, Any] | None:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_images(cfg.images, cfg.resolution, progress)
+    torch.manual_seed(cfg.seed)
+    G = ObjectGenerator(cfg.latent_dim, cfg.resolution, cfg.width).to(device)
+    D = Discriminator(cfg.resolution, cfg.width).to(device)
+    G_ema = copy.deepcopy(G).eval()
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    state_path, log_path = out / "train_state.pt", out / "log.jsonl"
+    start = 0
+    if state_path.exists():
+        state = safe_torch_load(state_path, "GAN training state")
+        diff = [k for k, v in asdict(cfg).items() if k not in cfg.RESUMABLE_CHANGES and state["config"].get(k) != v]
+        if diff:
+            raise UserError(f"{state_path} was written with other settings ({', '.join(diff)}); use another --out or delete it")
+        for name, obj in (("G", G), ("D", D), ("G_ema", G_ema), ("opt_g", opt_g), ("opt_d", opt_d)):
+            obj.load_state_dict(state[name])
+        start = int(state["step"])
+        lines = log_path.read_text().splitlines() if log_path.exists() else []
+        log_path.write_text("".join(x + "\n" for x in lines if x.strip() and json.loads(x)["step"] <= start))
+    batches = StepBatches(len(data), cfg.batch_size, start, cfg.steps, cfg.seed)
+    fixed_z = torch.randn(32, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    use_amp = device.type == "cuda"
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=start, desc="train-gan", disable=not progress)
+    with open(log_path, "a") as log:
+        for step in range(start, cfg.steps):
+            idx = torch.tensor([i for i, _ in batches.batch(step)])
+            real = data[idx].to(device).float() / 127.5 - 1
+            z = torch.randn(cfg.batch_size, cfg.latent_dim, generator=_rng(cfg.seed, step, 0)).to(device)
+            aug = (lambda x, s: diff_augment(x, _rng(cfg.seed, step, s))) if cfg.augment else (lambda x, s: x)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                fake = G(z)
+                d_loss = F.relu(1 - D(aug(real, 1))).mean() + F.relu(1 + D(aug(fake.detach(), 2))).mean()
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                g_loss = -D(aug(fake, 3)).mean()
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            with torch.no_grad():
+                for pe, p in zip(G_ema.parameters(), G.parameters()):
+                    pe.lerp_(p, 1 - cfg.ema)
+                for be, b in zip(G_ema.buffers(), G.buffers()):
+                    be.copy_(b)
+            done = step + 1
+            bar.update(1)
+            if done == stop_after:
+                return None
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                log.write(json.dumps({"step": done, "d_loss": round(d_loss.item(), 4), "g_loss": round(g_loss.item(), 4), "seconds": round(time.perf_counter() - t0, 1)}) + "\n")
+                log.flush()
+                bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
+            if done % cfg.sample_every == 0 or done == cfg.steps:
+                with torch.no_grad():
+                    samples = G_ema(fixed_z).float().cpu()
+                save_png(image_grid(list(samples.view(4, 8, *samples.shape[1:]))), out / "samples" / f"step_{done:07d}.png")
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                torch_save({"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": done, "config": asdict(cfg)}, state_path)
+    bar.close()
+    meta = {
+        "latent_dim": cfg.latent_dim, "resolution": cfg.resolution, "width": cfg.width, "steps": cfg.steps,
+        "images": str(cfg.images), "images_count": len(data), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)",
+        "seconds_this_run": round(time.perf_counter() - t0, 1),
+    }
+    save_generator(out / "generator_ema.safetensors", G_ema, meta)
+    write_json(out / "summary.json", {**meta, "config": asdict(cfg)})
+    return meta

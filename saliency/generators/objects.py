@@ -1,0 +1,49 @@
+"""`objects`: a generator trained by `saliency train-gan` (e.g. on unlabeled object photos).
+
+Reads the fp16 safetensors file that `train-gan` writes; its metadata rebuilds the architecture.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+
+from saliency.errors import UserError
+from saliency.gan.models import ObjectGenerator
+from saliency.generators.base import Generator
+from saliency.generators.checkpoint import load_checked
+from saliency.generators.registry import register
+from saliency.paths import weights_dir
+
+
+class TrainedGenerator(Generator):
+    def __init__(self, net: ObjectGenerator, classes: Sequence[int] | None = None) -> None:
+        super().__init__(classes)
+        self.net, self.latent_dim, self.resolution = net, net.latent_dim, net.resolution
+
+    def synthesize(self, z: torch.Tensor, classes: torch.Tensor | None) -> torch.Tensor:
+        return self.net(z)
+
+
+@register("objects", "a generator trained with `saliency train-gan` (pass its generator_ema.safetensors with --weights)", deformator="linear", directions=32, reconstructor="lenet", lr=3e-4, steps=5000)
+def build_objects(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
+    if random_init:
+        return TrainedGenerator(ObjectGenerator())
+    path = weights or weights_dir() / "objects-64.safetensors"
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = json.loads((f.metadata() or {})["saliency_gan"])
+        state = load_file(str(path))
+    except FileNotFoundError:
+        raise UserError(f"no trained generator at {path}: run `saliency train-gan --images DIR` and pass its generator_ema.safetensors with --weights") from None
+    except (SafetensorError, KeyError, OSError, ValueError) as e:
+        raise UserError(f"{path} is not a generator written by `saliency train-gan` ({e})") from None
+    net = ObjectGenerator(meta["latent_dim"], meta["resolution"], meta["width"])
+    load_checked(net, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, path, "train-gan generator")
+    g = TrainedGenerator(net)
+    g.weights_file = path
+    return g
