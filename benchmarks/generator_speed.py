@@ -39,7 +39,6 @@ def main() -> None:
             with torch.no_grad():
                 t = time_per_call(lambda: G(z, c), device, args.repeats, warmup=1)
             rows.append({"generator": name, "resolution": G.resolution, "batch": b, "ms_per_batch": round(t * 1000, 1), "images_per_s": round(b / t, 2)})
-        del G
     report("generator_speed", rows, device, args.out)
 
 

@@ -10,7 +10,6 @@ def test_planted_direction_flattens_background_and_keeps_foreground():
     z = G.sample_latents(16, torch.Generator().manual_seed(1))
     d = G.planted_direction
     assert d.abs().max() < 0.7, "d* must not be aligned with an axis of z"
-    mask = G.true_mask(z).bool().expand(-1, 3, -1, -1)
     interior = (-torch.nn.functional.max_pool2d(-G.true_mask(z), 3, 1, 1)).bool().expand(-1, 3, -1, -1)  # off the soft edge
     x0, x1 = G(z), G(z + 12 * d)
     assert torch.equal(G.true_mask(z), G.true_mask(z + 12 * d))
