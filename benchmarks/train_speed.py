@@ -35,7 +35,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=0, help="loader workers (train-unet uses 0 on CPU)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None)
     args = p.parse_args()

@@ -173,6 +173,11 @@ def synthesize(G: Generator, cfg: SynthConfig, out: str | Path, progress: bool =
                 for name, ok in result["verdicts"].items():
                     rejected[name] = rejected.get(name, 0) + int((~ok).sum())
                 counted = batch + 1
+            if passed == 0 and candidates >= 50 * cfg.batch_size:
+                raise UserError(
+                    f"none of {candidates} candidates passed the filters ({', '.join(f'{k} rejected {v}' for k, v in rejected.items())}); "
+                    "check the selection (`saliency select`), the mask rule or the filter bounds"
+                )
             kept = torch.nonzero(result["keep"]).flatten().tolist()
             images, masks = to_uint8(result["images"]), to_uint8(result["masks"] * 2 - 1)[..., 0]
             position = offset

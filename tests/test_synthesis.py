@@ -137,3 +137,10 @@ def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_result(tmp_path):
     killed, whole = tree_bytes(tmp_path / "killed"), tree_bytes(tmp_path / "whole")
     assert len(whole) == 12000 and killed == whole
     assert (tmp_path / "killed" / "contact_sheet.png").is_file()
+
+
+def test_nothing_accepted_is_an_error_not_a_hang(tmp_path):
+    G = build_generator("planted")
+    cfg = planted_config(G, n=10, batch_size=8, filters={"min_area": 0.9, "max_area": 1.0, "min_peaks": 2, "hist_bins": 12, "min_component": 0.2})
+    with pytest.raises(UserError, match="none of 400 candidates passed"):
+        synthesize(G, cfg, tmp_path, progress=False)

@@ -10,6 +10,7 @@ Multi-GPU: `torchrun --nproc_per_node N -m saliency train-unet ...` (DDP; gloo o
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import torch
@@ -46,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-every", type=int, default=500, help="steps between validations (best checkpoint kept)")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
     p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
-    p.add_argument("--workers", type=int, default=2, help="data-loading worker processes")
+    p.add_argument("--workers", type=int, default=-1, help="data-loading worker processes (-1: none on CPU, where they steal the model's cores; up to 8 on CUDA)")
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
 
 
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
+    if args.workers < 0:
+        args.workers = min(8, (os.cpu_count() or 2) // 2) if device.type == "cuda" else 0
     weights = None if args.encoder_weights in (None, "none") else args.encoder_weights
     decoder = [int(c) for c in args.decoder_channels.split(",")]
     if len(decoder) != 5:

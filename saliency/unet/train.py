@@ -56,7 +56,7 @@ class TrainConfig:
     val_every: int = 500
     checkpoint_every: int = 500
     log_every: int = 50
-    workers: int = 2
+    workers: int = 0
     amp: bool = True
 
     RESUMABLE_CHANGES = ("steps", "val_every", "checkpoint_every", "log_every", "workers")
@@ -68,6 +68,13 @@ class TrainConfig:
         values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
         names = {f.name for f in fields(cls)}
         return cls(preset=preset, **{k: v for k, v in values.items() if k in names})
+
+
+def _quiet_worker(_: int) -> None:
+    """One OpenCV thread per loader worker: the workers already run in parallel."""
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -206,7 +213,7 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
         from saliency.unet.data import StepBatches
 
         sampler = StepBatches(len(source), cfg.batch_size, start, cfg.steps, cfg.seed, ddp.rank, ddp.world)
-        loader = torch.utils.data.DataLoader(source, batch_sampler=sampler, num_workers=cfg.workers, pin_memory=device.type == "cuda", persistent_workers=False)
+        loader = torch.utils.data.DataLoader(source, batch_sampler=sampler, num_workers=cfg.workers, pin_memory=device.type == "cuda", worker_init_fn=_quiet_worker)
         batches = iter(loader)
         next_batch = lambda step: next(batches)  # noqa: E731
     else:
