@@ -138,3 +138,18 @@ def test_discover_runs_on_biggan_128_checkpoint(tmp_path, biggan):
     assert rc == 0
     ds = load_directions(out / "directions.safetensors")
     assert ds.directions.shape == (4, 120) and ds.meta["generator"] == "biggan-128"
+
+
+def test_biggan_deep_checkpoint_round_trip(tmp_path):
+    pytest.importorskip("pytorch_pretrained_biggan")
+    g = build_generator("biggan-deep-128", random_init=True)
+    path = tmp_path / "pytorch_model.bin"
+    torch.save(g.model.state_dict(), path)  # how the converter wrote the hosted file
+    loaded = build_generator("biggan-deep-128", weights=str(path))
+    z = g.sample_latents(1, torch.Generator().manual_seed(0))
+    c = torch.tensor([207])
+    with torch.no_grad():
+        assert torch.equal(g(z, c), loaded(z, c))
+    torch.save(BigGANGenerator().state_dict(), tmp_path / "wrong.bin")
+    with pytest.raises(UserError, match="wrong.bin does not hold biggan-deep-128"):
+        build_generator("biggan-deep-128", weights=str(tmp_path / "wrong.bin"))

@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", action="append", default=None, help=f"checkpoint file or baseline ({', '.join(BASELINES)}); repeatable (default: center-prior)")
     p.add_argument("--out", type=Path, default=None, help="results directory (default: DATA/runs/bench/DATASET)")
     p.add_argument("--short-side", type=int, default=128, help="U-Net input: resize so the short side is this (papers: 128)")
+    p.add_argument("--download", action="store_true", help="fetch the set from its official source into DATA/datasets if it is not found (online only)")
     p.add_argument("--skip-bad", action="store_true", help="skip (and list) unreadable or mismatched files instead of stopping")
     p.add_argument("--limit", type=int, default=None, help="only the first N images (quick looks; not comparable to published figures)")
     p.add_argument("--no-field-metrics", action="store_true", help="papers' metrics only (faster)")
@@ -58,6 +59,10 @@ def evaluate(predictor, dataset, field: bool = True, progress: bool = True, thum
 
 def run(args: argparse.Namespace) -> None:
     device = pick_device(args.device)
+    if args.download and args.root is None and not any((r / LAYOUTS[args.dataset].images).is_dir() for r in candidate_roots(args.dataset)):
+        from saliency.bench.download import download_dataset
+
+        download_dataset(args.dataset)
     dataset = open_dataset(args.dataset, args.root, skip_bad=args.skip_bad, limit=args.limit)
     out = args.out or runs_dir() / "bench" / args.dataset
     out.mkdir(parents=True, exist_ok=True)
