@@ -37,9 +37,11 @@ def measure(generator: str, n: int, batch: int, device: torch.device, filters: d
         elapsed = time.perf_counter() - t
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    z = G.sample_latents(batch, torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(1)
+    z, classes = G.sample_latents(batch, g), G.sample_classes(batch, g)
+    both = None if classes is None else classes.repeat(2)
     with torch.no_grad():
-        t_gen = time_per_call(lambda: G(torch.cat([z, z])), device, repeats=10)
+        t_gen = time_per_call(lambda: G(torch.cat([z, z]), both), device, repeats=10 if G.resolution <= 64 else 3, warmup=1)
     acceptance = manifest["acceptance_rate"]
     floor_rate = batch * acceptance / t_gen
     rate = n / elapsed
