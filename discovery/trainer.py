@@ -21,7 +21,7 @@ from discovery.deformators import build_deformator
 from discovery.directions import save_directions
 from discovery.reconstructors import build_reconstructor
 from saliency.errors import UserError
-from saliency.files import safe_torch_load, torch_save, write_json
+from saliency.files import safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.generators.base import Generator
 
 
@@ -167,20 +167,6 @@ def _check_resumable(saved: dict[str, Any], cfg: DiscoveryConfig, path: Path) ->
         )
 
 
-def _truncate_log(log_path: Path, last_step: int) -> None:
-    """Drop log lines written after the checkpoint we resume from, so no step is logged twice."""
-    if not log_path.exists():
-        return
-    kept = []
-    for line in log_path.read_text().splitlines():
-        try:
-            if json.loads(line)["step"] <= last_step:
-                kept.append(line)
-        except (ValueError, KeyError):
-            break  # a torn last line from a kill
-    log_path.write_text("".join(line + "\n" for line in kept))
-
-
 def run_discovery(
     G: Generator,
     cfg: DiscoveryConfig,
@@ -206,7 +192,7 @@ def run_discovery(
         _check_resumable(state["config"], cfg, ckpt_path)
         disc.load_state_dict(state)
         start, window = int(state["step"]), list(state["acc_window"])
-        _truncate_log(log_path, start)
+        truncate_jsonl(log_path, start)
     elif restart:
         for p in (ckpt_path, log_path):
             p.unlink(missing_ok=True)

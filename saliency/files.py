@@ -73,3 +73,21 @@ def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
             "The file is truncated, corrupt, or not a plain tensor checkpoint; "
             "delete it and fetch or regenerate it."
         ) from None
+
+
+def truncate_jsonl(path: str | Path, last_step: int) -> None:
+    """Keep the log lines up to `last_step` (a resumed run rewrites the rest; a torn last line
+    from a kill ends the kept part)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] > last_step:
+                break
+        except (ValueError, KeyError, TypeError):
+            break
+        keep.append(line)
+    with atomic_write(path, "w") as f:
+        f.write("".join(line + "\n" for line in keep))

@@ -1,4 +1,7 @@
+import http.server
 import os
+import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -32,3 +35,16 @@ def dcgan_checkpoint(tmp_path) -> Path:
     path = tmp_path / "weights.tar"
     torch.save({"netG_state_dict": DCGANGenerator().state_dict()}, path)
     return path
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A loopback HTTP server over a temporary folder: (folder, base URL)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()

@@ -1,11 +1,8 @@
 """Opt-in dataset download against a loopback HTTP server: official layouts, nested zips, checks."""
 
 import hashlib
-import http.server
 import io
-import threading
 import zipfile
-from functools import partial
 
 import cv2
 import numpy as np
@@ -14,18 +11,6 @@ import pytest
 from saliency.bench.datasets import open_dataset
 from saliency.bench.download import Archive, download_dataset
 from saliency.errors import UserError
-
-
-@pytest.fixture
-def server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
 
 
 def png(value: int, shape=(20, 30)) -> bytes:

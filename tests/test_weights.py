@@ -1,29 +1,13 @@
 """Weight download, cache and checksum, against a loopback HTTP server."""
 
 import hashlib
-import http.server
 import io
-import threading
 import zipfile
-from functools import partial
 
 import pytest
 
 from saliency.errors import UserError
 from saliency.weights import WeightsSource, resolve_weights
-
-
-@pytest.fixture
-def server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
 
 
 def sha(data: bytes) -> str:

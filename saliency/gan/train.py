@@ -23,7 +23,7 @@ from safetensors.torch import save
 from tqdm import tqdm
 
 from saliency.errors import UserError
-from saliency.files import atomic_write, safe_torch_load, torch_save, write_json
+from saliency.files import atomic_write, safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.gan.models import Discriminator, ObjectGenerator, diff_augment
 from saliency.unet.data import IMAGE_SUFFIXES, StepBatches
 from saliency.viz import image_grid, save_png
@@ -100,8 +100,7 @@ def train_gan(cfg: GANConfig, out: str | Path, device: torch.device, progress: b
         for name, obj in (("G", G), ("D", D), ("G_ema", G_ema), ("opt_g", opt_g), ("opt_d", opt_d)):
             obj.load_state_dict(state[name])
         start = int(state["step"])
-        lines = log_path.read_text().splitlines() if log_path.exists() else []
-        log_path.write_text("".join(x + "\n" for x in lines if x.strip() and json.loads(x)["step"] <= start))
+        truncate_jsonl(log_path, start)
     batches = StepBatches(len(data), cfg.batch_size, start, cfg.steps, cfg.seed)
     fixed_z = torch.randn(32, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
     use_amp = device.type == "cuda"

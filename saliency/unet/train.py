@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from saliency.errors import UserError
-from saliency.files import safe_torch_load, torch_save, write_json
+from saliency.files import safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.metrics import per_image_iou
 from saliency.unet.model import SaliencyModel, new_model, save_model
 
@@ -168,18 +168,6 @@ def plot_curves(log_path: Path, out: Path) -> None:
     plt.close(fig)
 
 
-def _truncate_log(log_path: Path, last_step: int) -> None:
-    if log_path.exists():
-        keep = []
-        for line in log_path.read_text().splitlines():
-            try:
-                if json.loads(line)["step"] <= last_step:
-                    keep.append(line)
-            except (ValueError, KeyError):
-                break
-        log_path.write_text("".join(line + "\n" for line in keep))
-
-
 def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, val_source: Any, model_meta: dict[str, Any] | None = None, progress: bool = True, stop_after: int | None = None) -> dict[str, Any] | None:
     """`source`: a PairDataset, or an OnTheFly sampler. `val_source`: a list of (x, y) batches."""
     out = Path(out)
@@ -203,7 +191,7 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
         start, best = int(state["step"]), state["best"]
     if ddp.main:
         out.mkdir(parents=True, exist_ok=True)
-        _truncate_log(log_path, start)
+        truncate_jsonl(log_path, start)
     ddp.barrier()
     net = ddp.wrap(model)
     use_amp = cfg.amp and device.type == "cuda"
