@@ -80,7 +80,10 @@ def plot_pr_curves(out: Path, dataset: str) -> Path:
     ax.set_xlabel("recall"), ax.set_ylabel("precision"), ax.set_xlim(0, 1), ax.set_ylim(0, 1)
     ax.set_title(f"{dataset}: precision-recall (pysodmetrics, per-image mean)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    if ax.lines:
+        ax.legend(fontsize=7, loc="lower left")
+    else:
+        ax.text(0.5, 0.5, "no PR curve: run without --no-field-metrics", ha="center", va="center")
     fig.tight_layout()
     path = out / "pr_curves.png"
     with atomic_write(path, "wb") as f:
