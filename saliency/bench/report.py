@@ -62,7 +62,7 @@ def write_table(out: Path, dataset: str) -> str:
     header = f"# {dataset}: {results[0]['images']} images, protocol: {results[0]['protocol']}\n\n" if results else ""
     with atomic_write(out / "results.md", "w") as f:
         f.write(header + table + "\n")
-    write_json(out / "results.json", {"dataset": dataset, "results": [{k: v for k, v in r.items() if k != "field" or True} for r in results]})
+    write_json(out / "results.json", {"dataset": dataset, "results": results})
     return table
 
 
