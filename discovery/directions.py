@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
 from saliency.errors import UserError
-from saliency.files import atomic_write
+from saliency.files import atomic_write, read_safetensors
 
 
 @dataclass
@@ -52,11 +52,7 @@ def load_directions(path: str | Path) -> DirectionSet:
             raise UserError(f"{path} holds no [d] or [K, d] tensor of directions")
         return DirectionSet(t.reshape(-1, t.shape[-1]).float(), {"source": str(path)})
     try:
-        tensors = load_file(str(path))
-        from safetensors import safe_open
-
-        with safe_open(str(path), "pt") as f:
-            raw = f.metadata() or {}
+        tensors, raw = read_safetensors(path)
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"cannot read directions file {path}: {e}; regenerate it with `saliency discover`") from None
     if "directions" not in tensors or tensors["directions"].ndim != 2:

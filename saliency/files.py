@@ -91,3 +91,12 @@ def truncate_jsonl(path: str | Path, last_step: int) -> None:
         keep.append(line)
     with atomic_write(path, "w") as f:
         f.write("".join(line + "\n" for line in keep))
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and string metadata of a safetensors file, in one pass (raises safetensors' own
+    errors or OSError; callers turn them into messages about what the file should have been)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})

@@ -9,10 +9,10 @@ import json
 from typing import Sequence
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file
+from safetensors import SafetensorError
 
 from saliency.errors import UserError
+from saliency.files import read_safetensors
 from saliency.gan.models import ObjectGenerator
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
@@ -35,9 +35,8 @@ def build_objects(weights: str | None = None, classes: Sequence[int] | None = No
         return TrainedGenerator(ObjectGenerator())
     path = weights or weights_dir() / "objects-64.safetensors"
     try:
-        with safe_open(str(path), "pt") as f:
-            meta = json.loads((f.metadata() or {})["saliency_gan"])
-        state = load_file(str(path))
+        state, metadata = read_safetensors(path)
+        meta = json.loads(metadata["saliency_gan"])
     except FileNotFoundError:
         raise UserError(f"no trained generator at {path}: run `saliency train-gan --images DIR` and pass its generator_ema.safetensors with --weights") from None
     except (SafetensorError, KeyError, OSError, ValueError) as e:

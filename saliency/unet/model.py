@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors import SafetensorError
+from safetensors.torch import save
 
 from saliency.errors import UserError
-from saliency.files import atomic_write
+from saliency.files import atomic_write, read_safetensors
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -76,9 +76,8 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> Saliency
     if not path.is_file():
         raise UserError(f"model checkpoint not found: {path}; train one with `saliency train-unet`")
     try:
-        with safe_open(str(path), "pt") as f:
-            raw = (f.metadata() or {}).get("saliency_model")
-        state = load_file(str(path))
+        state, metadata = read_safetensors(path)
+        raw = metadata.get("saliency_model")
     except (SafetensorError, OSError) as e:
         raise UserError(f"cannot read model checkpoint {path}: {e}; it is truncated or not a safetensors file") from None
     if raw is None:
