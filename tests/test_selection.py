@@ -68,7 +68,7 @@ def test_no_background_direction_is_reported(candidates, tmp_path, capsys):
 def test_refinement_moves_a_rough_direction_towards_the_planted_one():
     G = build_generator("planted")
     d = G.planted_direction
-    rough = d + 0.8 * G.basis[1] + 0.5 * G.basis[4]
-    start = torch.nn.functional.cosine_similarity(rough, d, dim=0)
-    refined = refine_direction(G, rough, shift=9.0, steps=60, lr=2e-2)
-    assert torch.nn.functional.cosine_similarity(refined, d, dim=0) > start + 0.1
+    rough = d + 0.6 * G.basis[1] + 0.6 * G.basis[6]  # d* with foreground motion and stripe changes mixed in
+    start = torch.nn.functional.cosine_similarity(rough, d, dim=0)  # 0.76
+    refined = refine_direction(G, rough, shift=9.0, steps=120, lr=2e-2)
+    assert torch.nn.functional.cosine_similarity(refined, d, dim=0) > start + 0.08  # reaches 0.86
