@@ -44,3 +44,13 @@ def test_discover_dcgan_faces_runs_with_given_weights(tmp_path, dcgan_checkpoint
     assert rc == 0
     ds = load_directions(tmp_path / "directions.safetensors")
     assert ds.directions.shape == (4, 100) and ds.generator == "dcgan-faces"
+
+
+def test_a_stage_imports_only_what_it_needs():
+    """train-gan must run on a machine without the U-Net stack (e.g. a lent GPU image)."""
+    import subprocess
+    import sys
+
+    code = "import sys; from saliency.cli import build_parser; build_parser('train-gan').parse_args(['train-gan', '--images', 'x']); print(sorted(m for m in ('segmentation_models_pytorch', 'albumentations', 'py_sod_metrics') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -42,15 +42,25 @@ def test_resume_equals_uninterrupted(photos, tmp_path):
     train_gan(config(photos), tmp_path / "whole", CPU, progress=False)
     assert train_gan(config(photos), tmp_path / "split", CPU, progress=False, stop_after=7) is None
     train_gan(config(photos), tmp_path / "split", CPU, progress=False)
-    a = (tmp_path / "whole" / "generator_ema.safetensors").read_bytes()
-    b = (tmp_path / "split" / "generator_ema.safetensors").read_bytes()
-    from safetensors.torch import load
-
-    la, lb = load(a), load(b)
-    assert la.keys() == lb.keys()
-    for k in la:
-        assert torch.equal(la[k], lb[k]), k
+    assert _same_tensors(tmp_path / "whole", tmp_path / "split")
     assert (tmp_path / "whole" / "log.jsonl").read_text().count("\n") == (tmp_path / "split" / "log.jsonl").read_text().count("\n")
+
+
+def test_time_limit_exports_a_usable_generator_and_continues_exactly(photos, tmp_path):
+    whole = train_gan(config(photos), tmp_path / "whole", CPU, progress=False)
+    meta = train_gan(config(photos), tmp_path / "lease", CPU, progress=False, time_limit=0.0)
+    assert meta["steps"] == 1  # a lease that ends at once still leaves a checkpoint, samples and a loadable generator
+    assert (tmp_path / "lease" / "samples" / "step_0000001.png").exists()
+    assert build_generator("objects", weights=str(tmp_path / "lease" / "generator_ema.safetensors")).latent_dim == 16
+    assert train_gan(config(photos), tmp_path / "lease", CPU, progress=False)["steps"] == whole["steps"] == 12
+    assert _same_tensors(tmp_path / "whole", tmp_path / "lease")
+
+
+def _same_tensors(a, b) -> bool:
+    from safetensors.torch import load_file
+
+    la, lb = load_file(a / "generator_ema.safetensors"), load_file(b / "generator_ema.safetensors")
+    return la.keys() == lb.keys() and all(torch.equal(la[k], lb[k]) for k in la)
 
 
 def test_bad_inputs(tmp_path):

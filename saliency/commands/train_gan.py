@@ -34,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
     p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (bf16 autocast on CUDA)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES", help="stop after this long, checkpoint and export the EMA generator; rerun to continue")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
 
 
@@ -46,5 +47,7 @@ def run(args: argparse.Namespace) -> None:
         sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
     )
     out = args.out or runs_dir() / "gan"
-    meta = train_gan(cfg, out, pick_device(args.device))
+    meta = train_gan(cfg, out, pick_device(args.device), time_limit=args.time_limit * 60 if args.time_limit else None)
     print(f"EMA generator: {out / 'generator_ema.safetensors'} ({meta['steps']} steps on {meta['device']}); samples in {out / 'samples'}")
+    if meta["steps"] < cfg.steps:
+        print(f"stopped at the time limit, step {meta['steps']} of {cfg.steps}: rerun the same command to continue")

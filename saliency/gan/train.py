@@ -80,7 +80,17 @@ def save_generator(path: Path, G: torch.nn.Module, meta: dict[str, Any]) -> None
         f.write(save(state, metadata={"saliency_gan": json.dumps(meta)}))
 
 
-def train_gan(cfg: GANConfig, out: str | Path, device: torch.device, progress: bool = True, stop_after: int | None = None) -> dict[str, Any] | None:
+def train_gan(
+    cfg: GANConfig,
+    out: str | Path,
+    device: torch.device,
+    progress: bool = True,
+    stop_after: int | None = None,
+    time_limit: float | None = None,
+) -> dict[str, Any] | None:
+    """Train to cfg.steps, or until `time_limit` seconds have passed in this run: then checkpoint
+    and export the EMA generator as it stands, so a lease of fixed length ends with a usable
+    model and the same command continues it. `stop_after` simulates a crash (tests)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = load_images(cfg.images, cfg.resolution, progress)
@@ -91,7 +101,7 @@ def train_gan(cfg: GANConfig, out: str | Path, device: torch.device, progress: b
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     state_path, log_path = out / "train_state.pt", out / "log.jsonl"
-    start = 0
+    start, wall_before = 0, 0.0
     if state_path.exists():
         state = safe_torch_load(state_path, "GAN training state")
         diff = [k for k, v in asdict(cfg).items() if k not in cfg.RESUMABLE_CHANGES and state["config"].get(k) != v]
@@ -99,13 +109,14 @@ def train_gan(cfg: GANConfig, out: str | Path, device: torch.device, progress: b
             raise UserError(f"{state_path} was written with other settings ({', '.join(diff)}); use another --out or delete it")
         for name, obj in (("G", G), ("D", D), ("G_ema", G_ema), ("opt_g", opt_g), ("opt_d", opt_d)):
             obj.load_state_dict(state[name])
-        start = int(state["step"])
+        start, wall_before = int(state["step"]), float(state.get("wall_seconds", 0.0))
         truncate_jsonl(log_path, start)
     batches = StepBatches(len(data), cfg.batch_size, start, cfg.steps, cfg.seed)
     fixed_z = torch.randn(32, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
     use_amp = device.type == "cuda"
     t0 = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=start, desc="train-gan", disable=not progress)
+    done = start
     with open(log_path, "a") as log:
         for step in range(start, cfg.steps):
             idx = torch.tensor([i for i, _ in batches.batch(step)])
@@ -132,21 +143,25 @@ def train_gan(cfg: GANConfig, out: str | Path, device: torch.device, progress: b
             bar.update(1)
             if done == stop_after:
                 return None
+            out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit
             if done % cfg.log_every == 0 or done == cfg.steps:
                 log.write(json.dumps({"step": done, "d_loss": round(d_loss.item(), 4), "g_loss": round(g_loss.item(), 4), "seconds": round(time.perf_counter() - t0, 1)}) + "\n")
                 log.flush()
                 bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
-            if done % cfg.sample_every == 0 or done == cfg.steps:
+            if done % cfg.sample_every == 0 or done == cfg.steps or out_of_time:
                 with torch.no_grad():
                     samples = G_ema(fixed_z).float().cpu()
                 save_png(image_grid(list(samples.view(4, 8, *samples.shape[1:]))), out / "samples" / f"step_{done:07d}.png")
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                torch_save({"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": done, "config": asdict(cfg)}, state_path)
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time:
+                torch_save({"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": done, "wall_seconds": wall_before + time.perf_counter() - t0, "config": asdict(cfg)}, state_path)
+            if out_of_time:
+                break
     bar.close()
     meta = {
-        "latent_dim": cfg.latent_dim, "resolution": cfg.resolution, "width": cfg.width, "steps": cfg.steps,
+        "latent_dim": cfg.latent_dim, "resolution": cfg.resolution, "width": cfg.width, "steps": done,
         "images": str(cfg.images), "images_count": len(data), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)",
         "seconds_this_run": round(time.perf_counter() - t0, 1),
+        "wall_seconds_all_runs": round(wall_before + time.perf_counter() - t0, 1),  # from the checkpoints, so it counts every resume
     }
     save_generator(out / "generator_ema.safetensors", G_ema, meta)
     write_json(out / "summary.json", {**meta, "config": asdict(cfg)})

@@ -6,6 +6,7 @@ Reads the fp16 safetensors file that `train-gan` writes; its metadata rebuilds t
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -29,20 +30,42 @@ class TrainedGenerator(Generator):
         return self.net(z)
 
 
-@register("objects", "a generator trained with `saliency train-gan` (pass its generator_ema.safetensors with --weights)", deformator="linear", directions=32, reconstructor="lenet", lr=3e-4, steps=5000)
-def build_objects(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
-    if random_init:
-        return TrainedGenerator(ObjectGenerator())
-    path = weights or weights_dir() / "objects-64.safetensors"
+SHIPPED = Path(__file__).parent / "pretrained" / "objects-64.safetensors"
+
+
+def load_trained(path: str | Path, missing_hint: str) -> TrainedGenerator:
     try:
         state, metadata = read_safetensors(path)
         meta = json.loads(metadata["saliency_gan"])
     except FileNotFoundError:
-        raise UserError(f"no trained generator at {path}: run `saliency train-gan --images DIR` and pass its generator_ema.safetensors with --weights") from None
+        raise UserError(f"no trained generator at {path}: {missing_hint}") from None
     except (SafetensorError, KeyError, OSError, ValueError) as e:
         raise UserError(f"{path} is not a generator written by `saliency train-gan` ({e})") from None
     net = ObjectGenerator(meta["latent_dim"], meta["resolution"], meta["width"])
     load_checked(net, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, path, "train-gan generator")
     g = TrainedGenerator(net)
-    g.weights_file = path
+    g.weights_file = Path(path)
     return g
+
+
+@register("objects", "a generator trained with `saliency train-gan` (pass its generator_ema.safetensors with --weights)", deformator="linear", directions=32, reconstructor="lenet", lr=3e-4, steps=5000)
+def build_objects(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
+    if random_init:
+        return TrainedGenerator(ObjectGenerator())
+    path = weights or weights_dir() / "objects-64.safetensors"
+    return load_trained(path, "run `saliency train-gan --images DIR` and pass its generator_ema.safetensors with --weights")
+
+
+@register(
+    "objects-64",
+    "64x64 object photos: our DCGAN trained by `saliency train-gan` on unlabeled DUTS-TR photos (ships with the package)",
+    deformator="linear",
+    directions=32,
+    reconstructor="lenet",
+    lr=3e-4,
+    steps=5000,
+)
+def build_objects_64(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
+    if random_init:
+        return TrainedGenerator(ObjectGenerator())
+    return load_trained(weights or SHIPPED, "reinstall the package, or retrain it with the command in saliency/generators/pretrained/MODEL_CARD.md and pass --weights")
