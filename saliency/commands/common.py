@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from saliency.errors import UserError
+from saliency.generators.registry import DEFAULT_GENERATOR
 
 
 def parse_classes(text: str | None) -> list[int] | None:
@@ -16,7 +17,7 @@ def parse_classes(text: str | None) -> list[int] | None:
         raise UserError(f"--classes takes 'all' or comma-separated class ids, got {text!r}") from None
 
 
-def add_generator_arguments(p: argparse.ArgumentParser, default: str = "dcgan-faces") -> None:
+def add_generator_arguments(p: argparse.ArgumentParser, default: str = DEFAULT_GENERATOR) -> None:
     g = p.add_argument_group("generator")
     g.add_argument("--generator", default=default, help="backend name (see `saliency generators`) or package.module:factory for your own")
     g.add_argument("--weights", default=None, help="weights file to load instead of the cache/download (offline use)")

@@ -18,6 +18,7 @@ from saliency.bench.datasets import LAYOUTS, candidate_roots
 from saliency.cli import main as cli
 from saliency.errors import UserError
 from saliency.generators import spec
+from saliency.generators.registry import DEFAULT_GENERATOR
 from saliency.paths import runs_dir
 
 SCALES = {
@@ -28,7 +29,7 @@ SCALES = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--generator", default="dcgan-faces", help="generator backend")
+    p.add_argument("--generator", default=DEFAULT_GENERATOR, help="generator backend")
     p.add_argument("--weights", default=None, help="generator weights file (offline use)")
     p.add_argument("--out", type=Path, default=None, help="demo directory (default: DATA/runs/demo-GENERATOR)")
     p.add_argument("--rediscover", action="store_true", help="run discovery instead of using the shipped directions")

@@ -27,6 +27,9 @@ class GeneratorSpec:
 
 _REGISTRY: dict[str, GeneratorSpec] = {}
 
+# The offline default of every stage and of `saliency demo`: a backend whose weights need no hub.
+DEFAULT_GENERATOR = "dcgan-faces"
+
 # Defaults every backend starts from: the paper's discovery settings.
 BASE_DEFAULTS: dict[str, Any] = {
     "deformator": "ortho",
