@@ -28,8 +28,9 @@ def config(photos, **kw):
     return GANConfig(**{**dict(images=str(photos), resolution=32, latent_dim=16, width=8, batch_size=8, steps=12, sample_every=6, checkpoint_every=4, log_every=2), **kw})
 
 
-def test_trains_writes_samples_and_loads_as_backend(photos, tmp_path):
-    meta = train_gan(config(photos), tmp_path, CPU, progress=False)
+@pytest.mark.parametrize("d_norm", ["batch", "spectral"])
+def test_trains_writes_samples_and_loads_as_backend(photos, tmp_path, d_norm):
+    meta = train_gan(config(photos, d_norm=d_norm), tmp_path, CPU, progress=False)
     assert meta["steps"] == 12 and meta["images_count"] == 24
     assert sorted(p.name for p in (tmp_path / "samples").glob("*.png")) == ["step_0000006.png", "step_0000012.png"]
     G = build_generator("objects", weights=str(tmp_path / "generator_ema.safetensors"))
@@ -61,6 +62,12 @@ def _same_tensors(a, b) -> bool:
 
     la, lb = load_file(a / "generator_ema.safetensors"), load_file(b / "generator_ema.safetensors")
     return la.keys() == lb.keys() and all(torch.equal(la[k], lb[k]) for k in la)
+
+
+def test_resume_refuses_another_discriminator(photos, tmp_path):
+    train_gan(config(photos, steps=4), tmp_path, CPU, progress=False)
+    with pytest.raises(UserError, match="d_norm"):
+        train_gan(config(photos, steps=8, d_norm="batch"), tmp_path, CPU, progress=False)
 
 
 def test_bad_inputs(tmp_path):

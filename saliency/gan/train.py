@@ -41,6 +41,7 @@ class GANConfig:
     beta1: float = 0.5
     ema: float = 0.999
     augment: bool = True
+    d_norm: str = "spectral"
     seed: int = 0
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -96,7 +97,7 @@ def train_gan(
     data = load_images(cfg.images, cfg.resolution, progress)
     torch.manual_seed(cfg.seed)
     G = ObjectGenerator(cfg.latent_dim, cfg.resolution, cfg.width).to(device)
-    D = Discriminator(cfg.resolution, cfg.width).to(device)
+    D = Discriminator(cfg.resolution, cfg.width, cfg.d_norm).to(device)
     G_ema = copy.deepcopy(G).eval()
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
@@ -104,7 +105,8 @@ def train_gan(
     start, wall_before = 0, 0.0
     if state_path.exists():
         state = safe_torch_load(state_path, "GAN training state")
-        diff = [k for k, v in asdict(cfg).items() if k not in cfg.RESUMABLE_CHANGES and state["config"].get(k) != v]
+        saved = {"d_norm": "spectral", **state["config"]}  # checkpoints from before --d-norm existed
+        diff = [k for k, v in asdict(cfg).items() if k not in cfg.RESUMABLE_CHANGES and saved.get(k) != v]
         if diff:
             raise UserError(f"{state_path} was written with other settings ({', '.join(diff)}); use another --out or delete it")
         for name, obj in (("G", G), ("D", D), ("G_ema", G_ema), ("opt_g", opt_g), ("opt_d", opt_d)):
