@@ -75,3 +75,30 @@ def test_bad_inputs(tmp_path):
         train_gan(GANConfig(images=str(tmp_path / "none")), tmp_path / "o", CPU, progress=False)
     with pytest.raises(UserError, match="no trained generator"):
         build_generator("objects", weights=str(tmp_path / "missing.safetensors"))
+
+
+def test_standing_stats_match_the_generators_own_activations():
+    """EMA weights carry another network's batch-norm statistics; standing_stats re-measures them,
+    so the normalised activations of fresh samples have mean ~0 and variance ~1 again."""
+    from saliency.gan.models import ObjectGenerator
+    from saliency.gan.train import standing_stats
+
+    torch.manual_seed(0)
+    G, other = ObjectGenerator(16, 32, 8), ObjectGenerator(16, 32, 8)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(3)
+        other.train()(torch.randn(256, 16))  # statistics of a different network
+    for mine, theirs in zip(G.buffers(), other.buffers()):
+        mine.copy_(theirs)
+
+    def normalised_first_layer(net):
+        with torch.no_grad():
+            z = torch.randn(512, 16, generator=torch.Generator().manual_seed(5))
+            x = net.eval().main[1](net.main[0](z[:, :, None, None]))
+        return x.mean().item(), x.var().item()
+
+    m0, v0 = normalised_first_layer(G)
+    m1, v1 = normalised_first_layer(standing_stats(G, 16, CPU, batches=8, batch_size=64))
+    assert abs(v0 - 1) > 0.5  # the borrowed statistics are wrong
+    assert abs(m1) < 0.05 and abs(v1 - 1) < 0.1

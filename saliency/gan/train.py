@@ -74,6 +74,23 @@ def _rng(seed: int, step: int, stream: int) -> torch.Generator:
     return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 7 + stream) % (2**63))
 
 
+def standing_stats(G: torch.nn.Module, latent_dim: int, device: torch.device, batches: int = 16, batch_size: int = 64, seed: int = 0) -> torch.nn.Module:
+    """A copy of G with batch-norm statistics measured on its own outputs (BigGAN's "standing
+    statistics"). The EMA generator's averaged weights do not match the running statistics of the
+    trained generator it copies them from; with those, samples come out washed out."""
+    G = copy.deepcopy(G)
+    for m in G.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the batches below
+    g = torch.Generator().manual_seed(seed)
+    G.train()
+    with torch.no_grad():
+        for _ in range(batches):
+            G(torch.randn(batch_size, latent_dim, generator=g).to(device))
+    return G.eval()
+
+
 def save_generator(path: Path, G: torch.nn.Module, meta: dict[str, Any]) -> None:
     """EMA generator weights in fp16 (small enough to ship) with what is needed to rebuild it."""
     state = {k: (v.half() if v.is_floating_point() else v).detach().cpu().contiguous() for k, v in G.state_dict().items()}
@@ -152,7 +169,7 @@ def train_gan(
                 bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
             if done % cfg.sample_every == 0 or done == cfg.steps or out_of_time:
                 with torch.no_grad():
-                    samples = G_ema(fixed_z).float().cpu()
+                    samples = standing_stats(G_ema, cfg.latent_dim, device)(fixed_z).float().cpu()
                 save_png(image_grid(list(samples.view(4, 8, *samples.shape[1:]))), out / "samples" / f"step_{done:07d}.png")
             if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time:
                 torch_save({"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": done, "wall_seconds": wall_before + time.perf_counter() - t0, "config": asdict(cfg)}, state_path)
@@ -165,6 +182,6 @@ def train_gan(
         "seconds_this_run": round(time.perf_counter() - t0, 1),
         "wall_seconds_all_runs": round(wall_before + time.perf_counter() - t0, 1),  # from the checkpoints, so it counts every resume
     }
-    save_generator(out / "generator_ema.safetensors", G_ema, meta)
+    save_generator(out / "generator_ema.safetensors", standing_stats(G_ema, cfg.latent_dim, device), meta)
     write_json(out / "summary.json", {**meta, "config": asdict(cfg)})
     return meta
