@@ -23,6 +23,7 @@ from discovery.reconstructors import build_reconstructor
 from saliency.errors import UserError
 from saliency.files import safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.generators.base import Generator
+from saliency.resume import changed_settings
 
 
 @dataclass
@@ -158,8 +159,7 @@ class DiscoveryResult:
 
 
 def _check_resumable(saved: dict[str, Any], cfg: DiscoveryConfig, path: Path) -> None:
-    now = asdict(cfg)
-    diff = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in now.items() if k not in cfg.RESUMABLE_CHANGES and saved.get(k) != v]
+    diff = changed_settings(saved, cfg)
     if diff:
         raise UserError(
             f"{path} was written with other settings ({'; '.join(diff)}); "

@@ -30,10 +30,11 @@ import torch
 from tqdm import tqdm
 
 from saliency.errors import UserError
+from saliency.files import write_json
 from saliency.filters import FilterConfig, apply_filters
 from saliency.generators.base import Generator
 from saliency.masks import NEEDS_NEGATIVE, make_masks
-from saliency.files import write_json
+from saliency.resume import changed_settings
 from saliency.viz import to_uint8
 
 
@@ -128,9 +129,9 @@ def _check_settings(out: Path, cfg: SynthConfig) -> None:
         saved = json.loads(path.read_text())["config"]
     except (ValueError, KeyError):
         raise UserError(f"{path} is not a synth manifest; remove it or choose another --out") from None
-    diff = [k for k, v in asdict(cfg).items() if k not in cfg.RESUMABLE_CHANGES and saved.get(k) != v]
+    diff = changed_settings(saved, cfg)
     if diff:
-        raise UserError(f"{out} holds samples made with other settings ({', '.join(diff)}); use another --out or remove it")
+        raise UserError(f"{out} holds samples made with other settings ({'; '.join(diff)}); use another --out or remove it")
 
 
 def _resume_state(out: Path, cfg: SynthConfig) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from saliency.errors import UserError
 from saliency.files import atomic_write, safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.gan.models import Discriminator, ObjectGenerator, diff_augment
+from saliency.resume import changed_settings
 from saliency.unet.data import IMAGE_SUFFIXES, StepBatches
 from saliency.viz import image_grid, save_png
 
@@ -122,10 +123,9 @@ def train_gan(
     start, wall_before = 0, 0.0
     if state_path.exists():
         state = safe_torch_load(state_path, "GAN training state")
-        saved = {"d_norm": "spectral", **state["config"]}  # checkpoints from before --d-norm existed
-        diff = [k for k, v in asdict(cfg).items() if k not in cfg.RESUMABLE_CHANGES and saved.get(k) != v]
+        diff = changed_settings(state["config"], cfg)
         if diff:
-            raise UserError(f"{state_path} was written with other settings ({', '.join(diff)}); use another --out or delete it")
+            raise UserError(f"{state_path} was written with other settings ({'; '.join(diff)}); use another --out or delete it")
         for name, obj in (("G", G), ("D", D), ("G_ema", G_ema), ("opt_g", opt_g), ("opt_d", opt_d)):
             obj.load_state_dict(state[name])
         start, wall_before = int(state["step"]), float(state.get("wall_seconds", 0.0))

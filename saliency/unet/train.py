@@ -24,6 +24,7 @@ from tqdm import tqdm
 from saliency.errors import UserError
 from saliency.files import safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.metrics import per_image_iou
+from saliency.resume import changed_settings
 from saliency.unet.model import SaliencyModel, new_model, save_model
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -181,10 +182,9 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
     start, best = 0, {"val_iou": -1.0, "step": 0}
     if state_path.exists():
         state = safe_torch_load(state_path, "training state")
-        saved = state["config"]
-        diff = [k for k, v in asdict(cfg).items() if k not in cfg.RESUMABLE_CHANGES and saved.get(k) != v]
+        diff = changed_settings(state["config"], cfg)
         if diff:
-            raise UserError(f"{state_path} was written with other settings ({', '.join(diff)}); use another --out or delete it")
+            raise UserError(f"{state_path} was written with other settings ({'; '.join(diff)}); use another --out or delete it")
         model.net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
