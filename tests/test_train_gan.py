@@ -102,3 +102,20 @@ def test_standing_stats_match_the_generators_own_activations():
     m1, v1 = normalised_first_layer(standing_stats(G, 16, CPU, batches=8, batch_size=64))
     assert abs(v0 - 1) > 0.5  # the borrowed statistics are wrong
     assert abs(m1) < 0.05 and abs(v1 - 1) < 0.1
+
+
+def test_early_ema_follows_the_trained_generator_not_its_initialisation(photos, tmp_path):
+    """With decay 0.999 and no warm-up, 12 steps would leave the EMA 99% the random init."""
+    from saliency.files import safe_torch_load
+    from saliency.gan.models import ObjectGenerator
+    from saliency.gan.train import ema_decay
+
+    assert ema_decay(0, 0.999) == 0.1 and ema_decay(10**6, 0.999) == 0.999
+    train_gan(config(photos), tmp_path, CPU, progress=False)
+    state = safe_torch_load(tmp_path / "train_state.pt", "GAN training state")
+    torch.manual_seed(0)  # train_gan seeds the weights with cfg.seed = 0
+    init = ObjectGenerator(16, 32, 8).state_dict()
+    name = "main.0.weight"
+    to_g = (state["G_ema"][name] - state["G"][name]).norm()
+    to_init = (state["G_ema"][name] - init[name]).norm()
+    assert to_g < 0.5 * to_init
