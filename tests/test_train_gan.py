@@ -67,7 +67,7 @@ def _same_tensors(a, b) -> bool:
 def test_resume_refuses_another_discriminator(photos, tmp_path):
     train_gan(config(photos, steps=4), tmp_path, CPU, progress=False)
     with pytest.raises(UserError, match="d_norm"):
-        train_gan(config(photos, steps=8, d_norm="batch"), tmp_path, CPU, progress=False)
+        train_gan(config(photos, steps=8, d_norm="spectral"), tmp_path, CPU, progress=False)
 
 
 def test_bad_inputs(tmp_path):

@@ -1,12 +1,14 @@
 """A DCGAN generator and discriminator, sized by resolution.
 
 Chosen for small data on small machines: the DCGAN pair is the cheapest that learns photo layouts
-at 64 px, a hinge loss keeps the discriminator from saturating, differentiable augmentation keeps
-it from memorising ~10k images, and an EMA copy of the generator gives the clean samples.
-The discriminator is spectrally normalised (SNGAN) by default: steady, never collapsed here, but
-weak on a CPU budget (on DUTS-TR its hinge loss stays near 2 for thousands of steps and it scored
-photos and samples alike after 1,600). Batch norm (DCGAN's) learns faster but swings: in a 400-step
-trial its loss went from 0 to 1.8 and back within 100 steps and all samples were one image at step 100.
+at 64 px, a hinge loss keeps the discriminator from saturating, and an EMA copy of the generator
+gives the clean samples. Measured on the 10,553 DUTS-TR photos at 64 px, 2 CPU cores:
+- batch-norm discriminator (DCGAN's, the default): varied objects on backgrounds by step 1,250;
+- spectral norm (SNGAN): steady but too weak on this budget: after 5,250 steps its outputs on
+  photos and samples differed by 0.08 (hinge loss near 2 throughout), and samples stayed blurry
+  blobs with a checkerboard;
+- DiffAugment (`augment`): by step 750 most samples carried one tiled pattern; it is meant for a
+  few thousand images or fewer, so it is off by default.
 """
 
 from __future__ import annotations

@@ -41,8 +41,8 @@ class GANConfig:
     lr: float = 2e-4
     beta1: float = 0.5
     ema: float = 0.999
-    augment: bool = True
-    d_norm: str = "spectral"
+    augment: bool = False
+    d_norm: str = "batch"
     seed: int = 0
     sample_every: int = 500
     checkpoint_every: int = 500
