@@ -26,3 +26,14 @@ def test_a_field_added_after_the_run_counts_as_its_default():
     assert changed_settings(saved, Config("a")) == []
     assert changed_settings(saved, Config("a", norm="batch")) == ["norm: 'spectral' -> 'batch'"]
     assert changed_settings({"lr": 1e-3}, Config("a")) == ["images: (not saved) -> 'a'"]
+
+
+def test_a_field_whose_default_changed_counts_as_its_former_default():
+    @dataclass
+    class Changed(Config):
+        norm: str = "batch"
+        FORMER_DEFAULTS = {"norm": "spectral"}
+
+    saved = {"images": "a", "lr": 1e-3, "steps": 50}  # written when `norm` did not exist and meant spectral
+    assert changed_settings(saved, Changed("a")) == ["norm: 'spectral' -> 'batch'"]
+    assert changed_settings(saved, Changed("a", norm="spectral")) == []

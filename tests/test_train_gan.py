@@ -70,6 +70,19 @@ def test_resume_refuses_another_discriminator(photos, tmp_path):
         train_gan(config(photos, steps=8, d_norm="spectral"), tmp_path, CPU, progress=False)
 
 
+def test_resume_of_a_run_from_before_d_norm_needs_spectral(photos, tmp_path):
+    """Such runs trained a spectral-norm discriminator; the default is batch norm now."""
+    from saliency.files import safe_torch_load, torch_save
+
+    train_gan(config(photos, steps=4, d_norm="spectral"), tmp_path, CPU, progress=False)
+    state = safe_torch_load(tmp_path / "train_state.pt", "GAN training state")
+    del state["config"]["d_norm"]
+    torch_save(state, tmp_path / "train_state.pt")
+    with pytest.raises(UserError, match="d_norm: 'spectral' -> 'batch'"):
+        train_gan(config(photos, steps=8), tmp_path, CPU, progress=False)
+    assert train_gan(config(photos, steps=8, d_norm="spectral"), tmp_path, CPU, progress=False)["steps"] == 8
+
+
 def test_bad_inputs(tmp_path):
     with pytest.raises(UserError, match="image folder not found"):
         train_gan(GANConfig(images=str(tmp_path / "none")), tmp_path / "o", CPU, progress=False)

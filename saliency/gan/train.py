@@ -49,6 +49,8 @@ class GANConfig:
     log_every: int = 50
 
     RESUMABLE_CHANGES = ("steps", "sample_every", "checkpoint_every", "log_every")
+    # runs saved before --d-norm existed trained a spectral-norm discriminator (the default then)
+    FORMER_DEFAULTS = {"d_norm": "spectral"}
 
 
 def load_images(folder: str | Path, resolution: int, progress: bool = True) -> torch.Tensor:
