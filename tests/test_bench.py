@@ -161,3 +161,26 @@ def test_center_prior_on_real_ecssd_matches_known_figures(tmp_path):
     r = json.loads((tmp_path / "results-center-prior.json").read_text())
     assert r["images"] == 100
     assert 0.5 < r["max_fbeta"] < 0.62 and 0.33 < r["iou"] < 0.48 and 0.72 < r["accuracy"] < 0.85
+
+
+def test_wctr_finds_the_object_and_calls_frame_touching_regions_background():
+    """A red ellipse in the middle of a textured green field is salient; a strip of the same red
+    along the bottom edge is background (boundary connectivity), as in Zhu et al.'s Fig. 3."""
+    from saliency.bench.wctr import wctr
+
+    rng = np.random.default_rng(0)
+    image = np.array([60.0, 140, 60]) + rng.normal(0, 6, (240, 320, 3))
+    yy, xx = np.mgrid[:240, :320]
+    ellipse = ((yy - 110) / 56) ** 2 + ((xx - 160) / 76) ** 2 < 1
+    strip = yy >= 216  # with zero-cost geodesic edges dropped, as a dense graph drops them, it scores 0.25
+    image[ellipse] = image[strip] = (200, 40, 40)
+    sal = wctr(image.clip(0, 255).astype(np.uint8))
+    assert sal.shape == (240, 320) and sal.dtype == np.float32 and 0 <= sal.min() and sal.max() <= 1
+    assert per_image_iou(torch.from_numpy(sal)[None, None], torch.from_numpy(ellipse)[None, None].float()).item() > 0.85
+    assert sal[ellipse].mean() > 0.9 and sal[strip].mean() < 0.05
+
+
+def test_wctr_is_a_bench_baseline(tmp_path, shared_dir):
+    assert main(["bench", "--dataset", "ecssd", "--model", "wctr", "--limit", "20", "--no-field-metrics", "--out", str(tmp_path)]) == 0
+    r = json.loads((tmp_path / "results-wctr.json").read_text())
+    assert r["images"] == 20 and r["max_fbeta"] > 0.6  # the centre prior gets 0.57 on these 20

@@ -6,7 +6,9 @@
   reference row every table needs;
 - `spectral-residual`: Hou & Zhang, CVPR 2007, a classical unsupervised method (grey image at
   64 px wide, log-amplitude spectrum minus its 3x3 local mean, back with the original phase,
-  squared, Gaussian-smoothed), implemented here from the paper.
+  squared, Gaussian-smoothed), implemented here from the paper;
+- `wctr`: Zhu et al., CVPR 2014 (saliency optimisation from robust background detection), the
+  classical row of the papers' tables (saliency.bench.wctr).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-BASELINES = ("center-prior", "spectral-residual")
+BASELINES = ("center-prior", "spectral-residual", "wctr")
 
 
 class Predictor(Protocol):
@@ -97,6 +99,10 @@ def make_predictor(name: str, device: torch.device, short_side: int = 128) -> Pr
         return CenterPrior()
     if name == "spectral-residual":
         return SpectralResidual()
+    if name == "wctr":
+        from saliency.bench.wctr import WCtr
+
+        return WCtr()
     from saliency.errors import UserError
 
     if not Path(name).exists():

@@ -1,7 +1,7 @@
 """`saliency bench`: stage 5, measure saliency models on ECSSD, DUTS-TE or DUT-OMRON.
 
 `--model` takes a checkpoint from `saliency train-unet` or a baseline (center-prior,
-spectral-residual), and may be repeated. Each run adds results-MODEL.json to --out and rewrites
+spectral-residual, wctr), and may be repeated. Each run adds results-MODEL.json to --out and rewrites
 the table over every model measured there (results.md, results.json), the PR curves
 (pr_curves.png) and a best/worst grid per model (grid-MODEL.png).
 """
