@@ -17,6 +17,23 @@ def shift_sweep(G: Generator, z: torch.Tensor, classes: torch.Tensor | None, dir
     return torch.stack([G(z + float(s) * direction, classes) for s in shifts])
 
 
+def _batch(G: Generator, n_latents: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    g = torch.Generator().manual_seed(seed)
+    return G.sample_latents(n_latents, g), G.sample_classes(n_latents, g)
+
+
+def _sweep_grid(sweep: torch.Tensor, shifts: torch.Tensor):
+    rows = [sweep[:, b] for b in range(sweep.shape[1])]
+    return image_grid(rows, [f"z{b}" for b in range(len(rows))], [f"{s:+.1f}" for s in shifts.tolist()])
+
+
+def direction_grid(G: Generator, direction: torch.Tensor, shift_range: float, n_shifts: int = 9, n_latents: int = 4, seed: int = 0):
+    """One direction at shifts -r..+r on `n_latents` fixed latents, as a picture."""
+    z, classes = _batch(G, n_latents, seed)
+    shifts = torch.linspace(-shift_range, shift_range, n_shifts)
+    return _sweep_grid(shift_sweep(G, z, classes, direction, shifts), shifts)
+
+
 def render_direction_grids(
     G: Generator,
     directions: torch.Tensor,
@@ -29,16 +46,14 @@ def render_direction_grids(
 ) -> list[Path]:
     """One overview page per `per_page` directions (first latent) and one grid per direction (all latents)."""
     out_dir = Path(out_dir)
-    g = torch.Generator().manual_seed(seed)
-    z, classes = G.sample_latents(n_latents, g), G.sample_classes(n_latents, g)
+    z, classes = _batch(G, n_latents, seed)
     shifts = torch.linspace(-shift_range, shift_range, n_shifts)
     col_labels = [f"{s:+.1f}" for s in shifts.tolist()]
     written, overview = [], []
     for k, d in enumerate(directions):
         sweep = shift_sweep(G, z, classes, d, shifts)  # [S, B, ...]
         overview.append(sweep[:, 0])
-        rows = [sweep[:, b] for b in range(n_latents)]
-        written.append(save_png(image_grid(rows, [f"z{b}" for b in range(n_latents)], col_labels), out_dir / f"direction_{k:03d}.png"))
+        written.append(save_png(_sweep_grid(sweep, shifts), out_dir / f"direction_{k:03d}.png"))
     for start in range(0, len(overview), per_page):
         rows = overview[start : start + per_page]
         labels = [f"k={k}" for k in range(start, start + len(rows))]

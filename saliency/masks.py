@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 GREY = (0.2989, 0.5870, 0.1140)
+BAND = 0.05  # the outer band whose share of mask pixels says "glued to the frame"
 
 
 def grey(x: torch.Tensor) -> torch.Tensor:
@@ -67,3 +68,21 @@ def make_masks(
         raise ValueError(f"mask rule {rule!r} needs G(z - h)")
     t = DEFAULT_THRESHOLDS[rule] if threshold is None else threshold
     return RULES[rule](original, positive, negative, t, polarity)
+
+
+def border_band(height: int, width: int, device: torch.device | str = "cpu", band: float = BAND) -> torch.Tensor:
+    """[H, W] bool: the outer `band` of the frame on every side."""
+
+    def outer(n: int) -> torch.Tensor:
+        c = (torch.arange(n, device=device) + 0.5) / n
+        return (c < band) | (c > 1 - band)
+
+    return outer(height)[:, None] | outer(width)[None, :]
+
+
+def mask_statistics(masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample mask area and share of mask pixels in the outer 5% band, for [B, 1, H, W] masks."""
+    band = border_band(*masks.shape[-2:], masks.device).to(masks.dtype)
+    area = masks.flatten(1).mean(1)
+    share = (masks[:, 0] * band).flatten(1).sum(1) / masks.flatten(1).sum(1).clamp_min(1e-6)
+    return area, share

@@ -33,7 +33,7 @@ from saliency.errors import UserError
 from saliency.files import write_json
 from saliency.filters import FilterConfig, apply_filters
 from saliency.generators.base import Generator
-from saliency.masks import NEEDS_NEGATIVE, make_masks
+from saliency.masks import NEEDS_NEGATIVE, make_masks, mask_statistics
 from saliency.resume import changed_settings
 from saliency.viz import to_uint8
 
@@ -137,14 +137,14 @@ def _check_settings(out: Path, cfg: SynthConfig) -> None:
 def _resume_state(out: Path, cfg: SynthConfig) -> dict[str, Any]:
     """Cursor and counts after the last complete shard; unfinished shards are removed, and so
     is a short final shard when N has grown, so that the layout equals an uninterrupted run's."""
-    state = {"shard": 0, "batch": 0, "offset": 0, "accepted": 0, "candidates": 0, "passed": 0, "counted_batches": 0, "rejected": {}}
+    state = {"shard": 0, "batch": 0, "offset": 0, "accepted": 0, "candidates": 0, "passed": 0, "counted_batches": 0, "rejected": {}, "area_sum": 0.0, "border_share_sum": 0.0}
     shard = 0
     while (done := shard_dir(out, cfg.part, shard) / "done.json").exists():
         info = json.loads(done.read_text())
         if info["count"] < cfg.shard_size and info["totals"]["accepted"] < cfg.part_size():
             done.unlink()  # reopen it: the run now goes further
             break
-        state = {"shard": shard + 1, **info["cursor"], **info["totals"]}
+        state = {**state, "shard": shard + 1, **info["cursor"], **info["totals"]}
         shard += 1
     for stale in sorted((out / "shards").glob(f"{cfg.part}-*")) if (out / "shards").exists() else []:
         if not (stale / "done.json").exists():
@@ -166,6 +166,7 @@ def synthesize(G: Generator, cfg: SynthConfig, out: str | Path, progress: bool =
     rejected: dict[str, int] = dict(state["rejected"])
     shard, batch, offset = state["shard"], state["batch"], state["offset"]
     accepted, candidates, passed, counted = state["accepted"], state["candidates"], state["passed"], state["counted_batches"]
+    area_sum, border_share_sum = state["area_sum"], state["border_share_sum"]
     in_shard: list[int] = []
     shard_classes: list[int] = []
     try:
@@ -184,6 +185,7 @@ def synthesize(G: Generator, cfg: SynthConfig, out: str | Path, progress: bool =
                 )
             kept = torch.nonzero(result["keep"]).flatten().tolist()
             images, masks = to_uint8(result["images"]), to_uint8(result["masks"] * 2 - 1)[..., 0]
+            areas, shares = (v.tolist() for v in mask_statistics(result["masks"]))
             position = offset
             while position < len(kept) and accepted < target:
                 directory = shard_dir(out, cfg.part, shard)
@@ -193,6 +195,7 @@ def synthesize(G: Generator, cfg: SynthConfig, out: str | Path, progress: bool =
                 i, name = kept[position], f"{cfg.part}{accepted:08d}" if cfg.num_parts > 1 else f"{accepted:08d}"
                 writer.submit(images[i], masks[i], directory / "images" / f"{name}.png", directory / "masks" / f"{name}.png")
                 in_shard.append(accepted)
+                area_sum, border_share_sum = area_sum + areas[i], border_share_sum + shares[i]
                 if result["classes"] is not None:
                     shard_classes.append(int(result["classes"][i]))
                 accepted += 1
@@ -201,7 +204,8 @@ def synthesize(G: Generator, cfg: SynthConfig, out: str | Path, progress: bool =
                 if len(in_shard) == cfg.shard_size or accepted == target:
                     next_cursor = {"batch": batch, "offset": position} if position < len(kept) else {"batch": batch + 1, "offset": 0}
                     writer.drain()
-                    totals = {"accepted": accepted, "candidates": candidates, "passed": passed, "counted_batches": counted, "rejected": rejected}
+                    totals = {"accepted": accepted, "candidates": candidates, "passed": passed, "counted_batches": counted, "rejected": rejected,
+                              "area_sum": area_sum, "border_share_sum": border_share_sum}
                     write_json(directory / "done.json", {"count": len(in_shard), "first": in_shard[0], "classes": shard_classes or None, "cursor": next_cursor, "totals": totals})
                     shard, in_shard, shard_classes = shard + 1, [], []
                     if stop_after_shards is not None and shard >= stop_after_shards:
@@ -220,6 +224,9 @@ def synthesize(G: Generator, cfg: SynthConfig, out: str | Path, progress: bool =
         "candidates": candidates,
         "acceptance_rate": round(passed / max(1, candidates), 4),
         "rejection_rate": {k: round(v / max(1, candidates), 4) for k, v in rejected.items()},
+        # what the masks look like: objects cover 24% of an ECSSD image on average and seldom the frame
+        "mean_mask_area": round(area_sum / max(1, accepted), 4),
+        "mask_border_share": round(border_share_sum / max(1, accepted), 4),
     }
     write_json(manifest_path(out, cfg), manifest)
     return manifest

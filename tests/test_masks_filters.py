@@ -1,5 +1,6 @@
 """Mask rules and filters on hand-made images with known answers."""
 
+import pytest
 import torch
 
 from saliency.filters import FilterConfig, apply_filters, histogram_peaks, keep_large_components
@@ -70,3 +71,15 @@ def test_small_components_removed():
     out = keep_large_components(m, 0.2)
     assert out.sum() == 125 and out[..., 15:17, 15:17].sum() == 0
     assert torch.equal(keep_large_components(m, 0.0), m)
+
+
+def test_mask_statistics_known_answers():
+    from saliency.masks import mask_statistics
+
+    masks = torch.zeros(3, 1, 40, 40)
+    masks[0, :, 10:30, 10:30] = 1  # a centred square: a quarter of the frame, nothing in the outer 2 px
+    masks[1] = 1  # the whole frame: the band's own share, 1 - 36^2 / 40^2
+    masks[2, :, 20:] = 1  # the lower half: 2 px band on three sides
+    area, share = mask_statistics(masks)
+    assert area.tolist() == pytest.approx([0.25, 1.0, 0.5])
+    assert share.tolist() == pytest.approx([0.0, 1 - 36**2 / 40**2, (40 * 20 - 36 * 18) / (40 * 20)])

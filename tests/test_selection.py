@@ -1,4 +1,5 @@
-"""Selection on the planted-truth generator: the planted direction must win; no direction, no answer."""
+"""Selection: the score prefers object masks to known-bad ones; on the planted-truth generator the
+planted direction wins, optimisation from random directions finds it; no direction, no answer."""
 
 import json
 
@@ -9,7 +10,7 @@ from discovery.directions import save_directions
 from discovery.trainer import DiscoveryConfig, run_discovery
 from saliency.cli import main
 from saliency.generators import build_generator
-from saliency.selection import MaskSpec, rank_directions, refine_direction
+from saliency.selection import MaskSpec, optimise_direction, rank_directions, score_shift
 
 CPU = torch.device("cpu")
 
@@ -40,35 +41,94 @@ def test_planted_direction_ranks_first(candidates):
     assert rows[0]["score"] > 3 * max(r["score"] for r in rows if r["direction"] != planted_index)
 
 
+def scenes(n: int = 16, size: int = 48, seed: int = 0):
+    """Textured backgrounds with one ellipse each, in [-1, 1], and the ellipses' masks."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    centre = 0.35 + 0.3 * torch.rand(n, 2, generator=g)
+    radius = 0.12 + 0.08 * torch.rand(n, 1, 1, generator=g)
+    masks = (((yy - centre[:, 0, None, None]) ** 2 + (xx - centre[:, 1, None, None]) ** 2) < radius**2).float()[:, None]
+    background = 0.3 * torch.rand(n, 3, 1, 1, generator=g) - 0.2 + 0.25 * torch.sin(20 * xx + 7 * torch.rand(n, 1, 1, 1, generator=g))
+    objects = torch.rand(n, 3, 1, 1, generator=g) * 1.2 - 0.9
+    return masks * objects + (1 - masks) * background, masks
+
+
+def test_score_prefers_object_masks_to_known_bad_ones():
+    """Background turning white around the kept object scores far above: the whole frame
+    changing (mask = whole frame), the sky turning white (mask = everything below it), and every
+    scene replaced by the same blob on white (perfect-looking masks of an object never there)."""
+    original, masks = scenes()
+    white = torch.ones_like(original)
+    yy = torch.linspace(0, 1, original.shape[-1])[:, None].expand_as(original[0, 0])
+    blob = scenes(seed=99)[1][:1].expand_as(masks)
+    candidates = {
+        "background removed": masks * original + (1 - masks) * white,
+        "whole frame darkened": original * 0.5 - 0.3,
+        "sky band": torch.where(yy < 0.6, white, original),
+        "blob replaces the scene": blob * -0.6 + (1 - blob) * white,
+    }
+    spec = MaskSpec()
+    scores = {name: score_shift(original, shifted, None, spec) for name, shifted in candidates.items()}
+    good = scores.pop("background removed")
+    assert good["score"] > 0.5 and good["keep"] > 0.95 and good["border_share"] == 0
+    for name, bad in scores.items():
+        assert bad["score"] < good["score"] / 3, name
+    assert scores["blob replaces the scene"]["shape"] > 0.9 and scores["blob replaces the scene"]["keep"] < 0.3  # keep is what sinks it
+    assert scores["sky band"]["shape"] < 0.1
+
+
 def test_select_cli_writes_selection_and_pictures(candidates, tmp_path):
     path, planted_index = candidates
-    assert main(["select", "--generator", "planted", "--directions", str(path), "--out", str(tmp_path)]) == 0
+    assert main(["select", "--generator", "planted", "--directions", str(path), "--out", str(tmp_path), "--optimise-steps", "0"]) == 0
     sel = json.loads((tmp_path / "selection.json").read_text())
-    assert sel["direction"] == planted_index and sel["sign"] == 1
+    assert sel["direction"] == planted_index and sel["sign"] == 1 and sel["polarity"] == "light" and sel["source"] == "discovered"
     G = build_generator("planted")
     assert torch.allclose(torch.tensor(sel["vector"]), G.planted_direction, atol=1e-5)
+    assert 0.05 < sel["mask_area"] < 0.45 and sel["mask_border_share"] < 0.1
     assert (tmp_path / "candidates.png").is_file() and (tmp_path / "ranking.md").read_text().startswith("| rank")
-    assert len(json.loads((tmp_path / "ranking.json").read_text())["rows"]) == 17 * 2 * 4
+    assert len(json.loads((tmp_path / "ranking.json").read_text())["rows"]) == 17 * 2 * 4 * 2  # directions x signs x shifts x polarities
 
 
 def test_manual_override(candidates, tmp_path):
     path, _ = candidates
-    assert main(["select", "--generator", "planted", "--directions", str(path), "--out", str(tmp_path), "--direction", "2", "--sign", "-", "--shift", "8"]) == 0
+    assert main(["select", "--generator", "planted", "--directions", str(path), "--out", str(tmp_path), "--direction", "2", "--sign", "-", "--shift", "8", "--optimise-steps", "0"]) == 0
     sel = json.loads((tmp_path / "selection.json").read_text())
     assert (sel["direction"], sel["sign"], sel["shift"]) == (2, -1, 8.0)
 
 
 def test_no_background_direction_is_reported(candidates, tmp_path, capsys):
+    """Neither the discovered directions nor optimisation from them and from random starts can
+    whiten a background that no direction whitens."""
     path, _ = candidates
-    assert main(["select", "--generator", "planted-none", "--directions", str(path), "--out", str(tmp_path)]) == 2
+    assert main(["select", "--generator", "planted-none", "--directions", str(path), "--out", str(tmp_path), "--optimise-steps", "60"]) == 2
     assert "no direction" in capsys.readouterr().err
     assert not (tmp_path / "selection.json").exists()
 
 
-def test_refinement_moves_a_rough_direction_towards_the_planted_one():
+def test_optimisation_from_random_starts_finds_the_planted_direction(tmp_path):
+    """Only decoy directions to rank and only random directions to start from (max |cos| to d*
+    of 0.55 at the start): the chosen one must be d* (|cos| > 0.9). A direction cut off from the
+    gradient stays where it started (and backward() would fail)."""
+    G = build_generator("planted")
+    path = tmp_path / "decoys.safetensors"
+    save_directions(path, torch.randn(4, 8, generator=torch.Generator().manual_seed(11)), {"generator": "planted"})
+    starts = [torch.randn(8, generator=torch.Generator().manual_seed(1_000 + i)) for i in range(4)]
+    assert max(abs(float(s @ G.planted_direction / s.norm())) for s in starts) < 0.6
+    assert main(["select", "--generator", "planted", "--directions", str(path), "--out", str(tmp_path), "--starts", "0", "--random-starts", "4", "--optimise-steps", "300", "--polarity", "light"]) == 0
+    sel = json.loads((tmp_path / "selection.json").read_text())
+    assert sel["source"].startswith("optimised from random start")
+    assert abs(float(torch.tensor(sel["vector"]) @ G.planted_direction)) > 0.9
+    frozen = optimise_direction(G, starts[0], 9.0, MaskSpec(), steps=0)
+    assert abs(float(frozen @ G.planted_direction)) < 0.6
+
+
+def test_optimisation_improves_a_rough_start():
     G = build_generator("planted")
     d = G.planted_direction
     rough = d + 0.6 * G.basis[1] + 0.6 * G.basis[6]  # d* with foreground motion and stripe changes mixed in
-    start = torch.nn.functional.cosine_similarity(rough, d, dim=0)  # 0.76
-    refined = refine_direction(G, rough, shift=9.0, steps=120, lr=2e-2)
-    assert torch.nn.functional.cosine_similarity(refined, d, dim=0) > start + 0.08  # reaches 0.86
+    spec = MaskSpec()
+    before = rank_directions(G, rough[None], [9.0], spec, signs=(1,))[0]["score"]
+    refined = optimise_direction(G, rough, 9.0, spec, steps=150)
+    after = rank_directions(G, refined[None], [9.0], spec, signs=(1,))[0]["score"]
+    assert after > before + 0.2
+    assert torch.nn.functional.cosine_similarity(refined, d, dim=0) > torch.nn.functional.cosine_similarity(rough, d, dim=0) + 0.1

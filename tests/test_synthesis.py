@@ -57,6 +57,12 @@ def test_files_are_plain_pngs_and_manifest_complete(tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["complete"] and set(manifest["rejection_rate"]) == {"area", "histogram"}
     assert manifest["config"]["direction"] == pytest.approx(G.planted_direction.tolist())
+    masks = np.stack([cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 127 for _, m in pairs]).astype(np.float64)
+    band = np.zeros((32, 32), bool)
+    band[:2], band[-2:], band[:, :2], band[:, -2:] = True, True, True, True  # the outer 5% of 32 px
+    assert manifest["mean_mask_area"] == pytest.approx(masks.mean(), abs=1e-4)
+    assert manifest["mask_border_share"] == pytest.approx(np.mean([(m * band).sum() / m.sum() for m in masks]), abs=1e-4)
+    assert 0.05 < manifest["mean_mask_area"] < 0.25 and manifest["mask_border_share"] < 0.05  # the planted ellipses
 
 
 def test_deterministic_and_growing_n_extends(tmp_path):

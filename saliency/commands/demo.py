@@ -83,6 +83,11 @@ def run(args: argparse.Namespace) -> None:
     print(f"[demo] report: {report}")
 
 
+def chosen_label(sel: dict) -> str:
+    start = "a random direction" if sel.get("direction") is None else f"discovered direction {sel['direction']}{'+' if sel['sign'] > 0 else '-'}"
+    return start if sel.get("source", "discovered") == "discovered" else f"optimised from {start}"
+
+
 def write_report(out: Path, gen: str, directions: Path, found: list[str], missing: list[str], timings: dict, wall: float, weights: str | None = None, device_name: str = "auto") -> Path:
     pictures = out / "pictures"
     pictures.mkdir(exist_ok=True)
@@ -100,9 +105,7 @@ def write_report(out: Path, gen: str, directions: Path, found: list[str], missin
             ds = load_directions(directions)
             G = build_generator(gen, weights=weights, device=device)
             render_direction_grids(G, ds.directions.to(device), grids, float(ds.meta.get("shift_range", 6.0)))
-    grid_src = grids / f"direction_{sel['direction']:03d}.png"
-    overview_src = grids / "overview_00.png"
-    for src, name in [(grid_src, "chosen_direction.png"), (overview_src, "directions_overview.png"), (out / "select" / "candidates.png", "candidates.png"),
+    for src, name in [(out / "select" / "chosen_direction.png", "chosen_direction.png"), (grids / "overview_00.png", "directions_overview.png"), (out / "select" / "candidates.png", "candidates.png"),
                       (out / "synth" / "contact_sheet.png", "synth_contact_sheet.png"), (out / "unet" / "curves.png", "training_curves.png")]:
         if src.exists():
             shutil.copyfile(src, pictures / name)
@@ -119,7 +122,7 @@ def write_report(out: Path, gen: str, directions: Path, found: list[str], missin
         "![overview](pictures/directions_overview.png)",
         "",
         "## 2. Selection",
-        f"Chosen: direction {sel['direction']}, sign {'+' if sel['sign'] > 0 else '-'}, shift {sel['shift']:g}, score {sel['score']:.3f} "
+        f"Chosen: {chosen_label(sel)}, shift {sel['shift']:g}, background turns {sel['polarity']}, score {sel['score']:.3f} "
         f"({', '.join(f'{k} {v:.2f}' for k, v in sel['signals'].items())}); mask rule `{sel['rule']}`.",
         "",
         "![chosen direction](pictures/chosen_direction.png)",
@@ -127,7 +130,8 @@ def write_report(out: Path, gen: str, directions: Path, found: list[str], missin
         "![candidates](pictures/candidates.png)",
         "",
         "## 3. Synthetic pairs",
-        f"{manifest['count']} pairs, acceptance {manifest['acceptance_rate']:.1%}, rejected by " + ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items()) + ".",
+        f"{manifest['count']} pairs, acceptance {manifest['acceptance_rate']:.1%}, rejected by " + ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items())
+        + f"; mean mask area {manifest.get('mean_mask_area', float('nan')):.3f}, {manifest.get('mask_border_share', float('nan')):.1%} of mask pixels in the outer 5% band.",
         "",
         "![contact sheet](pictures/synth_contact_sheet.png)",
         "",

@@ -1,27 +1,34 @@
 """`saliency select`: stage 2, pick the background-removal direction automatically.
 
-Scores every direction x sign x shift magnitude (see saliency.selection for the score), writes
-OUT/ranking.md and OUT/ranking.json (every candidate), OUT/candidates.png (original, shifted
-and mask of the best ones on a fixed batch) and OUT/selection.json, which `saliency synth`
-reads. `--direction K --sign - --shift 8` overrides the choice; `--refine STEPS` polishes the
-chosen direction by gradient ascent on the score with the generator frozen.
+Ranks every discovered direction x sign x shift magnitude for each polarity (intensity rule: the
+background turns light or dark), then optimises a direction from the best discovered candidates
+of each polarity and from random directions (Melas-Kyriazi et al. 2022), and ranks the results
+with the same score (saliency.selection). Writes OUT/ranking.md and OUT/ranking.json (every
+candidate, discovered and optimised), OUT/candidates.png (original, shifted and mask of the best
+ones on a fixed batch), OUT/chosen_direction.png (the winner from -shift to +shift) and
+OUT/selection.json, which `saliency synth` reads.
+`--direction K --sign - --shift 8` starts from that candidate alone; `--optimise-steps 0` turns
+optimisation off.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from discovery.directions import load_directions
+from discovery.grids import direction_grid
 from saliency.commands.common import add_generator_arguments, add_mask_arguments, generator_from_args, mask_spec_from_args
 from saliency.device import pick_device
 from saliency.errors import UserError
 from saliency.files import sha256_file, write_json
 from saliency.generators import spec
 from saliency.paths import runs_dir
-from saliency.selection import SIGNALS, MaskSpec, rank_directions, refine_direction, score_shift
+from saliency.selection import ROW_FIELDS, SIGNALS, MaskSpec, optimise_direction, rank_directions, score_shift
 from saliency.viz import image_grid, save_png
 
 
@@ -31,13 +38,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="output directory (default: DATA/runs/select-GENERATOR)")
     p.add_argument("--shifts", default=None, help="comma-separated shift magnitudes along unit directions (default: generator's)")
     p.add_argument("--samples", type=int, default=32, help="latents in the fixed scoring batch")
-    p.add_argument("--seed", type=int, default=0, help="seed of the scoring batch")
+    p.add_argument("--seed", type=int, default=0, help="seed of the scoring batch (optimisation and random starts use others)")
     p.add_argument("--min-score", type=float, default=None, help="best score below this means no background direction (default: generator's)")
     p.add_argument("--top", type=int, default=5, help="candidates shown in candidates.png")
-    p.add_argument("--direction", type=int, default=None, help="override: use this direction index")
-    p.add_argument("--sign", choices=("+", "-"), default=None, help="override: shift sign (with --direction)")
-    p.add_argument("--shift", type=float, default=None, help="override: shift magnitude (with --direction)")
-    p.add_argument("--refine", type=int, default=0, metavar="STEPS", help="gradient-ascent steps refining the chosen direction (0: off)")
+    p.add_argument("--direction", type=int, default=None, help="start from this direction index only")
+    p.add_argument("--sign", choices=("+", "-"), default=None, help="with --direction: the shift's sign (default: both)")
+    p.add_argument("--shift", type=float, default=None, help="with --direction: the shift magnitude")
+    p.add_argument("--optimise-steps", type=int, default=None, help="gradient steps per optimised start (0: rank the discovered directions only; default: generator's)")
+    p.add_argument("--starts", type=int, default=None, help="best discovered candidates per polarity to optimise from (default: generator's)")
+    p.add_argument("--random-starts", type=int, default=None, help="random directions per polarity to optimise from (default: generator's)")
     add_mask_arguments(p)
 
 
@@ -63,11 +72,27 @@ def candidate_rows(G, unit: torch.Tensor, shift: float, mask: MaskSpec, n: int, 
     return [original, positive, result["masks"] * 2 - 1]
 
 
-def markdown_table(rows: list[dict], limit: int = 20) -> str:
-    cols = ["rank", "direction", "sign", "shift", "score", *SIGNALS]
+def shown_path(path: Path) -> str:
+    """A shipped file by its place in the package (a selection that ships must not name this
+    machine's folders), any other file by its absolute path."""
+    import discovery
+
+    package = Path(discovery.__file__).resolve().parent.parent
+    path = Path(path).resolve()
+    return str(path.relative_to(package)) if path.is_relative_to(package / "discovery" / "pretrained") else str(path)
+
+
+def label(row: dict) -> str:
+    if row["direction"] is None:
+        return row["source"]
+    return f"{row['direction']}{'+' if row['sign'] > 0 else '-'}" + ("" if row["source"] == "discovered" else f" {row['source']}")
+
+
+def markdown_table(rows: list[dict], limit: int = 30) -> str:
+    cols = ["rank", "candidate", "polarity", "shift", *ROW_FIELDS]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for i, r in enumerate(rows[:limit]):
-        lines.append("| " + " | ".join(str(v) for v in [i + 1, r["direction"], "+" if r["sign"] > 0 else "-", r["shift"], *(r[c] for c in ("score", *SIGNALS))]) + " |")
+        lines.append("| " + " | ".join(str(v) for v in [i + 1, label(r), r["polarity"], r["shift"], *(r[c] for c in ROW_FIELDS)]) + " |")
     return "\n".join(lines)
 
 
@@ -79,63 +104,94 @@ def run(args: argparse.Namespace) -> None:
     ds = load_directions(path)
     if ds.directions.shape[1] != G.latent_dim:
         raise UserError(f"{path} holds {ds.directions.shape[1]}-d directions but {args.generator} has a {G.latent_dim}-d latent")
-    mask = mask_spec_from_args(args)
+    base = mask_spec_from_args(args)
+    polarities = [base.polarity] if args.polarity or base.rule != "intensity" else ["light", "dark"]
+    specs = {p: replace(base, polarity=p) for p in polarities}
     shifts = [float(s) for s in args.shifts.split(",")] if args.shifts else list(defaults["select_shifts"])
     out = args.out or runs_dir() / f"select-{args.generator}"
     min_score = args.min_score if args.min_score is not None else defaults["min_score"]
+    steps = args.optimise_steps if args.optimise_steps is not None else defaults["optimise_steps"]
+    n_starts = args.starts if args.starts is not None else defaults["optimise_starts"]
+    n_random = args.random_starts if args.random_starts is not None else defaults["optimise_random_starts"]
 
+    directions, indices, signs = ds.directions, list(range(len(ds))), (1, -1)
     if args.direction is not None:
         if not 0 <= args.direction < len(ds):
             raise UserError(f"--direction {args.direction} is out of range: {path} has {len(ds)} directions")
-        one = ds.directions[args.direction : args.direction + 1]
-        rows = rank_directions(G, one, [args.shift or shifts[-1]], mask, args.samples, args.seed)
-        rows = [dict(r, direction=args.direction) for r in rows if args.sign is None or (r["sign"] > 0) == (args.sign == "+")]
-    else:
-        rows = rank_directions(G, ds.directions, shifts, mask, args.samples, args.seed)
+        directions, indices = ds.directions[args.direction : args.direction + 1], [args.direction]
+        shifts = [args.shift] if args.shift else shifts
+        signs = (1 if args.sign == "+" else -1,) if args.sign else signs
+        n_random = 0
+    vectors: dict[int, torch.Tensor] = {}
+    rows = []
+    for p, mask in specs.items():
+        for r in rank_directions(G, directions, shifts, mask, args.samples, args.seed, signs):
+            k = indices[r["direction"]]
+            rows.append(dict(r, direction=k, source="discovered"))
+            vectors[id(rows[-1])] = r["sign"] * ds.directions[k] / ds.directions[k].norm()
+
+    if steps:
+        starts = []
+        for p in polarities:
+            seen = set()
+            for r in (r for r in rows if r["polarity"] == p):
+                if len(seen) < n_starts and (r["direction"], r["sign"]) not in seen:
+                    seen.add((r["direction"], r["sign"]))
+                    starts.append((p, r, vectors[id(r)], r["shift"]))
+            for i in range(n_random):
+                random = torch.randn(G.latent_dim, generator=torch.Generator().manual_seed(1_000 + i))
+                starts.append((p, {"direction": None, "sign": 1, "source": f"random start {i}"}, random, sorted(shifts)[len(shifts) // 2]))
+        for i, (p, origin, start, shift) in enumerate(tqdm(starts, desc="optimise directions")):
+            unit = optimise_direction(G, start.to(device), shift, specs[p], steps=steps, seed=i)
+            best = rank_directions(G, unit[None], shifts, specs[p], args.samples, args.seed, signs=(1,))[0]
+            source = "optimised" if origin["direction"] is not None else f"optimised from {origin['source']}"
+            rows.append(dict(best, direction=origin["direction"], sign=origin["sign"], source=source))
+            vectors[id(rows[-1])] = unit.cpu()
+    rows.sort(key=lambda r: -r["score"])
+
     table = markdown_table(rows)
     out.mkdir(parents=True, exist_ok=True)
     (out / "ranking.md").write_text(table + "\n")
-    write_json(out / "ranking.json", {"directions_file": str(path), "mask": {"rule": mask.rule, "threshold": mask.threshold, "polarity": mask.polarity}, "rows": rows})
+    write_json(out / "ranking.json", {
+        "directions_file": str(path),
+        "mask": {"rule": base.rule, "threshold": base.threshold, "polarities": polarities},
+        "rows": [dict(r, vector=[round(float(v), 6) for v in vectors[id(r)]] if r["source"] != "discovered" else None) for r in rows],
+    })
     print(table)
 
     best = rows[0]
     if args.direction is None and best["score"] < min_score:
         raise UserError(
-            f"no direction in {path} behaves like background removal: best score {best['score']:.3f} < --min-score {min_score} "
-            f"(ranking in {out / 'ranking.md'}). Try more discovery steps, another --rule/--polarity, or choose one with --direction K --sign S --shift R"
+            f"no direction behaves like background removal: best score {best['score']:.3f} < --min-score {min_score} "
+            f"(ranking in {out / 'ranking.md'}). Try more discovery or --optimise-steps, another --rule, or start from one with --direction K --sign S --shift R"
         )
-    unit = ds.directions[best["direction"]].to(device)
-    unit = best["sign"] * unit / unit.norm()
-    if args.refine:
-        unit = refine_direction(G, unit, best["shift"], args.refine)
-        refined = rank_directions(G, unit[None], [best["shift"]], mask, args.samples, args.seed, normalize=False)
-        best = dict(refined[0] if refined[0]["sign"] > 0 else refined[1], direction=best["direction"], sign=best["sign"], refined_from=best["score"])
-        print(f"refined: score {best['refined_from']} -> {best['score']}")
-
-    top = [dict(best)] + [r for r in rows[1 : args.top]]
+    unit = vectors[id(best)].to(device)
     grid_rows, labels = [], []
-    for rank, r in enumerate(top):
-        u = unit if rank == 0 else rows[rank]["sign"] * ds.directions[r["direction"]].to(device) / ds.directions[r["direction"]].norm()
-        grid_rows += candidate_rows(G, u, r["shift"], mask, 8, args.seed)
-        tag = f"#{rank + 1} k={r['direction']}{'+' if r['sign'] > 0 else '-'}{r['shift']:g}"
-        labels += [tag, f"shifted {r['score']:.2f}", "mask"]
-    save_png(image_grid(grid_rows, labels, label_width=110), out / "candidates.png")
+    for rank, r in enumerate(rows[: args.top]):
+        grid_rows += candidate_rows(G, vectors[id(r)].to(device), r["shift"], specs[r["polarity"]], 8, args.seed)
+        labels += [f"#{rank + 1} {label(r)}"[:22], f"{r['polarity']} {r['shift']:g}: {r['score']:.2f}", "mask"]
+    save_png(image_grid(grid_rows, labels, label_width=150), out / "candidates.png")
+    save_png(direction_grid(G, unit, best["shift"], seed=args.seed), out / "chosen_direction.png")
 
+    mask = specs[best["polarity"]]
     selection = {
         "generator": args.generator,
-        "directions_file": str(Path(path).resolve()),
+        "directions_file": shown_path(path),
         "directions_sha256": sha256_file(path),
         "direction": best["direction"],
         "sign": best["sign"],
+        "source": best["source"],
         "shift": best["shift"],
         "vector": [round(float(v), 7) for v in unit.cpu()],
-        "refined": bool(args.refine),
+        "optimise_steps": steps if best["source"] != "discovered" else 0,
         "rule": mask.rule,
         "threshold": mask.threshold,
         "polarity": mask.polarity,
         "filters": mask.filters.as_dict(),
         "score": best["score"],
         "signals": {k: best[k] for k in SIGNALS},
+        "mask_area": best["area"],
+        "mask_border_share": best["border_share"],
     }
     write_json(out / "selection.json", selection)
-    print(f"selected direction {best['direction']} sign {'+' if best['sign'] > 0 else '-'} shift {best['shift']:g} (score {best['score']:.3f}) -> {out / 'selection.json'}")
+    print(f"selected {label(best)} ({best['polarity']}, shift {best['shift']:g}, score {best['score']:.3f}) -> {out / 'selection.json'}")

@@ -83,4 +83,5 @@ def run(args: argparse.Namespace) -> None:
     manifest = synthesize(G, cfg, out)
     sheet = contact_sheet(out, out / "contact_sheet.png")
     print(f"{manifest['count']} pairs in {out} (acceptance {manifest['acceptance_rate']:.1%}; rejected: "
-          + ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items()) + f"); contact sheet {sheet}")
+          + ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items())
+          + f"; mean mask area {manifest['mean_mask_area']:.3f}, {manifest['mask_border_share']:.1%} of mask pixels in the outer 5% band); contact sheet {sheet}")

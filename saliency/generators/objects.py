@@ -65,8 +65,6 @@ def build_objects(weights: str | None = None, classes: Sequence[int] | None = No
     lr=1e-3,
     steps=2000,
     directions_file="pretrained/objects-64.safetensors",
-    # a 64 px scene's "object" is often a large region; the papers' 0.5 cap rejects most of them
-    mask_max_area=0.85,
 )
 def build_objects_64(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
     if random_init:

@@ -48,6 +48,11 @@ BASE_DEFAULTS: dict[str, Any] = {
     "mask_max_area": 0.5,
     "select_shifts": (3.0, 6.0, 9.0, 12.0),
     "min_score": 0.1,
+    # direction optimisation in `saliency select`: steps per start, best discovered candidates
+    # and random directions per polarity to start from
+    "optimise_steps": 150,
+    "optimise_starts": 2,
+    "optimise_random_starts": 2,
 }
 
 
