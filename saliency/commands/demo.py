@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> None:
         (found if any((r / lay.images).is_dir() for r in candidate_roots(name)) else missing).append(name)
     for name in found:
         bench_out = out / "bench" / name
-        models = ["center-prior", "spectral-residual", str(out / "unet" / "best.safetensors")]
+        models = ["center-prior", "spectral-residual", "wctr", str(out / "unet" / "best.safetensors")]
         _stage(f"bench {name}", bench_out / "results.md", ["bench", "--dataset", name, "--device", args.device, "--out", str(bench_out), *sum((["--model", m] for m in models), [])], timings)
     report = write_report(out, gen, directions, found, missing, timings, time.perf_counter() - t0, args.weights, args.device)
     print(f"[demo] report: {report}")

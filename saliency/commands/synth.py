@@ -18,13 +18,14 @@ from saliency.commands.common import add_generator_arguments, add_mask_arguments
 from saliency.device import pick_device
 from saliency.errors import UserError
 from saliency.files import sha256_file
+from saliency.generators import spec
 from saliency.paths import runs_dir
 from saliency.synthesis import SynthConfig, contact_sheet, synthesize
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_generator_arguments(p)
-    p.add_argument("--selection", type=Path, default=None, help="selection.json from `saliency select` (default: DATA/runs/select-GENERATOR/selection.json)")
+    p.add_argument("--selection", type=Path, default=None, help="selection.json from `saliency select` (default: DATA/runs/select-GENERATOR/selection.json, else the generator's shipped one)")
     p.add_argument("--n", type=int, default=10_000, help="accepted pairs to write (over all parts)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: DATA/runs/synth-GENERATOR)")
     p.add_argument("--shift", type=float, default=None, help="shift magnitude (default: the selection's)")
@@ -34,6 +35,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard", type=int, default=0, help="which part this process writes (0-based)")
     p.add_argument("--num-shards", type=int, default=1, help="number of disjoint parts the dataset is split into")
     add_mask_arguments(p)
+
+
+def default_selection(generator: str) -> Path:
+    """The latest `saliency select` run for this generator, else the selection that ships with it."""
+    run = runs_dir() / f"select-{generator}" / "selection.json"
+    if run.is_file():
+        return run
+    shipped = spec(generator).defaults.get("selection_file")
+    if shipped:
+        import discovery
+
+        return Path(discovery.__file__).parent / shipped
+    raise UserError(f"no selection for {generator}: run `saliency select --generator {generator}` first or pass --selection FILE")
 
 
 def load_selection(path: Path) -> dict:
@@ -53,7 +67,10 @@ def run(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    selection = load_selection(args.selection or runs_dir() / f"select-{args.generator}" / "selection.json")
+    selection_path = args.selection or default_selection(args.generator)
+    if args.selection is None:
+        print(f"selection: {selection_path} (pass --selection FILE for another)")
+    selection = load_selection(selection_path)
     if selection.get("generator") not in (None, args.generator):
         raise UserError(f"the selection was made for {selection['generator']}, not {args.generator}; pass --generator {selection['generator']}")
     classes = parse_classes(args.classes)

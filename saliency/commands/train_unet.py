@@ -29,46 +29,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--on-the-fly", action="store_true", help="draw pairs from the generator and --selection instead of files")
     p.add_argument("--selection", type=Path, default=None, help="with --on-the-fly: selection.json (default: DATA/runs/select-GENERATOR)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default: DATA/runs/unet-GENERATOR)")
-    p.add_argument("--encoder", default=DEFAULT_ENCODER, help="any segmentation-models-pytorch encoder")
-    p.add_argument("--encoder-weights", default="none", help="'none' (papers: from scratch) or 'imagenet' (needs internet)")
-    p.add_argument("--decoder-channels", default="256,128,64,32,16", help="U-Net decoder widths, comma-separated (5 values)")
-    p.add_argument("--size", type=int, default=128, help="training input size (square)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="2021", help="the papers' schedules: 2020 (lr 5e-3, x0.2/4k, 15k steps, batch 128), 2021 (lr 1e-3, x0.2 at 8k, 12k, batch 95)")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: preset's)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
-    p.add_argument("--batch-size", type=int, default=None, help="global batch size (default: preset's)")
-    p.add_argument("--milestones", default=None, help="comma-separated steps where lr is multiplied by --gamma (default: preset's)")
-    p.add_argument("--gamma", type=float, default=None, help="lr decay factor at milestones (default: preset's)")
-    p.add_argument("--dice-weight", type=float, default=0.0, help="add this times a soft Dice loss to BCE (0: BCE only)")
-    p.add_argument("--no-flip", action="store_true", help="disable horizontal flips")
-    p.add_argument("--no-crop", action="store_true", help="disable random scale/crop")
-    p.add_argument("--no-color", action="store_true", help="disable colour jitter")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and augmentation")
-    p.add_argument("--val-every", type=int, default=500, help="steps between validations (best checkpoint kept)")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
-    p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
-    p.add_argument("--workers", type=int, default=-1, help="data-loading worker processes (-1: none on CPU, where they steal the model's cores; up to 8 on CUDA)")
-    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    add_training_arguments(p)
 
 
-def run(args: argparse.Namespace) -> None:
-    from saliency.unet.data import AugmentConfig, PairDataset, find_pairs, split_pairs
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """The model, schedule and augmentation flags, shared with `saliency self-train`."""
+    t = p.add_argument_group("model and training")
+    t.add_argument("--encoder", default=DEFAULT_ENCODER, help="any segmentation-models-pytorch encoder")
+    t.add_argument("--encoder-weights", default="none", help="'none' (papers: from scratch) or 'imagenet' (needs internet)")
+    t.add_argument("--decoder-channels", default="256,128,64,32,16", help="U-Net decoder widths, comma-separated (5 values)")
+    t.add_argument("--size", type=int, default=128, help="training input size (square)")
+    t.add_argument("--preset", choices=sorted(PRESETS), default="2021", help="the papers' schedules: 2020 (lr 5e-3, x0.2/4k, 15k steps, batch 128), 2021 (lr 1e-3, x0.2 at 8k, 12k, batch 95)")
+    t.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: preset's)")
+    t.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
+    t.add_argument("--batch-size", type=int, default=None, help="global batch size (default: preset's)")
+    t.add_argument("--milestones", default=None, help="comma-separated steps where lr is multiplied by --gamma (default: preset's)")
+    t.add_argument("--gamma", type=float, default=None, help="lr decay factor at milestones (default: preset's)")
+    t.add_argument("--dice-weight", type=float, default=0.0, help="add this times a soft Dice loss to BCE (0: BCE only)")
+    t.add_argument("--no-flip", action="store_true", help="disable horizontal flips")
+    t.add_argument("--no-crop", action="store_true", help="disable random scale/crop")
+    t.add_argument("--no-color", action="store_true", help="disable colour jitter")
+    t.add_argument("--degrade", action="store_true", help="blur, noise, JPEG and greyscale augmentation (real photos' textures and softness)")
+    t.add_argument("--backgrounds", type=Path, default=None, help="folder of unlabeled real photos: paste synthetic objects onto crops of their corners")
+    t.add_argument("--paste", type=float, default=None, help="share of training items that are pasted composites (default with --backgrounds: 0.5)")
+    t.add_argument("--init", type=Path, default=None, help="start from a train-unet model (whole network) or a `saliency invert` encoder (the U-Net's encoder)")
+    t.add_argument("--seed", type=int, default=0, help="seed of weights, data order and augmentation")
+    t.add_argument("--val-every", type=int, default=500, help="steps between validations (best checkpoint kept)")
+    t.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
+    t.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    t.add_argument("--workers", type=int, default=-1, help="data-loading worker processes (-1: none on CPU, where they steal the model's cores; up to 8 on CUDA)")
+    t.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    if args.workers < 0:
-        args.workers = min(8, (os.cpu_count() or 2) // 2) if device.type == "cuda" else 0
-    weights = None if args.encoder_weights in (None, "none") else args.encoder_weights
+
+def training_config(args: argparse.Namespace, device: torch.device, data: str | None, on_the_fly: bool = False) -> TrainConfig:
+    """TrainConfig from the shared flags (preset, then any flag given)."""
+    workers = args.workers if args.workers >= 0 else (min(8, (os.cpu_count() or 2) // 2) if device.type == "cuda" else 0)
     decoder = [int(c) for c in args.decoder_channels.split(",")]
     if len(decoder) != 5:
         raise UserError("--decoder-channels takes 5 comma-separated widths")
-    cfg = TrainConfig.from_preset(
+    return TrainConfig.from_preset(
         args.preset,
-        data=None if args.on_the_fly else str(args.data or runs_dir() / f"synth-{args.generator}"),
-        on_the_fly=args.on_the_fly,
+        data=data,
+        on_the_fly=on_the_fly,
         encoder=args.encoder,
-        encoder_weights=weights,
+        encoder_weights=None if args.encoder_weights in (None, "none") else args.encoder_weights,
         decoder_channels=decoder,
         size=args.size,
         lr=args.lr,
@@ -80,13 +84,31 @@ def run(args: argparse.Namespace) -> None:
         flip=not args.no_flip,
         crop=not args.no_crop,
         color=not args.no_color,
+        degrade=args.degrade,
+        backgrounds=str(args.backgrounds) if args.backgrounds else None,
+        paste=(0.5 if args.paste is None else args.paste) if args.backgrounds else 0.0,
+        init=str(args.init) if args.init else None,
         seed=args.seed,
         val_every=args.val_every,
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,
-        workers=args.workers,
+        workers=workers,
         amp=not args.no_amp,
     )
+
+
+def validation_batches(val_set) -> list:
+    loader = torch.utils.data.DataLoader(val_set, batch_size=min(64, len(val_set)))
+    return list(loader)
+
+
+def run(args: argparse.Namespace) -> None:
+    from saliency.unet.data import PairDataset, find_pairs, split_pairs
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    cfg = training_config(args, device, None if args.on_the_fly else str(args.data or runs_dir() / f"synth-{args.generator}"), args.on_the_fly)
     if cfg.on_the_fly:
         source, val = on_the_fly_sources(args, cfg, device)
         meta = {"trained_on": f"on-the-fly pairs from {args.generator}"}
@@ -94,9 +116,8 @@ def run(args: argparse.Namespace) -> None:
         train_pairs, val_pairs = split_pairs(find_pairs(cfg.data))
         if not val_pairs:
             raise UserError(f"{cfg.data} holds too few pairs to hold out a validation split")
-        source = PairDataset(train_pairs, cfg.size, AugmentConfig(cfg.flip, cfg.crop, cfg.color))
-        val_set = PairDataset(val_pairs, cfg.size, None)
-        val = [next(iter(torch.utils.data.DataLoader(val_set, batch_size=len(val_set))))] if len(val_set) <= 64 else list(torch.utils.data.DataLoader(val_set, batch_size=64))
+        source = training_source(cfg, train_pairs)
+        val = validation_batches(PairDataset(val_pairs, cfg.size, None))
         meta = {"trained_on": str(cfg.data), "train_pairs": len(train_pairs), "val_pairs": len(val_pairs)}
     out = args.out or runs_dir() / f"unet-{args.generator}"
     summary = train(cfg, out, device, source, val, meta)
@@ -104,12 +125,22 @@ def run(args: argparse.Namespace) -> None:
         print(f"validation IoU: first {summary['first_val_iou']:.4f}, best {summary['best_val_iou']:.4f} at step {summary['best_step']}; model {out / 'best.safetensors'}")
 
 
+def training_source(cfg: TrainConfig, pairs: list):
+    """The dataset a config asks for: plain pairs, or pairs pasted onto real backgrounds."""
+    from saliency.unet.data import AugmentConfig, PairDataset, PasteDataset, list_photos
+
+    augment = AugmentConfig(cfg.flip, cfg.crop, cfg.color, cfg.degrade)
+    if cfg.backgrounds and cfg.paste > 0:
+        return PasteDataset(pairs, list_photos(cfg.backgrounds), cfg.size, cfg.paste, augment)
+    return PairDataset(pairs, cfg.size, augment)
+
+
 def on_the_fly_sources(args: argparse.Namespace, cfg: TrainConfig, device: torch.device):
-    from saliency.commands.synth import load_selection
+    from saliency.commands.synth import default_selection, load_selection
     from saliency.synthesis import SynthConfig
     from saliency.unet.data import OnTheFly
 
-    selection = load_selection(args.selection or runs_dir() / f"select-{args.generator}" / "selection.json")
+    selection = load_selection(args.selection or default_selection(args.generator))
     G = generator_from_args(args, device)
     synth_cfg = SynthConfig(
         generator=args.generator, direction=selection["vector"], shift=selection["shift"], n=0,

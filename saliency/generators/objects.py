@@ -65,6 +65,7 @@ def build_objects(weights: str | None = None, classes: Sequence[int] | None = No
     lr=1e-3,
     steps=2000,
     directions_file="pretrained/objects-64.safetensors",
+    selection_file="pretrained/objects-64.selection.json",
 )
 def build_objects_64(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
     if random_init:

@@ -42,6 +42,7 @@ BASE_DEFAULTS: dict[str, Any] = {
     "steps": 100_000,
     # selection and synthesis (2020 paper: intensity rule, threshold 0.95, area in (0.05, 0.5))
     "directions_file": None,  # a shipped directions file, relative to the discovery package
+    "selection_file": None,  # a shipped `saliency select` result, relative to the discovery package
     "mask_rule": "intensity",
     "mask_threshold": None,  # None: the rule's default
     "mask_polarity": "light",

@@ -1,6 +1,13 @@
 """Training data for the U-Net: synth shards or any folder of image/mask pairs, and the papers'
 on-the-fly mode that draws accepted pairs straight from generator + selected direction.
 
+Masks are 0 (background) and 255 (object); a pseudo-mask may also say "unsure" (128, any value
+in 64..191), and such pixels carry no loss. Every source yields (image, target, weight).
+
+Synthetic objects can be pasted onto real photos (`PasteDataset`): a U-Net that only ever sees
+generated scenes learns their shortcuts (masks never touch the frame; backgrounds are smooth),
+and real textured backgrounds with objects cut by the frame take both away.
+
 Batches are a pure function of (seed, step): step s takes global positions s*B .. s*B+B-1 of an
 endless sequence of per-epoch permutations, and each sample's augmentation is seeded by its
 position. A resumed run therefore sees exactly the batches an uninterrupted one would.
@@ -23,12 +30,20 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
 def find_pairs(root: str | Path) -> list[tuple[Path, Path]]:
-    """Pairs from a synth output (shards/*/images, masks) or a folder with images/ and masks/ (matched by stem)."""
+    """Pairs from a synth output (shards/*/images, masks), a `pairs.json` list (pseudo-labelled
+    photos, which stay where they are), or a folder with images/ and masks/ (matched by stem)."""
     root = Path(root)
     if (root / "shards").is_dir():
         from saliency.synthesis import list_pairs
 
         pairs = list_pairs(root)
+    elif (root / "pairs.json").is_file():
+        import json
+
+        try:
+            pairs = [(Path(i), root / m) for i, m in json.loads((root / "pairs.json").read_text())["pairs"]]
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{root / 'pairs.json'} is not a pairs list from `saliency pseudo-label`") from None
     elif (root / "images").is_dir() and (root / "masks").is_dir():
         masks = {p.stem: p for p in (root / "masks").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
         images = sorted(p for p in (root / "images").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -37,10 +52,21 @@ def find_pairs(root: str | Path) -> list[tuple[Path, Path]]:
             raise UserError(f"{len(missing)} image(s) in {root / 'images'} have no mask in {root / 'masks'}, e.g. {missing[0]}")
         pairs = [(p, masks[p.stem]) for p in images]
     else:
-        raise UserError(f"{root} is neither a `saliency synth` output (shards/) nor a folder with images/ and masks/")
+        raise UserError(f"{root} is neither a `saliency synth` output (shards/), a `saliency pseudo-label` output (pairs.json) nor a folder with images/ and masks/")
     if not pairs:
         raise UserError(f"no image/mask pairs under {root}")
     return pairs
+
+
+def list_photos(root: str | Path) -> list[Path]:
+    """Every image under `root` (recursively), sorted: a folder of unlabeled photos."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"photo folder not found: {root}")
+    photos = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    if not photos:
+        raise UserError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+    return photos
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -64,6 +90,7 @@ class AugmentConfig:
     flip: bool = True
     crop: bool = True  # random scale/crop
     color: bool = True  # colour jitter
+    degrade: bool = False  # blur, noise, JPEG, greyscale: what real photos have and clean samples lack
 
 
 def build_transform(size: int, augment: AugmentConfig | None):
@@ -78,11 +105,26 @@ def build_transform(size: int, augment: AugmentConfig | None):
         ops.append(A.HorizontalFlip(p=0.5))
     if augment and augment.color:
         ops.append(A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.05, p=0.8))
+    if augment and augment.degrade:
+        ops += [
+            A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 5)), A.Sharpen()], p=0.4),
+            A.GaussNoise(std_range=(0.02, 0.08), p=0.3),
+            A.ImageCompression(quality_range=(40, 95), p=0.3),
+            A.ToGray(p=0.05),
+        ]
     return A.Compose(ops)
 
 
+def mask_target(mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 mask -> (target, weight) float [1, H, W]: object above 191, background below 64,
+    anything between is "unsure" and weighs 0."""
+    m = torch.from_numpy(np.ascontiguousarray(mask))[None]
+    return (m > 191).float(), ((m < 64) | (m > 191)).float()
+
+
 class PairDataset(Dataset):
-    """Items are (index, augmentation seed) -> (RGB float [3, S, S] in [0, 1], mask float [1, S, S])."""
+    """Items are (index, augmentation seed) -> (RGB float [3, S, S] in [0, 1], target [1, S, S],
+    weight [1, S, S])."""
 
     def __init__(self, pairs: list[tuple[Path, Path]], size: int, augment: AugmentConfig | None = None) -> None:
         self.pairs, self.size = pairs, size
@@ -91,17 +133,75 @@ class PairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, key: tuple[int, int] | int) -> tuple[torch.Tensor, torch.Tensor]:
-        index, seed = key if isinstance(key, tuple) else (key, 0)
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.pairs[index]
         image, mask = read_rgb(image_path), read_mask(mask_path)
         if mask.shape[:2] != image.shape[:2]:
             raise UserError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} is {image.shape[1]}x{image.shape[0]}")
+        return image, mask
+
+    def finish(self, image: np.ndarray, mask: np.ndarray, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         self.transform.set_random_seed(seed)
-        out = self.transform(image=image, mask=(mask > 127).astype(np.uint8))
+        out = self.transform(image=image, mask=mask)
         x = torch.from_numpy(np.ascontiguousarray(out["image"])).permute(2, 0, 1).float() / 255
-        y = torch.from_numpy(np.ascontiguousarray(out["mask"]))[None].float()
-        return x, y
+        return (x, *mask_target(out["mask"]))
+
+    def __getitem__(self, key: tuple[int, int] | int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index, seed = key if isinstance(key, tuple) else (key, 0)
+        return self.finish(*self.load(index), seed)
+
+
+def background_crop(photo: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A crop of 35-60% of the photo's side at one of its corners, resized to `size`: the corners
+    of object photos are mostly background, the middle mostly the object."""
+    h, w = photo.shape[:2]
+    frac = rng.uniform(0.35, 0.6)
+    ch, cw = max(2, int(h * frac)), max(2, int(w * frac))
+    y0, x0 = (0, h - ch)[rng.integers(2)], (0, w - cw)[rng.integers(2)]
+    return cv2.resize(photo[y0 : y0 + ch, x0 : x0 + cw], (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def paste_object(background: np.ndarray, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The masked object of (image, mask), rescaled to 35-90% of the frame and placed anywhere
+    with at least 60% of it inside (so the frame cuts some objects), over `background`. The
+    returned mask is exactly the pasted pixels."""
+    size = background.shape[0]
+    ys, xs = np.nonzero(mask > 127)
+    if len(ys) == 0:
+        return background.copy(), np.zeros(background.shape[:2], np.uint8)
+    obj, m = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] > 127
+    scale = rng.uniform(0.35, 0.9) * size / max(obj.shape[:2])
+    oh, ow = max(1, round(obj.shape[0] * scale)), max(1, round(obj.shape[1] * scale))
+    obj = cv2.resize(obj, (ow, oh), interpolation=cv2.INTER_LINEAR)
+    m = cv2.resize(m.astype(np.uint8), (ow, oh), interpolation=cv2.INTER_NEAREST).astype(bool)
+    top = int(rng.integers(-int(0.4 * oh), size - int(0.6 * oh) + 1))
+    left = int(rng.integers(-int(0.4 * ow), size - int(0.6 * ow) + 1))
+    y0, x0, y1, x1 = max(0, top), max(0, left), min(size, top + oh), min(size, left + ow)
+    out, out_mask = background.copy(), np.zeros((size, size), np.uint8)
+    region = m[y0 - top : y1 - top, x0 - left : x1 - left]
+    out[y0:y1, x0:x1][region] = obj[y0 - top : y1 - top, x0 - left : x1 - left][region]
+    out_mask[y0:y1, x0:x1][region] = 255
+    return out, out_mask
+
+
+class PasteDataset(PairDataset):
+    """Pairs as PairDataset, but with probability `paste` an item is the pair's object pasted
+    onto a background crop of a random real photo (deterministic in the item's seed)."""
+
+    def __init__(self, pairs: list[tuple[Path, Path]], backgrounds: list[Path], size: int, paste: float = 0.5, augment: AugmentConfig | None = None) -> None:
+        super().__init__(pairs, size, augment)
+        if not backgrounds:
+            raise UserError("no background photos to paste onto")
+        self.backgrounds, self.paste = backgrounds, paste
+
+    def __getitem__(self, key: tuple[int, int] | int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index, seed = key if isinstance(key, tuple) else (key, 0)
+        image, mask = self.load(index)
+        rng = np.random.default_rng(seed)
+        if rng.random() < self.paste:
+            photo = read_rgb(self.backgrounds[int(rng.integers(len(self.backgrounds)))])
+            image, mask = paste_object(background_crop(photo, self.size, rng), image, mask, rng)
+        return self.finish(image, mask, seed)
 
 
 class StepBatches:
@@ -148,7 +248,7 @@ class OnTheFly:
         self._candidate_batch = candidate_batch
         self.h = torch.tensor(synth_cfg.direction, dtype=torch.float32, device=G.device) * synth_cfg.shift
 
-    def batch(self, step: int, n: int, stream: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, step: int, n: int, stream: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         images, masks, b = [], [], 0
         got = 0
         while got < n:
@@ -168,4 +268,4 @@ class OnTheFly:
         if self.flip:
             flip = torch.rand(n, generator=torch.Generator().manual_seed(step)) < 0.5
             x[flip], y[flip] = x[flip].flip(-1), y[flip].flip(-1)
-        return x, y
+        return x, y, torch.ones_like(y)

@@ -16,6 +16,7 @@ from safetensors.torch import save
 
 from saliency.errors import UserError
 from saliency.files import atomic_write, read_safetensors
+from saliency.generators.checkpoint import state_dict_mismatches
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -90,3 +91,32 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> Saliency
     except RuntimeError as e:
         raise UserError(f"{path} does not match its own metadata ({meta['encoder']} U-Net): {str(e)[:300]}") from None
     return model.to(device).eval()
+
+
+def initialise_from(model: SaliencyModel, path: str | Path) -> str:
+    """Start training from another file's weights: a `saliency train-unet` checkpoint (the whole
+    network; same architecture) or a `saliency invert` encoder (its ResNet trunk becomes the
+    U-Net's encoder: a network that has seen real photos). Returns which of the two it was."""
+    path = Path(path)
+    try:
+        state, metadata = read_safetensors(path)
+    except (SafetensorError, OSError) as e:
+        raise UserError(f"cannot read initial weights {path}: {e}") from None
+    if "saliency_model" in metadata:
+        problems = state_dict_mismatches(model.net, state)
+        if problems:
+            raise UserError(f"{path} is a U-Net of another architecture than this run's ({'; '.join(problems[:3])}); match --encoder and --decoder-channels")
+        model.net.load_state_dict(state)
+        return "unet"
+    if "saliency_encoder" in metadata:
+        meta = json.loads(metadata["saliency_encoder"])
+        trunk = {k.removeprefix("trunk."): v for k, v in state.items() if k.startswith("trunk.")}
+        if meta.get("arch") != model.meta["encoder"]:
+            raise UserError(f"{path} holds a {meta.get('arch')} encoder, this U-Net's encoder is {model.meta['encoder']}; pass --encoder {meta.get('arch')}")
+        problems = state_dict_mismatches(model.net.encoder, trunk)
+        if problems:
+            raise UserError(f"{path}'s trunk does not fit the U-Net's {model.meta['encoder']} encoder ({'; '.join(problems[:3])})")
+        model.net.encoder.load_state_dict(trunk)
+        return "encoder"
+    raise UserError(f"{path} is neither a `saliency train-unet` model nor a `saliency invert` encoder")
+

@@ -53,6 +53,10 @@ class TrainConfig:
     flip: bool = True
     crop: bool = True
     color: bool = True
+    degrade: bool = False
+    backgrounds: str | None = None  # folder of real photos to paste synthetic objects onto
+    paste: float = 0.0  # share of training items that are pasted composites
+    init: str | None = None  # U-Net checkpoint, or inversion encoder (its trunk initialises the U-Net's encoder)
     seed: int = 0
     val_every: int = 500
     checkpoint_every: int = 500
@@ -78,10 +82,17 @@ def _quiet_worker(_: int) -> None:
     cv2.setNumThreads(1)
 
 
-def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     p = torch.sigmoid(logits)
+    if weight is not None:  # unsure pixels count for neither side
+        p, target = p * weight, target * weight
     inter = (p * target).flatten(1).sum(1)
     return (1 - (2 * inter + 1) / (p.flatten(1).sum(1) + target.flatten(1).sum(1) + 1)).mean()
+
+
+def weighted_bce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """BCE averaged over the pixels that carry a label (weight 1); unsure pixels (0) add nothing."""
+    return F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction="sum") / weight.sum().clamp_min(1)
 
 
 def weights_checksum(model: torch.nn.Module) -> str:
@@ -137,10 +148,10 @@ class Distributed:
 def validate(model: SaliencyModel, batches: list[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> dict[str, float]:
     model.eval()
     losses, ious = [], []
-    for x, y in batches:
-        x, y = x.to(device), y.to(device)
+    for x, y, w in batches:
+        x, y, w = x.to(device), y.to(device), w.to(device)
         logits = model(x)
-        losses.append(float(F.binary_cross_entropy_with_logits(logits, y)))
+        losses.append(float(weighted_bce(logits, y, w)))
         ious += per_image_iou(torch.sigmoid(logits), y).tolist()
     model.train()
     return {"val_loss": sum(losses) / len(losses), "val_iou": sum(ious) / len(ious)}
@@ -175,7 +186,12 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
     ddp = Distributed(device)
     device = ddp.device
     torch.manual_seed(cfg.seed)
-    model = new_model(cfg.encoder, cfg.encoder_weights, cfg.size, tuple(cfg.decoder_channels), **(model_meta or {})).to(device)
+    model = new_model(cfg.encoder, cfg.encoder_weights, cfg.size, tuple(cfg.decoder_channels), **(model_meta or {}))
+    if cfg.init:
+        from saliency.unet.model import initialise_from
+
+        initialise_from(model, cfg.init)
+    model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=cfg.milestones, gamma=cfg.gamma)
     state_path, log_path = out / "train_state.pt", out / "log.jsonl"
@@ -213,13 +229,12 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
     t0, seen = time.perf_counter(), 0
     try:
         for step in range(start, cfg.steps):
-            x, y = next_batch(step)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y, w = (t.to(device, non_blocking=True) for t in next_batch(step))
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 logits = net(x)
-                loss = F.binary_cross_entropy_with_logits(logits.float(), y)
+                loss = weighted_bce(logits.float(), y, w)
                 if cfg.dice_weight:
-                    loss = loss + cfg.dice_weight * soft_dice_loss(logits.float(), y)
+                    loss = loss + cfg.dice_weight * soft_dice_loss(logits.float(), y, w)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)

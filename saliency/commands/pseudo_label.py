@@ -1,0 +1,60 @@
+"""`saliency pseudo-label`: pseudo-masks for a folder of unlabeled photos from teachers.
+
+Teachers (repeatable `--teacher`, maps averaged): a `train-unet` checkpoint, a baseline of
+`saliency bench` (`wctr`, ...), or `gan` (the generator itself: the photo is inverted with
+`--inverter` from `saliency invert`, shifted along the `--selection` direction and masked; photos
+the generator reconstructs badly are dropped). Writes OUT/pairs.json (read by `train-unet --data`),
+OUT/masks/, OUT/pseudo_masks.png and OUT/summary.json; rerun to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from saliency.commands.common import add_generator_arguments
+from saliency.device import pick_device
+from saliency.paths import runs_dir
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_generator_arguments(p)
+    p.add_argument("--photos", type=Path, required=True, help="folder of unlabeled photos (searched recursively)")
+    p.add_argument("--teacher", action="append", required=True, help="train-unet checkpoint, a bench baseline (wctr, center-prior, ...) or 'gan'; repeatable (maps averaged)")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: DATA/runs/pseudo-PHOTOS)")
+    add_pseudo_label_arguments(p)
+
+
+def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("pseudo-masks")
+    g.add_argument("--margin", type=float, default=0.2, help="object above 0.5 + margin, background below 0.5 - margin, unsure between (no loss)")
+    g.add_argument("--keep", type=float, default=0.7, help="share of photos kept, those with the most sure pixels first")
+    g.add_argument("--limit", type=int, default=None, help="first N photos only")
+    g.add_argument("--inverter", type=Path, default=None, help="with --teacher gan: the inversion encoder from `saliency invert`")
+    g.add_argument("--selection", type=Path, default=None, help="with --teacher gan: selection.json (default: the generator's latest or shipped one)")
+    g.add_argument("--short-side", type=int, default=128, help="U-Net teachers: input short side (papers: 128)")
+
+
+def build_teachers(args: argparse.Namespace, device) -> list:
+    from saliency.bench.predictors import make_predictor
+
+    teachers = []
+    for name in args.teacher:
+        if name == "gan":
+            from saliency.inversion import GanTeacher
+
+            teachers.append(GanTeacher.from_args(args, device))
+        else:
+            teachers.append(make_predictor(name, device, args.short_side))
+    return teachers
+
+
+def run(args: argparse.Namespace) -> None:
+    from saliency.pseudo_labels import PseudoLabelConfig, label_photos
+
+    device = pick_device(args.device)
+    cfg = PseudoLabelConfig(photos=str(args.photos), teachers=list(args.teacher), margin=args.margin, keep=args.keep, limit=args.limit)
+    out = args.out or runs_dir() / f"pseudo-{args.photos.name}"
+    summary = label_photos(cfg, build_teachers(args, device), out)
+    print(f"{summary['kept']} of {summary['photos']} photos kept (sure pixels {summary['mean_sure_kept']:.0%}, object area {summary['mean_area_kept']:.2f}): "
+          f"{out / 'pairs.json'}; picture {out / 'pseudo_masks.png'}")

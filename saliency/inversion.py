@@ -1,0 +1,253 @@
+"""An encoder E that inverts a frozen generator (image -> z), and the GAN as a teacher of real photos.
+
+E is a ResNet-18 trunk (torchvision's layout, from scratch, the same layout as smp's `resnet18`
+encoder, so that its weights can start a U-Net's encoder: a network that has seen real photos)
+with a linear head to z. Each step trains it on two things:
+- generated pairs: |E(G(z)) - z|^2 on fresh z, so E(x) lands where G's latents live;
+- the unlabeled photos: |G(E(x)) - x|_1 through the frozen G, so E also answers for real photos.
+
+For a photo x, G(E(x)) is the generator's nearest picture of it; shifted along the selected
+direction and masked like a synthetic sample, it gives a pseudo-mask of x (the 2021 paper's
+E-BigBiGAN uses BigBiGAN's own encoder the same way). `GanTeacher` does that and calls photos
+that G reconstructs badly "unsure".
+
+Run outputs (resumable like discovery: per-step seeded randomness, full optimiser state):
+inverter.safetensors (weights + metadata), log.jsonl, checkpoint.pt, reconstructions.png,
+summary.json (held-out latent error of generated images, reconstruction error of photos).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torchvision
+from safetensors import SafetensorError
+from safetensors.torch import save
+from torch import nn
+from tqdm import tqdm
+
+from saliency.errors import UserError
+from saliency.files import atomic_write, read_safetensors, safe_torch_load, torch_save, truncate_jsonl, write_json
+from saliency.generators.base import Generator
+from saliency.resume import changed_settings
+from saliency.unet.data import list_photos, read_rgb
+from saliency.unet.model import IMAGENET_MEAN, IMAGENET_STD
+
+
+class Inverter(nn.Module):
+    """RGB in [0, 1] at the generator's resolution -> z."""
+
+    def __init__(self, latent_dim: int, arch: str = "resnet18") -> None:
+        super().__init__()
+        if arch != "resnet18":
+            raise UserError(f"inverter architecture {arch!r} is not built here; use resnet18")
+        self.trunk = torchvision.models.resnet18(weights=None)
+        features = self.trunk.fc.in_features
+        self.trunk.fc = nn.Identity()
+        self.head = nn.Linear(features, latent_dim)
+        self.arch, self.latent_dim = arch, latent_dim
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, rgb01: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk((rgb01 - self.mean) / self.std))
+
+
+@dataclass
+class InvertConfig:
+    generator: str
+    photos: str | None = None  # unlabeled photos for the reconstruction term (None: generated pairs only)
+    steps: int = 3000
+    batch_size: int = 32
+    lr: float = 1e-3
+    latent_weight: float = 1.0
+    photo_weight: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 50
+
+    RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every")
+
+
+def load_photo_bank(photos: str, resolution: int, progress: bool = True) -> torch.Tensor:
+    """Every photo centre-cropped to a square and resized to `resolution`: uint8 [N, 3, R, R]."""
+    bank = []
+    for path in tqdm(list_photos(photos), desc="load photos", disable=not progress):
+        bank.append(square(read_rgb(path), resolution))
+    return torch.from_numpy(np.stack(bank)).permute(0, 3, 1, 2).contiguous()
+
+
+def square(image: np.ndarray, size: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    s = min(h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    return cv2.resize(image[y : y + s, x : x + s], (size, size), interpolation=cv2.INTER_AREA)
+
+
+def step_rng(seed: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + step + 7)
+
+
+def save_inverter(path: Path, E: Inverter, meta: dict[str, Any]) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in E.state_dict().items()}
+    with atomic_write(path, "wb") as f:
+        f.write(save(state, metadata={"saliency_encoder": json.dumps({"arch": E.arch, "latent_dim": E.latent_dim, **meta})}))
+
+
+def load_inverter(path: str | Path, device: torch.device | str = "cpu") -> tuple[Inverter, dict[str, Any]]:
+    path = Path(path)
+    try:
+        state, metadata = read_safetensors(path)
+        meta = json.loads(metadata["saliency_encoder"])
+    except FileNotFoundError:
+        raise UserError(f"inversion encoder not found: {path}; train one with `saliency invert`") from None
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
+        raise UserError(f"{path} is not an encoder written by `saliency invert` ({e})") from None
+    E = Inverter(meta["latent_dim"], meta["arch"])
+    try:
+        E.load_state_dict(state)
+    except RuntimeError as e:
+        raise UserError(f"{path} does not match its own metadata: {str(e)[:200]}") from None
+    return E.to(device).eval(), meta
+
+
+@torch.no_grad()
+def evaluate(E: Inverter, G: Generator, bank: torch.Tensor | None, seed: int, n: int = 256) -> dict[str, float]:
+    """Latent error on held-out generated images (relative to |z|^2) and photo reconstruction L1."""
+    E.eval()
+    g = step_rng(seed + 999, 0)
+    z = G.sample_latents(n, g)
+    z_hat = E((G(z) + 1) / 2)
+    result = {"latent_relative_error": float(((z_hat - z) ** 2).sum(1).mean() / (z**2).sum(1).mean())}
+    if bank is not None:
+        x = bank[torch.randperm(len(bank), generator=g)[:n]].to(z.device).float() / 255
+        result["photo_l1"] = float(((G(E(x)) + 1) / 2 - x).abs().mean())
+    E.train()
+    return result
+
+
+def train_inverter(G: Generator, cfg: InvertConfig, out: str | Path, device: torch.device, progress: bool = True, stop_after: int | None = None) -> dict[str, Any] | None:
+    """Train (or resume) E for the frozen G; writes inverter.safetensors and the rest into `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt, log_path = out / "checkpoint.pt", out / "log.jsonl"
+    torch.manual_seed(cfg.seed)
+    E = Inverter(G.latent_dim).to(device)
+    opt = torch.optim.Adam(E.parameters(), lr=cfg.lr)
+    start = 0
+    if ckpt.exists():
+        state = safe_torch_load(ckpt, "inversion checkpoint")
+        diff = changed_settings(state["config"], cfg)
+        if diff:
+            raise UserError(f"{ckpt} was written with other settings ({'; '.join(diff)}); use another --out or delete it")
+        E.load_state_dict(state["encoder"])
+        opt.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+    truncate_jsonl(log_path, start)
+    bank = load_photo_bank(cfg.photos, G.resolution, progress) if cfg.photos else None
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="invert", disable=not progress)
+    with open(log_path, "a") as log:
+        for step in bar:
+            g = step_rng(cfg.seed, step)
+            z = G.sample_latents(cfg.batch_size, g)
+            with torch.no_grad():
+                generated = (G(z) + 1) / 2
+            terms = {"latent": ((E(generated) - z) ** 2).mean()}
+            if bank is not None and cfg.photo_weight:
+                x = bank[torch.randint(len(bank), (cfg.batch_size,), generator=g)].to(device).float() / 255
+                terms["photo_l1"] = ((G(E(x)) + 1) / 2 - x).abs().mean()
+            loss = cfg.latent_weight * terms["latent"] + cfg.photo_weight * terms.get("photo_l1", 0.0)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                record = {"step": done, **{k: round(float(v.detach()), 5) for k, v in terms.items()}, "seconds": round(time.perf_counter() - t0, 1)}
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k not in ("step", "seconds")})
+            if done == stop_after:
+                return None
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                torch_save({"encoder": E.state_dict(), "optimizer": opt.state_dict(), "step": done, "config": asdict(cfg)}, ckpt)
+    metrics = evaluate(E, G, bank, cfg.seed)
+    meta = {"generator": cfg.generator, "resolution": G.resolution, "steps": cfg.steps, **{k: round(v, 5) for k, v in metrics.items()}}
+    save_inverter(out / "inverter.safetensors", E, meta)
+    if bank is not None:
+        reconstruction_sheet(E, G, bank, out / "reconstructions.png")
+    summary = {**meta, "config": asdict(cfg)}
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+@torch.no_grad()
+def reconstruction_sheet(E: Inverter, G: Generator, bank: torch.Tensor, path: Path, n: int = 16) -> Path:
+    from saliency.viz import image_grid, save_png
+
+    E.eval()
+    x = bank[torch.linspace(0, len(bank) - 1, n).long()].to(G.device).float() / 255
+    rec = G(E(x))
+    rows, labels = [], []
+    for s in range(0, n, 8):
+        rows += [x[s : s + 8] * 2 - 1, rec[s : s + 8]]
+        labels += ["photo", "G(E(photo))"]
+    return save_png(image_grid(rows, labels, label_width=90), path)
+
+
+class GanTeacher:
+    """A photo's pseudo-mask from the generator: G(E(x)) shifted along the selected direction and
+    masked by the selection's rule, upsampled to the photo. Photos whose reconstruction error is
+    above `max_error` get an all-unsure map (0.5)."""
+
+    name = "gan"
+
+    def __init__(self, G: Generator, E: Inverter, selection: dict[str, Any], max_error: float = 0.15) -> None:
+        from saliency.filters import FilterConfig
+
+        self.G, self.E, self.max_error = G, E, max_error
+        self.h = torch.tensor(selection["vector"], dtype=torch.float32, device=G.device) * selection["shift"]
+        self.rule, self.threshold, self.polarity = selection["rule"], selection["threshold"], selection["polarity"]
+        self.min_component = FilterConfig(**selection.get("filters", {})).min_component
+        self.last: dict[str, Any] = {}
+
+    @classmethod
+    def from_args(cls, args, device: torch.device) -> "GanTeacher":
+        from saliency.commands.common import generator_from_args
+        from saliency.commands.synth import default_selection, load_selection
+
+        if not args.inverter:
+            raise UserError("--teacher gan needs --inverter FILE from `saliency invert`")
+        E, meta = load_inverter(args.inverter, device)
+        G = generator_from_args(args, device)
+        if meta.get("generator") not in (None, args.generator) or E.latent_dim != G.latent_dim:
+            raise UserError(f"{args.inverter} inverts {meta.get('generator')}, not {args.generator}; pass --generator {meta.get('generator')}")
+        return cls(G, E, load_selection(args.selection or default_selection(args.generator)))
+
+    @torch.no_grad()
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        from saliency.filters import keep_large_components
+        from saliency.masks import NEEDS_NEGATIVE, make_masks
+
+        h, w = image.shape[:2]
+        x = torch.from_numpy(square(image, self.G.resolution)).permute(2, 0, 1)[None].float().to(self.G.device) / 255
+        z = self.E(x)
+        original, shifted = self.G(z), self.G(z + self.h)
+        negative = self.G(z - self.h) if self.rule in NEEDS_NEGATIVE else None
+        error = float(((original + 1) / 2 - x).abs().mean())
+        self.last = {"reconstruction_l1": error, "reconstruction": original, "shifted": shifted}
+        if error > self.max_error:
+            return np.full((h, w), 0.5, np.float32)
+        mask = keep_large_components(make_masks(self.rule, original, shifted, negative, self.threshold, self.polarity), self.min_component)
+        s = min(h, w)  # the mask covers the centred square the encoder saw; outside it: unsure
+        soft = np.full((h, w), 0.5, np.float32)
+        y0, x0 = (h - s) // 2, (w - s) // 2
+        soft[y0 : y0 + s, x0 : x0 + s] = cv2.resize(mask[0, 0].cpu().numpy(), (s, s), interpolation=cv2.INTER_LINEAR)
+        return soft

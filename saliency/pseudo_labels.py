@@ -1,0 +1,148 @@
+"""Pseudo-masks for a folder of unlabeled photos, from one or more teachers.
+
+A teacher is anything `saliency bench` can run (a `train-unet` checkpoint, `wctr`, ...) or the
+generator itself through an inversion encoder (`gan`, see saliency.inversion). Their soft maps
+are averaged; a pixel is object where the average is above `0.5 + margin`, background below
+`0.5 - margin`, and "unsure" (128, no loss in training) between. Photos whose share of sure
+pixels is lowest, or whose object covers almost nothing or almost everything, are dropped; the
+`keep` share with the surest maps is written as a pairs list that `train-unet --data` reads.
+
+Output (resumable photo by photo; a rerun skips what is written):
+
+    masks/STEM.png      0 / 128 / 255 pseudo-mask at the photo's size
+    stats.jsonl         per photo: sure share, object area, teacher quality where one says
+    pairs.json          (photo, mask) of the kept photos
+    pseudo_masks.png    photo | teacher map | pseudo-mask for 16 photos
+    summary.json        settings and counts
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from saliency.errors import UserError
+from saliency.files import atomic_write, write_json
+from saliency.resume import changed_settings
+from saliency.unet.data import list_photos, read_rgb
+
+UNSURE = 128
+
+
+@dataclass
+class PseudoLabelConfig:
+    photos: str
+    teachers: list[str] = field(default_factory=list)
+    margin: float = 0.2  # sure object above 0.5 + margin, sure background below 0.5 - margin
+    keep: float = 0.7  # share of photos kept, surest first
+    min_area: float = 0.02
+    max_area: float = 0.8
+    limit: int | None = None  # first N photos only
+
+    RESUMABLE_CHANGES = ("keep", "min_area", "max_area")
+
+
+def pseudo_mask(soft: np.ndarray, margin: float) -> np.ndarray:
+    """Soft map in [0, 1] -> uint8 mask of 0 (background), 128 (unsure), 255 (object)."""
+    out = np.full(soft.shape, UNSURE, np.uint8)
+    out[soft >= 0.5 + margin] = 255
+    out[soft <= 0.5 - margin] = 0
+    return out
+
+
+def select_photos(stats: list[dict], cfg: PseudoLabelConfig) -> list[dict]:
+    """The `keep` share of plausible photos with the most sure pixels."""
+    plausible = [s for s in stats if cfg.min_area <= s["area"] <= cfg.max_area]
+    plausible.sort(key=lambda s: (-s["sure"], s["stem"]))
+    return sorted(plausible[: round(cfg.keep * len(stats))], key=lambda s: s["stem"])
+
+
+def _read_stats(path: Path) -> dict[str, dict]:
+    stats = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+                stats[row["stem"]] = row
+            except (ValueError, KeyError):
+                break  # a torn last line from a kill
+    return stats
+
+
+def _check_settings(out: Path, cfg: PseudoLabelConfig) -> None:
+    path = out / "summary.json"
+    if path.exists():
+        diff = changed_settings(json.loads(path.read_text())["config"], cfg)
+        if diff:
+            raise UserError(f"{out} holds pseudo-masks made with other settings ({'; '.join(diff)}); use another --out or remove it")
+
+
+def label_photos(cfg: PseudoLabelConfig, teachers: list[Callable[[np.ndarray], np.ndarray]], out: str | Path, progress: bool = True) -> dict:
+    """Write pseudo-masks for every photo (skipping those already written) and the kept pairs."""
+    out = Path(out)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    _check_settings(out, cfg)
+    photos = list_photos(cfg.photos)[: cfg.limit]
+    if len({p.stem for p in photos}) != len(photos):
+        raise UserError(f"{cfg.photos} holds photos with the same file stem in different folders; pseudo-masks are named by stem")
+    write_json(out / "summary.json", {"config": asdict(cfg), "complete": False})
+    stats = _read_stats(out / "stats.jsonl")
+    with open(out / "stats.jsonl", "w") as f:  # rewrite without a torn tail
+        f.writelines(json.dumps(stats[p.stem]) + "\n" for p in photos if p.stem in stats)
+    sheet: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    with open(out / "stats.jsonl", "a") as log:
+        for photo in tqdm(photos, desc="pseudo-label", disable=not progress):
+            if photo.stem in stats and (out / "masks" / f"{photo.stem}.png").exists() and len(sheet) >= 16:
+                continue
+            image = read_rgb(photo)
+            soft = np.mean([t(image) for t in teachers], axis=0)
+            mask = pseudo_mask(soft, cfg.margin)
+            if photo.stem not in stats:
+                ok, png = cv2.imencode(".png", mask)
+                with atomic_write(out / "masks" / f"{photo.stem}.png", "wb") as m:
+                    m.write(png.tobytes())
+                row = {"stem": photo.stem, "photo": str(photo.resolve()), "sure": round(float((mask != UNSURE).mean()), 4), "area": round(float((mask == 255).mean()), 4)}
+                stats[photo.stem] = row
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+            if len(sheet) < 16:
+                sheet.append((image, soft, mask))
+    rows = [stats[p.stem] for p in photos]
+    kept = select_photos(rows, cfg)
+    write_json(out / "pairs.json", {"pairs": [[s["photo"], f"masks/{s['stem']}.png"] for s in kept]})
+    contact_sheet(sheet, out / "pseudo_masks.png")
+    summary = {
+        "config": asdict(cfg),
+        "complete": True,
+        "photos": len(rows),
+        "kept": len(kept),
+        "mean_sure_kept": round(float(np.mean([s["sure"] for s in kept])), 4) if kept else 0.0,
+        "mean_area_kept": round(float(np.mean([s["area"] for s in kept])), 4) if kept else 0.0,
+    }
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def contact_sheet(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]], path: Path, size: int = 96) -> Path:
+    """Photo, teacher map and pseudo-mask (grey = unsure) for each photo, for a person to judge."""
+    from saliency.viz import image_grid, save_png
+
+    def tile(a: np.ndarray) -> torch.Tensor:
+        a = cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA)
+        t = torch.from_numpy(np.asarray(a, np.float32))
+        t = t / 127.5 - 1 if a.dtype == np.uint8 else t * 2 - 1
+        return t.permute(2, 0, 1) if t.ndim == 3 else t[None]
+
+    grid, labels = [], []
+    for start in range(0, len(rows), 8):
+        chunk = rows[start : start + 8]
+        grid += [torch.stack([tile(r[0]) for r in chunk]), torch.stack([tile(r[1].astype(np.float32)) for r in chunk]), torch.stack([tile(r[2]) for r in chunk])]
+        labels += ["photo", "teacher", "pseudo-mask"]
+    return save_png(image_grid(grid, labels, label_width=80), path)

@@ -1,0 +1,80 @@
+"""Self-training on a folder of unlabeled photos: label them, train a student, repeat.
+
+Round r: the teachers (round 0: the ones given; later: the previous student, plus the given
+ones with `keep_teachers`) pseudo-label the photos (saliency.pseudo_labels: sure pixels only,
+surest photos only); a student trains on those real photos, and on synthetic pairs too if
+given, starting from the previous student unless `from_scratch`. A U-Net that learnt from
+generated scenes sees real textures, clutter and objects cut by the frame this way, which is
+what its synthetic data lacked.
+
+Layout of OUT: round-R/pseudo/ (pseudo_labels' output, with pseudo_masks.png to look at) and
+round-R/unet/ (train-unet's output). Each round resumes where it stopped; a finished round is
+skipped on a rerun.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from saliency.files import write_json
+from saliency.pseudo_labels import PseudoLabelConfig, label_photos
+from saliency.unet.data import PairDataset, find_pairs, split_pairs
+from saliency.unet.train import TrainConfig, train
+
+
+@dataclass
+class SelfTrainConfig:
+    photos: str
+    teachers: list[str] = field(default_factory=list)
+    rounds: int = 2
+    synthetic: str | None = None  # pairs mixed into every round's training data
+    keep_teachers: bool = False
+    from_scratch: bool = False
+    margin: float = 0.2
+    keep: float = 0.7
+    limit: int | None = None
+
+
+def run_rounds(
+    cfg: SelfTrainConfig,
+    template: TrainConfig,
+    out: str | Path,
+    device: torch.device,
+    make_teacher: Callable[[str], Callable],
+    progress: bool = True,
+) -> dict:
+    """Every round in turn; returns the summary (also written to OUT/summary.json)."""
+    out = Path(out)
+    given = [make_teacher(t) for t in cfg.teachers]
+    student: str | None = None
+    rounds = []
+    for r in range(cfg.rounds):
+        round_dir = out / f"round-{r}"
+        names = list(cfg.teachers) if student is None else [student] + (list(cfg.teachers) if cfg.keep_teachers else [])
+        teachers = given if student is None else [make_teacher(student)] + (given if cfg.keep_teachers else [])
+        pseudo_cfg = PseudoLabelConfig(photos=cfg.photos, teachers=names, margin=cfg.margin, keep=cfg.keep, limit=cfg.limit)
+        labelled = label_photos(pseudo_cfg, teachers, round_dir / "pseudo", progress)
+        unet_dir = round_dir / "unet"
+        if not (unet_dir / "summary.json").exists():
+            pairs = find_pairs(round_dir / "pseudo")
+            train_pairs, val_pairs = split_pairs(pairs)
+            if cfg.synthetic:
+                train_pairs = train_pairs + find_pairs(cfg.synthetic)
+            init = template.init if student is None or cfg.from_scratch else student
+            train_cfg = replace(template, data=str(round_dir / "pseudo"), init=init)
+            from saliency.commands.train_unet import training_source, validation_batches
+
+            meta = {"trained_on": f"self-training round {r}: {len(train_pairs)} pairs ({labelled['kept']} pseudo-labelled photos of {cfg.photos}"
+                    + (f" and synthetic pairs of {cfg.synthetic}" if cfg.synthetic else "") + ")", "teachers": names}
+            train(train_cfg, unet_dir, device, training_source(train_cfg, train_pairs), validation_batches(PairDataset(val_pairs, train_cfg.size)), meta, progress=progress)
+        student = str(unet_dir / "last.safetensors")
+        rounds.append({"round": r, "teachers": names, "kept_photos": labelled["kept"], "mean_sure": labelled["mean_sure_kept"], "mean_area": labelled["mean_area_kept"], "student": student,
+                       "pseudo_masks_png": str(round_dir / "pseudo" / "pseudo_masks.png"), "train": json.loads((unet_dir / "summary.json").read_text())["best_val_iou"]})
+    summary = {"config": asdict(cfg), "train_config": asdict(template), "rounds": rounds, "student": student}
+    write_json(out / "summary.json", summary)
+    return summary
