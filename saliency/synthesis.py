@@ -55,6 +55,10 @@ class SynthConfig:
     num_parts: int = 1
     weights_sha256: str | None = None
     classes: list[int] | None = None
+    # latents near real photos (the 2021 paper's E-BigBiGAN): z = E(photo) + noise * N(0, I)
+    latent_photos: str | None = None
+    inverter_sha256: str | None = None
+    latent_noise: float = 0.0
 
     # Settings that may change between a run and its resume.
     RESUMABLE_CHANGES = ("n",)
@@ -69,10 +73,22 @@ def batch_rng(cfg: SynthConfig, batch: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def candidate_batch(G: Generator, cfg: SynthConfig, batch: int, h: torch.Tensor) -> dict[str, Any]:
+def photo_latents(E, photos: str, resolution: int, batch: int = 128, progress: bool = True) -> torch.Tensor:
+    """E(x) for every photo of the folder, in file order: the latent bank of `latent_photos`."""
+    from saliency.inversion import load_photo_bank
+
+    bank = load_photo_bank(photos, resolution, progress)
+    device = next(E.parameters()).device
+    return torch.cat([E(bank[i : i + batch].to(device).float() / 255).cpu() for i in range(0, len(bank), batch)])
+
+
+@torch.no_grad()
+def candidate_batch(G: Generator, cfg: SynthConfig, batch: int, h: torch.Tensor, latent_bank: torch.Tensor | None = None) -> dict[str, Any]:
     """Generate one candidate batch and judge it: images, clean masks, keep flags, verdicts."""
     g = batch_rng(cfg, batch)
     z, classes = G.sample_latents(cfg.batch_size, g), G.sample_classes(cfg.batch_size, g)
+    if latent_bank is not None:  # near a real photo: E(x) plus noise (z already holds the noise)
+        z = latent_bank[torch.randint(len(latent_bank), (cfg.batch_size,), generator=g)].to(z.device) + cfg.latent_noise * z
     latents = [z, z + h] + ([z - h] if cfg.rule in NEEDS_NEGATIVE else [])
     cls = None if classes is None else classes.repeat(len(latents))
     images = G(torch.cat(latents), cls).chunk(len(latents))  # all forwards of the batch at once
@@ -152,8 +168,11 @@ def _resume_state(out: Path, cfg: SynthConfig) -> dict[str, Any]:
     return state
 
 
-def synthesize(G: Generator, cfg: SynthConfig, out: str | Path, progress: bool = True, stop_after_shards: int | None = None) -> dict[str, Any]:
-    """Write this part's share of N accepted pairs into `out`; returns the manifest."""
+def synthesize(G: Generator, cfg: SynthConfig, out: str | Path, progress: bool = True, stop_after_shards: int | None = None, latent_bank: torch.Tensor | None = None) -> dict[str, Any]:
+    """Write this part's share of N accepted pairs into `out`; returns the manifest.
+    `latent_bank`: E(x) of `cfg.latent_photos` when latents are drawn near real photos."""
+    if (latent_bank is None) != (cfg.latent_photos is None):
+        raise ValueError("latent_photos and latent_bank go together")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_settings(out, cfg)
@@ -171,7 +190,7 @@ def synthesize(G: Generator, cfg: SynthConfig, out: str | Path, progress: bool =
     shard_classes: list[int] = []
     try:
         while accepted < target:
-            result = candidate_batch(G, cfg, batch, h)
+            result = candidate_batch(G, cfg, batch, h, latent_bank)
             if batch >= counted:  # each candidate batch counts once, also across resumes
                 candidates += cfg.batch_size
                 passed += int(result["keep"].sum())

@@ -164,3 +164,24 @@ def test_commands_run_end_to_end(tmp_path, planted_photos, inverter):
                  "--steps", "10", "--batch-size", "8", "--size", "32", "--decoder-channels", "32,16,16,8,8", "--device", "cpu", "--val-every", "10", "--out", str(tmp_path / "st")]) == 0
     summary = json.loads((tmp_path / "st" / "summary.json").read_text())
     assert [r["round"] for r in summary["rounds"]] == [0, 1] and summary["rounds"][1]["teachers"] == [summary["rounds"][0]["student"]]
+
+
+def test_synthesis_near_real_photos(tmp_path, planted_photos, inverter):
+    """`synth --latents-from`: with no noise every written image is G(E(photo)) of one of the
+    photos (2021's E-BigBiGAN draws its latents this way), and the run resumes like any other."""
+    from saliency.inversion import load_inverter
+    from saliency.synthesis import SynthConfig, list_pairs, photo_latents, synthesize
+
+    root, _ = planted_photos
+    path, _ = inverter
+    G = build_generator("planted")
+    E, _ = load_inverter(path)
+    bank = photo_latents(E, str(root), G.resolution, progress=False)
+    cfg = SynthConfig(generator="planted", direction=G.planted_direction.tolist(), shift=12.0, n=40, shard_size=20, latent_photos=str(root), latent_noise=0.0)
+    manifest = synthesize(G, cfg, tmp_path, progress=False, latent_bank=bank)
+    assert manifest["count"] == 40 and manifest["config"]["latent_photos"] == str(root)
+    with torch.no_grad():
+        reconstructions = ((G(bank) + 1) * 127.5).round().clamp(0, 255).permute(0, 2, 3, 1).numpy()
+    for image_path, _ in list_pairs(tmp_path):
+        image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB).astype(np.float32)
+        assert np.abs(reconstructions - image).reshape(len(bank), -1).max(1).min() <= 1

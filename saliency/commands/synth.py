@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the candidate stream")
     p.add_argument("--shard", type=int, default=0, help="which part this process writes (0-based)")
     p.add_argument("--num-shards", type=int, default=1, help="number of disjoint parts the dataset is split into")
+    p.add_argument("--latents-from", type=Path, default=None, metavar="PHOTOS", help="draw latents near these unlabeled photos: E(photo) + noise (2021's E-BigBiGAN); needs --inverter")
+    p.add_argument("--inverter", type=Path, default=None, help="with --latents-from: the encoder from `saliency invert`")
+    p.add_argument("--latent-noise", type=float, default=0.5, help="with --latents-from: standard deviation of the Gaussian added to E(photo)")
     add_mask_arguments(p)
 
 
@@ -95,9 +98,23 @@ def run(args: argparse.Namespace) -> None:
         num_parts=args.num_shards,
         weights_sha256=sha256_file(weights_file) if weights_file else None,
         classes=classes,
+        latent_photos=str(args.latents_from) if args.latents_from else None,
+        inverter_sha256=sha256_file(args.inverter) if args.latents_from and args.inverter else None,
+        latent_noise=args.latent_noise if args.latents_from else 0.0,
     )
+    bank = None
+    if args.latents_from:
+        from saliency.inversion import load_inverter
+        from saliency.synthesis import photo_latents
+
+        if not args.inverter:
+            raise UserError("--latents-from needs --inverter FILE from `saliency invert`")
+        E, meta = load_inverter(args.inverter, device)
+        if E.latent_dim != G.latent_dim or meta.get("generator") not in (None, args.generator):
+            raise UserError(f"{args.inverter} inverts {meta.get('generator')}, not {args.generator}")
+        bank = photo_latents(E, str(args.latents_from), G.resolution)
     out = args.out or runs_dir() / f"synth-{args.generator}"
-    manifest = synthesize(G, cfg, out)
+    manifest = synthesize(G, cfg, out, latent_bank=bank)
     sheet = contact_sheet(out, out / "contact_sheet.png")
     print(f"{manifest['count']} pairs in {out} (acceptance {manifest['acceptance_rate']:.1%}; rejected: "
           + ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items())
