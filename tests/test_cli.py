@@ -40,7 +40,7 @@ def test_missing_weights_is_one_clear_line(tmp_path):
 
 
 def test_discover_dcgan_faces_runs_with_given_weights(tmp_path, dcgan_checkpoint):
-    rc = main(["discover", "--weights", str(dcgan_checkpoint), "--steps", "3", "--directions", "4", "--out", str(tmp_path), "--no-grids"])
+    rc = main(["discover", "--generator", "dcgan-faces", "--weights", str(dcgan_checkpoint), "--steps", "3", "--directions", "4", "--out", str(tmp_path), "--no-grids"])
     assert rc == 0
     ds = load_directions(tmp_path / "directions.safetensors")
     assert ds.directions.shape == (4, 100) and ds.generator == "dcgan-faces"
@@ -54,3 +54,21 @@ def test_a_stage_imports_only_what_it_needs():
     code = "import sys; from saliency.cli import build_parser; build_parser('train-gan').parse_args(['train-gan', '--images', 'x']); print(sorted(m for m in ('segmentation_models_pytorch', 'albumentations', 'py_sod_metrics') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("stage", ["discover", "select", "synth", "train-unet", "invert", "self-train", "pseudo-label", "train-gan"])
+def test_deterministic_flag_reaches_torch(stage):
+    """`--deterministic` on every stage that computes turns on torch's deterministic algorithms,
+    turns cuDNN autotuning off and fixes cuBLAS's workspace (checked in a fresh interpreter:
+    the switch is process-wide)."""
+    import subprocess
+    import sys
+
+    extra = {"self-train": ["--photos", "x", "--teacher", "wctr"], "pseudo-label": ["--photos", "x", "--teacher", "wctr"], "train-gan": ["--images", "x"]}.get(stage, [])
+    code = (
+        "import os, torch; from saliency.cli import build_parser; from saliency.commands.common import device_from_args; "
+        f"args = build_parser({stage!r}).parse_args([{stage!r}, '--deterministic', '--device', 'cpu', *{extra!r}]); device_from_args(args); "
+        "print(torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark, os.environ.get('CUBLAS_WORKSPACE_CONFIG'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False", ":4096:8"]

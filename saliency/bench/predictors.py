@@ -105,6 +105,12 @@ def make_predictor(name: str, device: torch.device, short_side: int = 128) -> Pr
         return WCtr()
     from saliency.errors import UserError
 
+    if name == "shipped":
+        from saliency.unet.model import shipped_model
+
+        predictor = UNetPredictor(shipped_model(), device, short_side)
+        predictor.name = "shipped"
+        return predictor
     if not Path(name).exists():
-        raise UserError(f"--model {name!r} is neither a baseline ({', '.join(BASELINES)}) nor a checkpoint file")
+        raise UserError(f"--model {name!r} is neither a baseline ({', '.join(BASELINES)}), 'shipped' nor a checkpoint file")
     return UNetPredictor(name, device, short_side)

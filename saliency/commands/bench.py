@@ -28,7 +28,7 @@ from saliency.paths import runs_dir
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", choices=sorted(LAYOUTS), default="ecssd", help="benchmark set, in its official layout")
     p.add_argument("--root", type=Path, default=None, help="dataset folder (default: DATA/datasets/NAME, then ../shared/datasets/NAME)")
-    p.add_argument("--model", action="append", default=None, help=f"checkpoint file or baseline ({', '.join(BASELINES)}); repeatable (default: center-prior)")
+    p.add_argument("--model", action="append", default=None, help=f"checkpoint file, 'shipped' or a baseline ({', '.join(BASELINES)}); repeatable (default: center-prior, wctr, the shipped model and the newest trained U-Net)")
     p.add_argument("--out", type=Path, default=None, help="results directory (default: DATA/runs/bench/DATASET)")
     p.add_argument("--short-side", type=int, default=128, help="U-Net input: resize so the short side is this (papers: 128)")
     p.add_argument("--download", action="store_true", help="fetch the set from its official source into DATA/datasets if it is not found (online only)")
@@ -57,6 +57,26 @@ def evaluate(predictor, dataset, field: bool = True, progress: bool = True, thum
     return result, records
 
 
+def latest_trained() -> Path | None:
+    """The newest best.safetensors under DATA/runs (train-unet, self-train and demo runs)."""
+    found = [p for p in runs_dir().rglob("best.safetensors") if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def default_models() -> list[str]:
+    """What `bench` measures when no --model is given, each printed so nothing is silent."""
+    from saliency.unet.model import SHIPPED_MODEL
+
+    models = ["center-prior", "wctr"]
+    if SHIPPED_MODEL.is_file():
+        models.append("shipped")
+    latest = latest_trained()
+    if latest:
+        models.append(str(latest))
+    print("models: " + ", ".join(models) + " (pass --model for others)")
+    return models
+
+
 def run(args: argparse.Namespace) -> None:
     device = pick_device(args.device)
     if args.download and args.root is None and not any((r / LAYOUTS[args.dataset].images).is_dir() for r in candidate_roots(args.dataset)):
@@ -66,7 +86,7 @@ def run(args: argparse.Namespace) -> None:
     dataset = open_dataset(args.dataset, args.root, skip_bad=args.skip_bad, limit=args.limit)
     out = args.out or runs_dir() / "bench" / args.dataset
     out.mkdir(parents=True, exist_ok=True)
-    for name in args.model or ["center-prior"]:
+    for name in args.model or default_models():
         predictor = make_predictor(name, device, args.short_side)
         result, records = evaluate(predictor, dataset, field=not args.no_field_metrics)
         result.update({
@@ -85,7 +105,4 @@ def run(args: argparse.Namespace) -> None:
             print(f"skipped {len(dataset.skipped)} file(s):\n  " + "\n  ".join(dataset.skipped))
     print(write_table(out, args.dataset))
     plot_pr_curves(out, args.dataset)
-    missing = [n for n in LAYOUTS if n != args.dataset and not any((r / LAYOUTS[n].images).is_dir() for r in candidate_roots(n))]
     print(f"\nresults: {out / 'results.md'}, {out / 'pr_curves.png'}")
-    if missing:
-        print("not found here: " + ", ".join(missing) + f" (put them under {candidate_roots(missing[0])[0].parent})")

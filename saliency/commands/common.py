@@ -23,8 +23,26 @@ def add_generator_arguments(p: argparse.ArgumentParser, default: str = DEFAULT_G
     g.add_argument("--weights", default=None, help="weights file to load instead of the cache/download (offline use)")
     g.add_argument("--classes", default="all", help="class-conditional models: 'all' or ids like 239,207; fixed per sample while z moves")
     g.add_argument("--truncation", type=float, default=None, help="BigGAN-deep: truncation in (0, 1] (default 1.0)")
+    add_device_arguments(p)
+
+
+def add_device_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    p.add_argument("--deterministic", action="store_true", help="deterministic kernels (cuDNN autotuning off): a rerun on the same machine repeats bit for bit, also on CUDA, somewhat slower")
+
+
+def device_from_args(args: argparse.Namespace):
+    """Threads, determinism and the device, as the flags of add_device_arguments ask."""
+    import torch
+
+    from saliency.device import make_deterministic, pick_device
+
+    if getattr(args, "threads", 0):
+        torch.set_num_threads(args.threads)
+    if getattr(args, "deterministic", False):
+        make_deterministic()
+    return pick_device(args.device)
 
 
 def generator_from_args(args: argparse.Namespace, device):

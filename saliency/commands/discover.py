@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from discovery.deformators import DEFORMATORS
 from discovery.reconstructors import RECONSTRUCTORS
 from discovery.trainer import DiscoveryConfig, run_discovery
-from saliency.commands.common import add_generator_arguments, generator_from_args
-from saliency.device import pick_device
+from saliency.commands.common import (
+    add_generator_arguments,
+    device_from_args,
+    generator_from_args,
+)
 from saliency.generators import spec
 from saliency.paths import runs_dir
 
@@ -67,9 +68,7 @@ def config_from_args(args: argparse.Namespace) -> DiscoveryConfig:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = device_from_args(args)
     cfg = config_from_args(args)
     G = generator_from_args(args, device)
     out = args.out or runs_dir() / f"discover-{args.generator}"

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from saliency.commands.common import add_generator_arguments, generator_from_args
-from saliency.device import pick_device
+from saliency.commands.common import (
+    add_generator_arguments,
+    device_from_args,
+    generator_from_args,
+)
 from saliency.paths import runs_dir
 
 
@@ -35,9 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from saliency.inversion import InvertConfig, train_inverter
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = device_from_args(args)
     G = generator_from_args(args, device)
     cfg = InvertConfig(generator=args.generator, photos=str(args.photos) if args.photos else None, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                        latent_weight=args.latent_weight, photo_weight=args.photo_weight, seed=args.seed, checkpoint_every=args.checkpoint_every, log_every=args.log_every)

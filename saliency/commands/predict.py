@@ -22,7 +22,7 @@ from saliency.unet.data import IMAGE_SUFFIXES, read_rgb
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", type=Path, help="image files or folders of images")
-    p.add_argument("--checkpoint", type=Path, required=True, help="model from `saliency train-unet` (best.safetensors)")
+    p.add_argument("--checkpoint", type=Path, default=None, help="model from `saliency train-unet` (default: the saliency model shipped with the package)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--threshold", type=float, default=0.5, help="binary mask threshold on the soft map")
     p.add_argument("--cutout", action="store_true", help="also write RGBA cut-outs with a transparent background")
@@ -53,6 +53,11 @@ def write_png(path: Path, array: np.ndarray) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.checkpoint is None:
+        from saliency.unet.model import shipped_model
+
+        args.checkpoint = shipped_model()
+        print(f"model: {args.checkpoint} (the shipped one; --checkpoint FILE for another)")
     predictor = UNetPredictor(args.checkpoint, pick_device(args.device), args.short_side)
     args.out.mkdir(parents=True, exist_ok=True)
     for path in tqdm(expand(args.images), desc="predict"):

@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from saliency.commands.common import add_generator_arguments
-from saliency.device import pick_device
+from saliency.commands.common import add_generator_arguments, device_from_args
 from saliency.paths import runs_dir
 
 
@@ -52,7 +51,7 @@ def build_teachers(args: argparse.Namespace, device) -> list:
 def run(args: argparse.Namespace) -> None:
     from saliency.pseudo_labels import PseudoLabelConfig, label_photos
 
-    device = pick_device(args.device)
+    device = device_from_args(args)
     cfg = PseudoLabelConfig(photos=str(args.photos), teachers=list(args.teacher), margin=args.margin, keep=args.keep, limit=args.limit)
     out = args.out or runs_dir() / f"pseudo-{args.photos.name}"
     summary = label_photos(cfg, build_teachers(args, device), out)

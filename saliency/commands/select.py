@@ -22,13 +22,25 @@ from tqdm import tqdm
 
 from discovery.directions import load_directions
 from discovery.grids import direction_grid
-from saliency.commands.common import add_generator_arguments, add_mask_arguments, generator_from_args, mask_spec_from_args
-from saliency.device import pick_device
+from saliency.commands.common import (
+    add_generator_arguments,
+    add_mask_arguments,
+    device_from_args,
+    generator_from_args,
+    mask_spec_from_args,
+)
 from saliency.errors import UserError
 from saliency.files import sha256_file, write_json
 from saliency.generators import spec
 from saliency.paths import runs_dir
-from saliency.selection import ROW_FIELDS, SIGNALS, MaskSpec, optimise_direction, rank_directions, score_shift
+from saliency.selection import (
+    ROW_FIELDS,
+    SIGNALS,
+    MaskSpec,
+    optimise_direction,
+    rank_directions,
+    score_shift,
+)
 from saliency.viz import image_grid, save_png
 
 
@@ -97,7 +109,7 @@ def markdown_table(rows: list[dict], limit: int = 30) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    device = pick_device(args.device)
+    device = device_from_args(args)
     defaults = spec(args.generator).defaults
     G = generator_from_args(args, device)
     path = args.directions or default_directions(args.generator)

@@ -12,12 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from saliency.commands.common import add_generator_arguments
+from saliency.commands.common import add_generator_arguments, device_from_args
 from saliency.commands.pseudo_label import add_pseudo_label_arguments, build_teachers
 from saliency.commands.train_unet import add_training_arguments, training_config
-from saliency.device import pick_device
 from saliency.paths import runs_dir
 
 
@@ -37,9 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from saliency.self_training import SelfTrainConfig, run_rounds
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = device_from_args(args)
     cfg = SelfTrainConfig(photos=str(args.photos), teachers=list(args.teacher), rounds=args.rounds, synthetic=str(args.synthetic) if args.synthetic else None,
                           keep_teachers=args.keep_teachers, from_scratch=args.from_scratch, margin=args.margin, keep=args.keep, limit=args.limit)
     template = training_config(args, device, data=None)

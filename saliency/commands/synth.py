@@ -12,10 +12,14 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from saliency.commands.common import add_generator_arguments, add_mask_arguments, generator_from_args, mask_spec_from_args, parse_classes
-from saliency.device import pick_device
+from saliency.commands.common import (
+    add_generator_arguments,
+    add_mask_arguments,
+    device_from_args,
+    generator_from_args,
+    mask_spec_from_args,
+    parse_classes,
+)
 from saliency.errors import UserError
 from saliency.files import sha256_file
 from saliency.generators import spec
@@ -67,9 +71,7 @@ def load_selection(path: Path) -> dict:
 def run(args: argparse.Namespace) -> None:
     if not 0 <= args.shard < args.num_shards:
         raise UserError(f"--shard must be in [0, {args.num_shards})")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = device_from_args(args)
     selection_path = args.selection or default_selection(args.generator)
     if args.selection is None:
         print(f"selection: {selection_path} (pass --selection FILE for another)")

@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
 
-from saliency.device import pick_device
+from saliency.commands.common import device_from_args
 from saliency.gan.models import NORMS
 from saliency.gan.train import GANConfig, train_gan
 from saliency.paths import runs_dir
@@ -38,18 +37,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (bf16 autocast on CUDA)")
     p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES", help="stop after this long, checkpoint and export the EMA generator; rerun to continue")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    p.add_argument("--deterministic", action="store_true", help="deterministic kernels (cuDNN autotuning off): a rerun on the same machine repeats bit for bit, also on CUDA, somewhat slower")
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device = device_from_args(args)
     cfg = GANConfig(
         images=str(args.images), resolution=args.resolution, latent_dim=args.latent_dim, width=args.width,
         batch_size=args.batch_size, steps=args.steps, lr=args.lr, ema=args.ema, augment=args.augment, d_norm=args.d_norm, seed=args.seed,
         sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
     )
     out = args.out or runs_dir() / "gan"
-    meta = train_gan(cfg, out, pick_device(args.device), time_limit=args.time_limit * 60 if args.time_limit else None)
+    meta = train_gan(cfg, out, device, time_limit=args.time_limit * 60 if args.time_limit else None)
     print(f"EMA generator: {out / 'generator_ema.safetensors'} ({meta['steps']} steps on {meta['device']}); samples in {out / 'samples'}")
     if meta["steps"] < cfg.steps:
         print(f"stopped at the time limit, step {meta['steps']} of {cfg.steps}: rerun the same command to continue")

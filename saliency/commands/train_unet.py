@@ -15,8 +15,11 @@ from pathlib import Path
 
 import torch
 
-from saliency.commands.common import add_generator_arguments, generator_from_args
-from saliency.device import pick_device
+from saliency.commands.common import (
+    add_generator_arguments,
+    device_from_args,
+    generator_from_args,
+)
 from saliency.errors import UserError
 from saliency.paths import runs_dir
 from saliency.unet.model import DEFAULT_ENCODER
@@ -57,6 +60,7 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--val-every", type=int, default=500, help="steps between validations (best checkpoint kept)")
     t.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
     t.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    t.add_argument("--snapshot-every", type=int, default=0, help="keep the model every N steps in snapshots/ (budget curves; 0: off)")
     t.add_argument("--workers", type=int, default=-1, help="data-loading worker processes (-1: none on CPU, where they steal the model's cores; up to 8 on CUDA)")
     t.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
 
@@ -92,6 +96,7 @@ def training_config(args: argparse.Namespace, device: torch.device, data: str | 
         val_every=args.val_every,
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,
+        snapshot_every=args.snapshot_every,
         workers=workers,
         amp=not args.no_amp,
     )
@@ -105,10 +110,13 @@ def validation_batches(val_set) -> list:
 def run(args: argparse.Namespace) -> None:
     from saliency.unet.data import PairDataset, find_pairs, split_pairs
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    cfg = training_config(args, device, None if args.on_the_fly else str(args.data or runs_dir() / f"synth-{args.generator}"), args.on_the_fly)
+    device = device_from_args(args)
+    data = None if args.on_the_fly else args.data or runs_dir() / f"synth-{args.generator}"
+    if not args.on_the_fly and args.data is None:
+        if not (data / "shards").is_dir():
+            raise UserError(f"no synthetic pairs for {args.generator} at {data}: run `saliency synth --generator {args.generator}` first or pass --data DIR")
+        print(f"data: {data} (the latest `saliency synth` output of {args.generator}; --data DIR for another)")
+    cfg = training_config(args, device, str(data) if data else None, args.on_the_fly)
     if cfg.on_the_fly:
         source, val = on_the_fly_sources(args, cfg, device)
         meta = {"trained_on": f"on-the-fly pairs from {args.generator}"}

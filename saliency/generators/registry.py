@@ -27,8 +27,9 @@ class GeneratorSpec:
 
 _REGISTRY: dict[str, GeneratorSpec] = {}
 
-# The offline default of every stage and of `saliency demo`: a backend whose weights need no hub.
-DEFAULT_GENERATOR = "dcgan-faces"
+# The offline default of every stage and of `saliency demo`: its weights ship inside the package,
+# it draws objects (the benchmarks' domain) and the shipped saliency model comes from it.
+DEFAULT_GENERATOR = "objects-64"
 
 # Defaults every backend starts from: the paper's discovery settings.
 BASE_DEFAULTS: dict[str, Any] = {

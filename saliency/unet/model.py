@@ -21,6 +21,15 @@ from saliency.generators.checkpoint import state_dict_mismatches
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_ENCODER = "resnet18"
+# The saliency model that ships with the package (see pretrained/MODEL_CARD.md): what `predict`
+# and `bench` use when no model is named.
+SHIPPED_MODEL = Path(__file__).parent / "pretrained" / "saliency.safetensors"
+
+
+def shipped_model() -> Path:
+    if not SHIPPED_MODEL.is_file():
+        raise UserError(f"this install has no shipped saliency model ({SHIPPED_MODEL}); train one with `saliency train-unet` and pass it")
+    return SHIPPED_MODEL
 
 
 def build_unet(encoder: str = DEFAULT_ENCODER, encoder_weights: str | None = None, decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)) -> torch.nn.Module:
@@ -63,10 +72,14 @@ def new_model(encoder: str = DEFAULT_ENCODER, encoder_weights: str | None = None
     return SaliencyModel(build_unet(encoder, encoder_weights, decoder_channels), meta)
 
 
-def save_model(path: str | Path, model: SaliencyModel, **extra_meta: Any) -> None:
+def save_model(path: str | Path, model: SaliencyModel, half: bool = False, **extra_meta: Any) -> None:
+    """`half` stores floating-point tensors as fp16 (half the size, for shipping); loading
+    always returns fp32."""
     net = model.module.net if hasattr(model, "module") else model.net
     meta = {**(model.module.meta if hasattr(model, "module") else model.meta), **extra_meta}
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     blob = save(state, metadata={"saliency_model": json.dumps(meta)})
     with atomic_write(path, "wb") as f:
         f.write(blob)
@@ -86,6 +99,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> Saliency
     meta = json.loads(raw)
     model = new_model(meta["encoder"], None, meta["input_size"], tuple(meta["decoder_channels"]))
     model.meta = meta
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model.net.load_state_dict(state, strict=True)
     except RuntimeError as e:

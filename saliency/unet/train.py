@@ -61,10 +61,11 @@ class TrainConfig:
     val_every: int = 500
     checkpoint_every: int = 500
     log_every: int = 50
+    snapshot_every: int = 0  # keep the weights every N steps (snapshots/step-NNNNNN.safetensors), for budget curves
     workers: int = 0
     amp: bool = True
 
-    RESUMABLE_CHANGES = ("steps", "val_every", "checkpoint_every", "log_every", "workers")
+    RESUMABLE_CHANGES = ("steps", "val_every", "checkpoint_every", "log_every", "snapshot_every", "workers")
 
     @classmethod
     def from_preset(cls, preset: str, **overrides: Any) -> "TrainConfig":
@@ -257,6 +258,8 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
                     best = {"val_iou": metrics["val_iou"], "step": done}
                     save_model(out / "best.safetensors", model, step=done, val_iou=round(metrics["val_iou"], 5))
                 plot_curves(log_path, out / "curves.png")
+            if ddp.main and cfg.snapshot_every and done % cfg.snapshot_every == 0:
+                save_model(out / "snapshots" / f"step-{done:06d}.safetensors", model, step=done)
             if ddp.main and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
                 torch_save({"model": model.net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": done, "best": best, "config": asdict(cfg)}, state_path)
             bar.update(1)
