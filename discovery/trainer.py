@@ -176,16 +176,20 @@ def run_discovery(
     progress: bool = True,
     render_grids: bool = True,
     stop_after: int | None = None,
+    after_init=None,
 ) -> DiscoveryResult | None:
     """Train (or resume) and write checkpoint.pt, log.jsonl, directions.safetensors, summary.json, grids/.
 
     `stop_after` abandons the run after that step without saving, as a kill would; it exists
-    for tests and returns None.
+    for tests and returns None. `after_init(discoverer)` may alter the fresh weights (the
+    robustness benchmark nudges them).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path = out / "checkpoint.pt", out / "log.jsonl"
     disc = Discoverer(G, cfg, device)
+    if after_init:
+        after_init(disc)
     start, window = 0, []
     if ckpt_path.exists() and not restart:
         state = safe_torch_load(ckpt_path, "discovery checkpoint")

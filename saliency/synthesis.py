@@ -1,17 +1,19 @@
-"""Stage 3: write N accepted image/mask pairs to disk, deterministic and resumable.
+"""Stage 3: write N accepted image/mask pairs to disk, deterministic, resumable, parallel.
 
 Layout of OUT (plain PNGs, inspectable with any viewer):
 
-    manifest.json                      settings, counts, acceptance and rejection rates
-    shards/P-SSSSS/images/IIIIIIII.png generator output, lossless
-    shards/P-SSSSS/masks/IIIIIIII.png  0/255 mask
-    shards/P-SSSSS/done.json           written last: the shard is complete
+    manifest.json                    settings, counts, acceptance and rejection rates, mask statistics
+    shards/SSSSS/images/IIIIIIII.png generator output, lossless
+    shards/SSSSS/masks/IIIIIIII.png  0/255 mask
+    shards/SSSSS/done.json           written last: the shard is complete
 
-Candidate batch b of part P draws its latents from a generator seeded by (seed, P, b), so the
-stream of accepted samples is a pure function of the settings. A shard is complete only once its
-done.json exists; it records the cursor (batch, offset) where the next shard starts, so a run
-killed at any moment deletes the unfinished shard and regenerates it bit-for-bit. Parts
-(`--shard i --num-shards n`) draw disjoint streams and split N between them.
+Shard k holds pairs k * shard_size ... and draws its candidate batches from generators seeded by
+(seed, k, b): every shard is a pure function of the settings and of nothing another shard did.
+So a run killed at any moment removes its unfinished shards and rewrites them bit for bit, and
+any number of processes can share the work: process p of n writes shards p, p + n, ...
+(`--shard p --num-shards n`, or torchrun's / SLURM's rank and world size), and their union is
+exactly what one process writes. Whichever process completes the last shard merges the
+manifest.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class SynthConfig:
     seed: int = 0
     batch_size: int = 64
     shard_size: int = 1000
-    part: int = 0
+    part: int = 0  # which shards this process writes: those with index % num_parts == part
     num_parts: int = 1
     weights_sha256: str | None = None
     classes: list[int] | None = None
@@ -59,17 +61,29 @@ class SynthConfig:
     latent_photos: str | None = None
     inverter_sha256: str | None = None
     latent_noise: float = 0.0
+    stream: str = "per-shard"
 
-    # Settings that may change between a run and its resume.
-    RESUMABLE_CHANGES = ("n",)
+    # Settings that may change between a run and its resume: N, and who writes which shard.
+    RESUMABLE_CHANGES = ("n", "part", "num_parts")
+    # Runs saved before shards had streams of their own drew one stream per part.
+    FORMER_DEFAULTS = {"stream": "per-part"}
 
-    def part_size(self) -> int:
-        base, extra = divmod(self.n, self.num_parts)
-        return base + (1 if self.part < extra else 0)
+    def shard_count(self) -> int:
+        return -(-self.n // self.shard_size)
+
+    def shard_length(self, shard: int) -> int:
+        return min(self.shard_size, self.n - shard * self.shard_size)
+
+    def my_shards(self) -> list[int]:
+        return [k for k in range(self.shard_count()) if k % self.num_parts == self.part]
+
+    def shared(self) -> dict[str, Any]:
+        """The settings that define the dataset (not who wrote which shard)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("part", "num_parts")}
 
 
-def batch_rng(cfg: SynthConfig, batch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(((cfg.seed * 1_000_003 + cfg.part) * 1_000_003 + batch) % (2**63))
+def batch_rng(cfg: SynthConfig, shard: int, batch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(((cfg.seed * 1_000_003 + shard) * 1_000_003 + batch) % (2**63))
 
 
 @torch.no_grad()
@@ -83,9 +97,10 @@ def photo_latents(E, photos: str, resolution: int, batch: int = 128, progress: b
 
 
 @torch.no_grad()
-def candidate_batch(G: Generator, cfg: SynthConfig, batch: int, h: torch.Tensor, latent_bank: torch.Tensor | None = None) -> dict[str, Any]:
-    """Generate one candidate batch and judge it: images, clean masks, keep flags, verdicts."""
-    g = batch_rng(cfg, batch)
+def candidate_batch(G: Generator, cfg: SynthConfig, shard: int, batch: int, h: torch.Tensor, latent_bank: torch.Tensor | None = None) -> dict[str, Any]:
+    """Generate candidate batch `batch` of shard `shard` and judge it: images, clean masks, keep
+    flags, verdicts."""
+    g = batch_rng(cfg, shard, batch)
     z, classes = G.sample_latents(cfg.batch_size, g), G.sample_classes(cfg.batch_size, g)
     if latent_bank is not None:  # near a real photo: E(x) plus noise (z already holds the noise)
         z = latent_bank[torch.randint(len(latent_bank), (cfg.batch_size,), generator=g)].to(z.device) + cfg.latent_noise * z
@@ -129,16 +144,16 @@ class ShardWriter:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def shard_dir(out: Path, part: int, shard: int) -> Path:
-    return out / "shards" / f"{part}-{shard:05d}"
+def shard_dir(out: Path, shard: int) -> Path:
+    return out / "shards" / f"{shard:05d}"
 
 
-def manifest_path(out: Path, cfg: SynthConfig) -> Path:
-    return out / ("manifest.json" if cfg.num_parts == 1 else f"manifest-part-{cfg.part}-of-{cfg.num_parts}.json")
+def part_manifest_path(out: Path, cfg: SynthConfig) -> Path:
+    return out / f"manifest-part-{cfg.part}-of-{cfg.num_parts}.json"
 
 
 def _check_settings(out: Path, cfg: SynthConfig) -> None:
-    path = manifest_path(out, cfg)
+    path = out / "manifest.json"
     if not path.exists():
         return
     try:
@@ -150,104 +165,125 @@ def _check_settings(out: Path, cfg: SynthConfig) -> None:
         raise UserError(f"{out} holds samples made with other settings ({'; '.join(diff)}); use another --out or remove it")
 
 
-def _resume_state(out: Path, cfg: SynthConfig) -> dict[str, Any]:
-    """Cursor and counts after the last complete shard; unfinished shards are removed, and so
-    is a short final shard when N has grown, so that the layout equals an uninterrupted run's."""
-    state = {"shard": 0, "batch": 0, "offset": 0, "accepted": 0, "candidates": 0, "passed": 0, "counted_batches": 0, "rejected": {}, "area_sum": 0.0, "border_share_sum": 0.0}
-    shard = 0
-    while (done := shard_dir(out, cfg.part, shard) / "done.json").exists():
-        info = json.loads(done.read_text())
-        if info["count"] < cfg.shard_size and info["totals"]["accepted"] < cfg.part_size():
-            done.unlink()  # reopen it: the run now goes further
-            break
-        state = {**state, "shard": shard + 1, **info["cursor"], **info["totals"]}
-        shard += 1
-    for stale in sorted((out / "shards").glob(f"{cfg.part}-*")) if (out / "shards").exists() else []:
-        if not (stale / "done.json").exists():
-            shutil.rmtree(stale)
-    return state
+def _shard_done(out: Path, cfg: SynthConfig, shard: int) -> dict[str, Any] | None:
+    """The shard's done.json if it is complete at the length this N asks of it."""
+    done = shard_dir(out, shard) / "done.json"
+    if not done.exists():
+        return None
+    info = json.loads(done.read_text())
+    return info if info["count"] == cfg.shard_length(shard) else None
+
+
+def _clear_stale(out: Path, cfg: SynthConfig) -> None:
+    """Remove this process's unfinished shards (a kill leaves them), shards whose length N has
+    changed, and shards beyond N: the layout then equals an uninterrupted run's."""
+    if not (out / "shards").is_dir():
+        return
+    mine = set(cfg.my_shards())
+    for directory in sorted((out / "shards").iterdir()):
+        if not directory.name.isdigit():
+            continue
+        k = int(directory.name)
+        beyond = k >= cfg.shard_count()
+        if beyond or (k in mine and _shard_done(out, cfg, k) is None):
+            shutil.rmtree(directory)
+
+
+def write_shard(G: Generator, cfg: SynthConfig, shard: int, h: torch.Tensor, out: Path, writer: ShardWriter, bar, latent_bank: torch.Tensor | None = None) -> dict[str, Any]:
+    """Draw candidate batches of shard `shard` until it holds its pairs; write them and done.json."""
+    directory = shard_dir(out, shard)
+    (directory / "images").mkdir(parents=True, exist_ok=True)
+    (directory / "masks").mkdir(parents=True, exist_ok=True)
+    length, first = cfg.shard_length(shard), shard * cfg.shard_size
+    info: dict[str, Any] = {"count": 0, "first": first, "candidates": 0, "passed": 0, "rejected": {}, "area_sum": 0.0, "border_share_sum": 0.0, "classes": []}
+    batch = 0
+    while info["count"] < length:
+        result = candidate_batch(G, cfg, shard, batch, h, latent_bank)
+        info["candidates"] += cfg.batch_size
+        info["passed"] += int(result["keep"].sum())
+        for name, ok in result["verdicts"].items():
+            info["rejected"][name] = info["rejected"].get(name, 0) + int((~ok).sum())
+        if info["passed"] == 0 and info["candidates"] >= 50 * cfg.batch_size:
+            raise UserError(
+                f"none of {info['candidates']} candidates passed the filters ({', '.join(f'{k} rejected {v}' for k, v in info['rejected'].items())}); "
+                "check the selection (`saliency select`), the mask rule or the filter bounds"
+            )
+        images, masks = to_uint8(result["images"]), to_uint8(result["masks"] * 2 - 1)[..., 0]
+        areas, shares = (v.tolist() for v in mask_statistics(result["masks"]))
+        for i in torch.nonzero(result["keep"]).flatten().tolist()[: length - info["count"]]:
+            name = f"{first + info['count']:08d}.png"
+            writer.submit(images[i], masks[i], directory / "images" / name, directory / "masks" / name)
+            info["area_sum"] += areas[i]
+            info["border_share_sum"] += shares[i]
+            if result["classes"] is not None:
+                info["classes"].append(int(result["classes"][i]))
+            info["count"] += 1
+            bar.update(1)
+        batch += 1
+    writer.drain()
+    info["classes"] = info["classes"] or None
+    write_json(directory / "done.json", info)
+    return info
+
+
+def merged_manifest(out: Path, cfg: SynthConfig) -> dict[str, Any] | None:
+    """The manifest over every shard, or None while some shard is unfinished."""
+    infos = [_shard_done(out, cfg, k) for k in range(cfg.shard_count())]
+    if any(i is None for i in infos):
+        return None
+    count, candidates, passed = sum(i["count"] for i in infos), sum(i["candidates"] for i in infos), sum(i["passed"] for i in infos)
+    rejected: dict[str, int] = {}
+    for i in infos:
+        for k, v in i["rejected"].items():
+            rejected[k] = rejected.get(k, 0) + v
+    return {
+        "config": cfg.shared(),
+        "complete": True,
+        "count": count,
+        "shards": len(infos),
+        "candidates": candidates,
+        "acceptance_rate": round(passed / max(1, candidates), 4),
+        "rejection_rate": {k: round(v / max(1, candidates), 4) for k, v in rejected.items()},
+        # what the masks look like: objects cover 24% of an ECSSD image on average and seldom the frame
+        "mean_mask_area": round(sum(i["area_sum"] for i in infos) / max(1, count), 4),
+        "mask_border_share": round(sum(i["border_share_sum"] for i in infos) / max(1, count), 4),
+    }
 
 
 def synthesize(G: Generator, cfg: SynthConfig, out: str | Path, progress: bool = True, stop_after_shards: int | None = None, latent_bank: torch.Tensor | None = None) -> dict[str, Any]:
-    """Write this part's share of N accepted pairs into `out`; returns the manifest.
+    """Write this process's shards of the N pairs into `out`. Returns the merged manifest once
+    every shard is complete (whoever finishes last writes it), else this part's progress.
     `latent_bank`: E(x) of `cfg.latent_photos` when latents are drawn near real photos."""
     if (latent_bank is None) != (cfg.latent_photos is None):
         raise ValueError("latent_photos and latent_bank go together")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_settings(out, cfg)
-    target = cfg.part_size()
-    state = _resume_state(out, cfg)
-    write_json(manifest_path(out, cfg), {"config": asdict(cfg), "complete": False})
+    _clear_stale(out, cfg)
+    if not (out / "manifest.json").exists() or json.loads((out / "manifest.json").read_text()).get("config") != cfg.shared():
+        write_json(out / "manifest.json", {"config": cfg.shared(), "complete": False})
     h = torch.tensor(cfg.direction, dtype=torch.float32, device=G.device) * cfg.shift
+    todo = [k for k in cfg.my_shards() if _shard_done(out, cfg, k) is None]
+    target = sum(cfg.shard_length(k) for k in cfg.my_shards())
     writer = ShardWriter()
-    bar = tqdm(total=target, initial=min(state["accepted"], target), desc="synth", unit="pair", disable=not progress)
-    rejected: dict[str, int] = dict(state["rejected"])
-    shard, batch, offset = state["shard"], state["batch"], state["offset"]
-    accepted, candidates, passed, counted = state["accepted"], state["candidates"], state["passed"], state["counted_batches"]
-    area_sum, border_share_sum = state["area_sum"], state["border_share_sum"]
-    in_shard: list[int] = []
-    shard_classes: list[int] = []
+    bar = tqdm(total=target, initial=target - sum(cfg.shard_length(k) for k in todo), desc="synth", unit="pair", disable=not progress)
     try:
-        while accepted < target:
-            result = candidate_batch(G, cfg, batch, h, latent_bank)
-            if batch >= counted:  # each candidate batch counts once, also across resumes
-                candidates += cfg.batch_size
-                passed += int(result["keep"].sum())
-                for name, ok in result["verdicts"].items():
-                    rejected[name] = rejected.get(name, 0) + int((~ok).sum())
-                counted = batch + 1
-            if passed == 0 and candidates >= 50 * cfg.batch_size:
-                raise UserError(
-                    f"none of {candidates} candidates passed the filters ({', '.join(f'{k} rejected {v}' for k, v in rejected.items())}); "
-                    "check the selection (`saliency select`), the mask rule or the filter bounds"
-                )
-            kept = torch.nonzero(result["keep"]).flatten().tolist()
-            images, masks = to_uint8(result["images"]), to_uint8(result["masks"] * 2 - 1)[..., 0]
-            areas, shares = (v.tolist() for v in mask_statistics(result["masks"]))
-            position = offset
-            while position < len(kept) and accepted < target:
-                directory = shard_dir(out, cfg.part, shard)
-                if not in_shard:
-                    (directory / "images").mkdir(parents=True, exist_ok=True)
-                    (directory / "masks").mkdir(parents=True, exist_ok=True)
-                i, name = kept[position], f"{cfg.part}{accepted:08d}" if cfg.num_parts > 1 else f"{accepted:08d}"
-                writer.submit(images[i], masks[i], directory / "images" / f"{name}.png", directory / "masks" / f"{name}.png")
-                in_shard.append(accepted)
-                area_sum, border_share_sum = area_sum + areas[i], border_share_sum + shares[i]
-                if result["classes"] is not None:
-                    shard_classes.append(int(result["classes"][i]))
-                accepted += 1
-                position += 1
-                bar.update(1)
-                if len(in_shard) == cfg.shard_size or accepted == target:
-                    next_cursor = {"batch": batch, "offset": position} if position < len(kept) else {"batch": batch + 1, "offset": 0}
-                    writer.drain()
-                    totals = {"accepted": accepted, "candidates": candidates, "passed": passed, "counted_batches": counted, "rejected": rejected,
-                              "area_sum": area_sum, "border_share_sum": border_share_sum}
-                    write_json(directory / "done.json", {"count": len(in_shard), "first": in_shard[0], "classes": shard_classes or None, "cursor": next_cursor, "totals": totals})
-                    shard, in_shard, shard_classes = shard + 1, [], []
-                    if stop_after_shards is not None and shard >= stop_after_shards:
-                        return {}
-            bar.set_postfix(acceptance=f"{passed / max(1, candidates):.2f}")
-            batch, offset = batch + 1, 0
+        for written, k in enumerate(todo):
+            info = write_shard(G, cfg, k, h, out, writer, bar, latent_bank)
+            bar.set_postfix(acceptance=f"{info['passed'] / max(1, info['candidates']):.2f}")
+            if stop_after_shards is not None and written + 1 >= stop_after_shards:
+                return {}
     except OSError as e:
         raise UserError(f"writing samples to {out} failed: {e}. Free disk space and rerun the same command to resume") from None
     finally:
         writer.close()
         bar.close()
-    manifest = {
-        "config": asdict(cfg),
-        "complete": True,
-        "count": accepted,
-        "candidates": candidates,
-        "acceptance_rate": round(passed / max(1, candidates), 4),
-        "rejection_rate": {k: round(v / max(1, candidates), 4) for k, v in rejected.items()},
-        # what the masks look like: objects cover 24% of an ECSSD image on average and seldom the frame
-        "mean_mask_area": round(area_sum / max(1, accepted), 4),
-        "mask_border_share": round(border_share_sum / max(1, accepted), 4),
-    }
-    write_json(manifest_path(out, cfg), manifest)
+    if cfg.num_parts > 1:
+        write_json(part_manifest_path(out, cfg), {"config": cfg.shared(), "part": cfg.part, "num_parts": cfg.num_parts, "complete": True, "shards": cfg.my_shards()})
+    manifest = merged_manifest(out, cfg)
+    if manifest is None:
+        return {"complete": False, "part": cfg.part, "num_parts": cfg.num_parts, "count": target}
+    write_json(out / "manifest.json", manifest)
     return manifest
 
 

@@ -32,12 +32,16 @@ def test_masks_match_planted_truth(tmp_path):
     cfg = planted_config(G, n=256)
     manifest = synthesize(G, cfg, tmp_path, progress=False)
     assert manifest["count"] == 256 and manifest["acceptance_rate"] > 0.5
-    # rebuild the accepted latents from the same seeded stream and compare with the true masks
+    # rebuild the accepted latents from each shard's seeded stream and compare with the true masks
     truth = []
-    for b in range(10):
-        z = G.sample_latents(cfg.batch_size, batch_rng(cfg, b))
-        keep = candidate_batch(G, cfg, b, torch.tensor(cfg.direction) * cfg.shift)["keep"]
-        truth += list(G.true_mask(z)[keep])
+    for k in range(cfg.shard_count()):
+        mine, b = [], 0
+        while len(mine) < cfg.shard_length(k):
+            z = G.sample_latents(cfg.batch_size, batch_rng(cfg, k, b))
+            keep = candidate_batch(G, cfg, k, b, torch.tensor(cfg.direction) * cfg.shift)["keep"]
+            mine += list(G.true_mask(z)[keep])
+            b += 1
+        truth += mine[: cfg.shard_length(k)]
     ious = []
     for (_, mask_path), t in zip(list_pairs(tmp_path), truth):
         m = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE) > 127
@@ -56,6 +60,7 @@ def test_files_are_plain_pngs_and_manifest_complete(tmp_path):
     assert image.shape == (32, 32, 3) and mask.shape == (32, 32) and set(np.unique(mask)) <= {0, 255}
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["complete"] and set(manifest["rejection_rate"]) == {"area", "histogram"}
+    assert manifest["count"] == 150 and manifest["shards"] == 2
     assert manifest["config"]["direction"] == pytest.approx(G.planted_direction.tolist())
     masks = np.stack([cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 127 for _, m in pairs]).astype(np.float64)
     band = np.zeros((32, 32), bool)
@@ -77,7 +82,7 @@ def test_resume_after_interruption_in_process(tmp_path):
     G = build_generator("planted")
     synthesize(G, planted_config(G), tmp_path / "whole", progress=False)
     synthesize(G, planted_config(G), tmp_path / "split", progress=False, stop_after_shards=1)
-    stale = tmp_path / "split" / "shards" / "0-00001" / "images"
+    stale = tmp_path / "split" / "shards" / "00001" / "images"
     stale.mkdir(parents=True)
     (stale / "00000100.png").write_bytes(b"torn")  # what a kill mid-shard leaves behind
     synthesize(G, planted_config(G), tmp_path / "split", progress=False)
@@ -87,15 +92,19 @@ def test_resume_after_interruption_in_process(tmp_path):
     assert whole == split
 
 
-def test_parts_are_disjoint_and_sum_to_n(tmp_path):
+def test_parts_together_write_exactly_what_one_process_writes(tmp_path):
+    """Three parts (as three GPUs or nodes would) leave the same files and the same manifest as
+    one process: no duplicate, no gap; the part that completes the last shard merges."""
     G = build_generator("planted")
-    for part in range(3):
-        synthesize(G, planted_config(G, n=200, part=part, num_parts=3), tmp_path, progress=False)
-    pairs = list_pairs(tmp_path)
-    assert len(pairs) == 200
-    images = [p[0].read_bytes() for p in pairs]
-    assert len(set(images)) == 200, "parts must not repeat samples"
-    assert sorted(json.loads(p.read_text())["count"] for p in tmp_path.glob("manifest-part-*.json")) == [66, 67, 67]
+    results = [synthesize(G, planted_config(G, n=250, part=part, num_parts=3), tmp_path / "parts", progress=False) for part in range(3)]
+    assert [r["complete"] for r in results] == [False, False, True]
+    synthesize(G, planted_config(G, n=250), tmp_path / "one", progress=False)
+    parts, one = tree_bytes(tmp_path / "parts"), tree_bytes(tmp_path / "one")
+    assert parts == one and len(one) == 500
+    images = [p[0].read_bytes() for p in list_pairs(tmp_path / "parts")]
+    assert len(set(images)) == 250, "no sample twice"
+    assert json.loads((tmp_path / "parts" / "manifest.json").read_text()) == json.loads((tmp_path / "one" / "manifest.json").read_text())
+    assert sorted(json.loads(p.read_text())["shards"] for p in (tmp_path / "parts").glob("manifest-part-*.json")) == [[0], [1], [2]]
 
 
 def test_changed_settings_refused(tmp_path):
@@ -132,7 +141,7 @@ def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_result(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd + ["--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while not (tmp_path / "killed" / "shards" / "0-00003" / "done.json").exists():
+    while not (tmp_path / "killed" / "shards" / "00003" / "done.json").exists():
         assert time.time() < deadline and proc.poll() is None, "synth finished or stalled before it could be killed"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -150,3 +159,33 @@ def test_nothing_accepted_is_an_error_not_a_hang(tmp_path):
     cfg = planted_config(G, n=10, batch_size=8, filters={"min_area": 0.9, "max_area": 1.0, "min_peaks": 2, "hist_bins": 12, "min_component": 0.2})
     with pytest.raises(UserError, match="none of 400 candidates passed"):
         synthesize(G, cfg, tmp_path, progress=False)
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_then_a_killed_rank_rerun(tmp_path):
+    """`torchrun --nproc_per_node 2 -m saliency synth --n 400`: 400 distinct pairs and one
+    manifest, equal to one process's; a run whose rank 1 is killed, rerun, completes it."""
+    G = build_generator("planted")
+    sel = tmp_path / "selection.json"
+    sel.write_text(json.dumps({"generator": "planted", "vector": G.planted_direction.tolist(), "shift": 12.0}))
+    args = ["-m", "saliency", "synth", "--generator", "planted", "--selection", str(sel), "--num-pairs", "400", "--shard-size", "50", "--device", "cpu", "--threads", "1"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    subprocess.run(torchrun + args + ["--out", str(tmp_path / "ranks")], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable] + args + ["--out", str(tmp_path / "one")], env=env, check=True, capture_output=True)
+    ranks, one = tree_bytes(tmp_path / "ranks"), tree_bytes(tmp_path / "one")
+    assert len(one) == 800 and ranks == one
+    assert len({p[0].read_bytes() for p in list_pairs(tmp_path / "ranks")}) == 400
+    assert json.loads((tmp_path / "ranks" / "manifest.json").read_text()) == json.loads((tmp_path / "one" / "manifest.json").read_text())
+    # rank 1 alone, killed after its first shard; then the same torchrun again finishes the set
+    rank1 = {**env, "RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}
+    proc = subprocess.Popen([sys.executable] + args + ["--out", str(tmp_path / "killed")], env=rank1, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (tmp_path / "killed" / "shards" / "00001" / "done.json").exists():
+        assert time.time() < deadline and proc.poll() is None, "rank 1 finished or stalled before it could be killed"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not json.loads((tmp_path / "killed" / "manifest.json").read_text())["complete"]
+    subprocess.run(torchrun + args + ["--out", str(tmp_path / "killed")], env=env, check=True, capture_output=True)
+    assert tree_bytes(tmp_path / "killed") == one

@@ -2,8 +2,12 @@
 
 Reads the selection file of `saliency select`; writes PNG shards, manifest.json and
 contact_sheet.png into --out. Deterministic for a seed; rerun the same command after any
-interruption to finish with exactly N pairs. `--shard i --num-shards n` runs one of n disjoint
-parts (one per GPU or machine) into the same --out.
+interruption to finish with exactly N pairs. Several processes share the work into one --out:
+`torchrun --nnodes N --nproc_per_node G -m saliency synth ...` and `srun saliency synth ...`
+take rank and world size from the environment (one GPU per local rank), or say
+`--shard i --num-shards n` by hand; together they write exactly what one process would.
+Without --selection the generator's latest `saliency select` result is used, else the selection
+that ships with it (printed).
 """
 
 from __future__ import annotations
@@ -30,14 +34,14 @@ from saliency.synthesis import SynthConfig, contact_sheet, synthesize
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_generator_arguments(p)
     p.add_argument("--selection", type=Path, default=None, help="selection.json from `saliency select` (default: DATA/runs/select-GENERATOR/selection.json, else the generator's shipped one)")
-    p.add_argument("--n", type=int, default=10_000, help="accepted pairs to write (over all parts)")
+    p.add_argument("--n", "--num-pairs", dest="n", type=int, default=10_000, help="accepted pairs to write, over all processes (under torchrun write --num-pairs: torchrun reads --n as its own --nnodes)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: DATA/runs/synth-GENERATOR)")
     p.add_argument("--shift", type=float, default=None, help="shift magnitude (default: the selection's)")
     p.add_argument("--batch-size", type=int, default=64, help="candidates generated per batch")
     p.add_argument("--shard-size", type=int, default=1000, help="pairs per shard directory")
     p.add_argument("--seed", type=int, default=0, help="seed of the candidate stream")
-    p.add_argument("--shard", type=int, default=0, help="which part this process writes (0-based)")
-    p.add_argument("--num-shards", type=int, default=1, help="number of disjoint parts the dataset is split into")
+    p.add_argument("--shard", type=int, default=0, help="this process writes shards shard, shard + num-shards, ... (0-based; under torchrun or srun: the rank)")
+    p.add_argument("--num-shards", type=int, default=1, help="number of processes sharing the work (under torchrun or srun: the world size)")
     p.add_argument("--latents-from", type=Path, default=None, metavar="PHOTOS", help="draw latents near these unlabeled photos: E(photo) + noise (2021's E-BigBiGAN); needs --inverter")
     p.add_argument("--inverter", type=Path, default=None, help="with --latents-from: the encoder from `saliency invert`")
     p.add_argument("--latent-noise", type=float, default=0.5, help="with --latents-from: standard deviation of the Gaussian added to E(photo)")
@@ -68,7 +72,23 @@ def load_selection(path: Path) -> dict:
     return sel
 
 
+def launcher_rank() -> tuple[int, int, int] | None:
+    """(rank, world size, local rank) from torchrun's or SLURM's environment, if either set one up."""
+    import os
+
+    for rank, world, local in (("RANK", "WORLD_SIZE", "LOCAL_RANK"), ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID")):
+        if int(os.environ.get(world, "1")) > 1:
+            return int(os.environ[rank]), int(os.environ[world]), int(os.environ.get(local, "0"))
+    return None
+
+
 def run(args: argparse.Namespace) -> None:
+    launched = launcher_rank()
+    if launched and args.num_shards == 1:  # torchrun / srun: one part per process, one GPU per local rank
+        args.shard, args.num_shards, local = launched
+        if args.device in ("auto", "cuda") and torch.cuda.is_available():
+            args.device = f"cuda:{local % torch.cuda.device_count()}"
+        print(f"part {args.shard} of {args.num_shards} (from the launcher's environment) on {args.device}")
     if not 0 <= args.shard < args.num_shards:
         raise UserError(f"--shard must be in [0, {args.num_shards})")
     device = device_from_args(args)
@@ -117,6 +137,9 @@ def run(args: argparse.Namespace) -> None:
         bank = photo_latents(E, str(args.latents_from), G.resolution)
     out = args.out or runs_dir() / f"synth-{args.generator}"
     manifest = synthesize(G, cfg, out, latent_bank=bank)
+    if not manifest["complete"]:
+        print(f"part {cfg.part} of {cfg.num_parts}: its {manifest['count']} pairs are in {out}; the process that completes the last shard writes the manifest")
+        return
     sheet = contact_sheet(out, out / "contact_sheet.png")
     print(f"{manifest['count']} pairs in {out} (acceptance {manifest['acceptance_rate']:.1%}; rejected: "
           + ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items())

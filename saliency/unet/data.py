@@ -252,7 +252,7 @@ class OnTheFly:
         images, masks, b = [], [], 0
         got = 0
         while got < n:
-            result = self._candidate_batch(self.G, self.cfg, (stream * 10**9) + step * 1000 + b, self.h)
+            result = self._candidate_batch(self.G, self.cfg, stream * 10**9 + step, b, self.h)
             keep = result["keep"].to(result["images"].device)
             images.append(result["images"][keep])
             masks.append(result["masks"][keep])
