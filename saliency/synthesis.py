@@ -7,6 +7,11 @@ Layout of OUT (plain PNGs, inspectable with any viewer):
     shards/SSSSS/masks/IIIIIIII.png  0/255 mask
     shards/SSSSS/done.json           written last: the shard is complete
 
+or, with `format="webdataset"`, one tar per shard, shards/SSSSS.tar holding IIIIIIII.png and
+IIIIIIII.mask.png (written whole, then renamed into place), and shards/SSSSS.done.json; the
+decoded pairs are identical to the PNG layout's. `train-unet --data` streams such shards from
+disk, http(s) or any `pipe:` command (the webdataset library's URLs).
+
 Shard k holds pairs k * shard_size ... and draws its candidate batches from generators seeded by
 (seed, k, b): every shard is a pure function of the settings and of nothing another shard did.
 So a run killed at any moment removes its unfinished shards and rewrites them bit for bit, and
@@ -32,7 +37,7 @@ import torch
 from tqdm import tqdm
 
 from saliency.errors import UserError
-from saliency.files import write_json
+from saliency.files import atomic_write, write_json
 from saliency.filters import FilterConfig, apply_filters
 from saliency.generators.base import Generator
 from saliency.masks import NEEDS_NEGATIVE, make_masks, mask_statistics
@@ -62,6 +67,7 @@ class SynthConfig:
     inverter_sha256: str | None = None
     latent_noise: float = 0.0
     stream: str = "per-shard"
+    format: str = "png"  # or "webdataset": shards/SSSSS.tar (KEY.png, KEY.mask.png) for streaming from storage
 
     # Settings that may change between a run and its resume: N, and who writes which shard.
     RESUMABLE_CHANGES = ("n", "part", "num_parts")
@@ -148,6 +154,31 @@ def shard_dir(out: Path, shard: int) -> Path:
     return out / "shards" / f"{shard:05d}"
 
 
+def done_path(out: Path, cfg: SynthConfig, shard: int) -> Path:
+    return shard_dir(out, shard) / "done.json" if cfg.format == "png" else out / "shards" / f"{shard:05d}.done.json"
+
+
+class TarSink:
+    """Collects one shard's encoded pairs and writes them as a WebDataset tar in one piece."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.samples = path, []
+
+    def submit(self, image: np.ndarray, mask: np.ndarray, key: str) -> None:
+        ok_i, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), PNG_FAST)
+        ok_m, mask_png = cv2.imencode(".png", mask, PNG_FAST)
+        if not (ok_i and ok_m):
+            raise OSError(f"could not encode sample {key}")
+        self.samples.append({"__key__": key, "png": png.tobytes(), "mask.png": mask_png.tobytes()})
+
+    def close(self) -> None:
+        import webdataset as wds
+
+        with atomic_write(self.path, "wb") as f, wds.TarWriter(f, encoder=False, mtime=0) as tar:
+            for sample in self.samples:
+                tar.write(sample)
+
+
 def part_manifest_path(out: Path, cfg: SynthConfig) -> Path:
     return out / f"manifest-part-{cfg.part}-of-{cfg.num_parts}.json"
 
@@ -167,7 +198,7 @@ def _check_settings(out: Path, cfg: SynthConfig) -> None:
 
 def _shard_done(out: Path, cfg: SynthConfig, shard: int) -> dict[str, Any] | None:
     """The shard's done.json if it is complete at the length this N asks of it."""
-    done = shard_dir(out, shard) / "done.json"
+    done = done_path(out, cfg, shard)
     if not done.exists():
         return None
     info = json.loads(done.read_text())
@@ -180,20 +211,22 @@ def _clear_stale(out: Path, cfg: SynthConfig) -> None:
     if not (out / "shards").is_dir():
         return
     mine = set(cfg.my_shards())
-    for directory in sorted((out / "shards").iterdir()):
-        if not directory.name.isdigit():
+    for entry in sorted((out / "shards").iterdir()):
+        name = entry.name.split(".")[0]
+        if not name.isdigit():
             continue
-        k = int(directory.name)
-        beyond = k >= cfg.shard_count()
-        if beyond or (k in mine and _shard_done(out, cfg, k) is None):
-            shutil.rmtree(directory)
+        k = int(name)
+        if k >= cfg.shard_count() or (k in mine and _shard_done(out, cfg, k) is None):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def write_shard(G: Generator, cfg: SynthConfig, shard: int, h: torch.Tensor, out: Path, writer: ShardWriter, bar, latent_bank: torch.Tensor | None = None) -> dict[str, Any]:
     """Draw candidate batches of shard `shard` until it holds its pairs; write them and done.json."""
     directory = shard_dir(out, shard)
-    (directory / "images").mkdir(parents=True, exist_ok=True)
-    (directory / "masks").mkdir(parents=True, exist_ok=True)
+    tar = TarSink(out / "shards" / f"{shard:05d}.tar") if cfg.format == "webdataset" else None
+    if tar is None:
+        (directory / "images").mkdir(parents=True, exist_ok=True)
+        (directory / "masks").mkdir(parents=True, exist_ok=True)
     length, first = cfg.shard_length(shard), shard * cfg.shard_size
     info: dict[str, Any] = {"count": 0, "first": first, "candidates": 0, "passed": 0, "rejected": {}, "area_sum": 0.0, "border_share_sum": 0.0, "classes": []}
     batch = 0
@@ -211,8 +244,11 @@ def write_shard(G: Generator, cfg: SynthConfig, shard: int, h: torch.Tensor, out
         images, masks = to_uint8(result["images"]), to_uint8(result["masks"] * 2 - 1)[..., 0]
         areas, shares = (v.tolist() for v in mask_statistics(result["masks"]))
         for i in torch.nonzero(result["keep"]).flatten().tolist()[: length - info["count"]]:
-            name = f"{first + info['count']:08d}.png"
-            writer.submit(images[i], masks[i], directory / "images" / name, directory / "masks" / name)
+            key = f"{first + info['count']:08d}"
+            if tar is None:
+                writer.submit(images[i], masks[i], directory / "images" / f"{key}.png", directory / "masks" / f"{key}.png")
+            else:
+                tar.submit(images[i], masks[i], key)
             info["area_sum"] += areas[i]
             info["border_share_sum"] += shares[i]
             if result["classes"] is not None:
@@ -221,8 +257,10 @@ def write_shard(G: Generator, cfg: SynthConfig, shard: int, h: torch.Tensor, out
             bar.update(1)
         batch += 1
     writer.drain()
+    if tar is not None:
+        tar.close()
     info["classes"] = info["classes"] or None
-    write_json(directory / "done.json", info)
+    write_json(done_path(out, cfg, shard), info)
     return info
 
 
@@ -300,14 +338,18 @@ def contact_sheet(root: str | Path, path: str | Path, count: int = 32, per_row: 
     """Image / mask / cut-out rows of the first pairs, for a person to look at."""
     from saliency.viz import image_grid, save_png
 
-    pairs = list_pairs(root)[:count]
+    pairs = [(cv2.cvtColor(cv2.imread(str(i)), cv2.COLOR_BGR2RGB), cv2.imread(str(m), cv2.IMREAD_GRAYSCALE)) for i, m in list_pairs(root)[:count]]
+    if not pairs and any(Path(root).glob("shards/*.tar")):
+        from saliency.unet.stream import read_pairs
+
+        pairs = [(image, mask) for _, image, mask in read_pairs(root, limit=count)]
     if not pairs:
         raise UserError(f"no complete shards under {root}")
     rows, labels = [], []
     for start in range(0, len(pairs), per_row):
         chunk = pairs[start : start + per_row]
-        imgs = torch.stack([torch.from_numpy(cv2.cvtColor(cv2.imread(str(i)), cv2.COLOR_BGR2RGB)).permute(2, 0, 1) for i, _ in chunk]).float() / 127.5 - 1
-        msks = torch.stack([torch.from_numpy(cv2.imread(str(m), cv2.IMREAD_GRAYSCALE))[None] for _, m in chunk]).float() / 255
+        imgs = torch.stack([torch.from_numpy(i).permute(2, 0, 1) for i, _ in chunk]).float() / 127.5 - 1
+        msks = torch.stack([torch.from_numpy(m)[None] for _, m in chunk]).float() / 255
         rows += [imgs, msks * 2 - 1, imgs * msks + (1 - msks)]
         labels += ["image", "mask", "cut-out"]
     return save_png(image_grid(rows, labels), path)

@@ -66,6 +66,18 @@ class SpectralResidual:
         return _normalise(cv2.resize(sal, (w, h), interpolation=cv2.INTER_LINEAR))
 
 
+def model_name(checkpoint: Path) -> str:
+    """A checkpoint's name in tables: its path under the runs folder without the suffix
+    (`demo-objects-64/unet/best`, `st-gan/round-0/unet/last`), else its own name and folder."""
+    from saliency.paths import runs_dir
+
+    path = checkpoint.resolve().with_suffix("")
+    try:
+        return str(path.relative_to(runs_dir().resolve()))
+    except ValueError:
+        return path.name if path.name not in ("best", "last") else f"{path.parent.name}/{path.name}"
+
+
 class UNetPredictor:
     """A `saliency train-unet` checkpoint under the papers' inference protocol."""
 
@@ -74,7 +86,7 @@ class UNetPredictor:
 
         self.model = load_model(checkpoint, device)
         self.device, self.short_side = device, short_side
-        self.name = Path(checkpoint).stem if Path(checkpoint).stem not in ("best", "last") else f"{Path(checkpoint).parent.name}/{Path(checkpoint).stem}"
+        self.name = model_name(Path(checkpoint))
 
     @torch.no_grad()
     def batch(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
+
 from saliency.commands.common import (
     add_generator_arguments,
     add_mask_arguments,
@@ -42,6 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the candidate stream")
     p.add_argument("--shard", type=int, default=0, help="this process writes shards shard, shard + num-shards, ... (0-based; under torchrun or srun: the rank)")
     p.add_argument("--num-shards", type=int, default=1, help="number of processes sharing the work (under torchrun or srun: the world size)")
+    p.add_argument("--format", choices=("png", "webdataset"), default="png", help="png: a folder per shard; webdataset: one tar per shard, for streaming training from storage")
     p.add_argument("--latents-from", type=Path, default=None, metavar="PHOTOS", help="draw latents near these unlabeled photos: E(photo) + noise (2021's E-BigBiGAN); needs --inverter")
     p.add_argument("--inverter", type=Path, default=None, help="with --latents-from: the encoder from `saliency invert`")
     p.add_argument("--latent-noise", type=float, default=0.5, help="with --latents-from: standard deviation of the Gaussian added to E(photo)")
@@ -123,6 +126,7 @@ def run(args: argparse.Namespace) -> None:
         latent_photos=str(args.latents_from) if args.latents_from else None,
         inverter_sha256=sha256_file(args.inverter) if args.latents_from and args.inverter else None,
         latent_noise=args.latent_noise if args.latents_from else 0.0,
+        format=args.format,
     )
     bank = None
     if args.latents_from:

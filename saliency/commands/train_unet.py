@@ -28,7 +28,7 @@ from saliency.unet.train import PRESETS, TrainConfig, train
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_generator_arguments(p)
-    p.add_argument("--data", type=Path, default=None, help="synth output or folder with images/ and masks/ (default: DATA/runs/synth-GENERATOR)")
+    p.add_argument("--data", default=None, help="synth output, folder with images/ and masks/, pseudo-label output, or WebDataset shards (a folder, tar paths, http(s) URLs or pipe: commands, brace patterns allowed) (default: DATA/runs/synth-GENERATOR)")
     p.add_argument("--on-the-fly", action="store_true", help="draw pairs from the generator and --selection instead of files")
     p.add_argument("--selection", type=Path, default=None, help="with --on-the-fly: selection.json (default: DATA/runs/select-GENERATOR)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default: DATA/runs/unet-GENERATOR)")
@@ -113,13 +113,21 @@ def run(args: argparse.Namespace) -> None:
     device = device_from_args(args)
     data = None if args.on_the_fly else args.data or runs_dir() / f"synth-{args.generator}"
     if not args.on_the_fly and args.data is None:
-        if not (data / "shards").is_dir():
+        if not (Path(data) / "shards").is_dir():
             raise UserError(f"no synthetic pairs for {args.generator} at {data}: run `saliency synth --generator {args.generator}` first or pass --data DIR")
         print(f"data: {data} (the latest `saliency synth` output of {args.generator}; --data DIR for another)")
     cfg = training_config(args, device, str(data) if data else None, args.on_the_fly)
+    from saliency.unet.stream import StreamSource, is_stream
+
     if cfg.on_the_fly:
         source, val = on_the_fly_sources(args, cfg, device)
         meta = {"trained_on": f"on-the-fly pairs from {args.generator}"}
+    elif is_stream(cfg.data):
+        from saliency.unet.data import AugmentConfig
+
+        source = StreamSource(cfg.data, cfg.size, AugmentConfig(cfg.flip, cfg.crop, cfg.color, cfg.degrade), cfg.seed, world=int(os.environ.get("WORLD_SIZE", "1")))
+        val = source.validation()
+        meta = {"trained_on": str(cfg.data), "streamed": True, "val_pairs": source.hold_out}
     else:
         train_pairs, val_pairs = split_pairs(find_pairs(cfg.data))
         if not val_pairs:
