@@ -25,12 +25,12 @@ from saliency.generators import build_generator, spec  # noqa: E402
 SETTINGS = ("float32", "float64", "nudged")
 
 
-def recovery(seed: int, setting: str, steps: int | None = None) -> float:
+def recovery(seed: int, setting: str, steps: int | None = None, device: str = "cpu") -> float:
     """max |cos| to d* of one registry-default planted discovery run."""
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64 if setting == "float64" else torch.float32)
     try:
-        G = build_generator("planted")
+        G = build_generator("planted", device=device)
         d = spec("planted").defaults
         cfg = DiscoveryConfig(generator="planted", deformator=d["deformator"], directions=d["directions"], reconstructor=d["reconstructor"],
                               lr=d["lr"], steps=steps or d["steps"], batch_size=d["batch_size"], seed=seed, checkpoint_every=10**9)
@@ -42,11 +42,11 @@ def recovery(seed: int, setting: str, steps: int | None = None) -> float:
                     for p in [*disc.deformator.parameters(), *disc.reconstructor.parameters()]:
                         p.add_(1e-6 * torch.randn(p.shape, generator=g, dtype=p.dtype))
         with tempfile.TemporaryDirectory() as tmp:
-            result = run_discovery(G, cfg, tmp, torch.device("cpu"), progress=False, render_grids=False, after_init=nudge)
+            result = run_discovery(G, cfg, tmp, torch.device(device), progress=False, render_grids=False, after_init=nudge)
             from discovery import load_directions
 
             D = load_directions(result.directions_path).directions.double()
-        return float(((D / D.norm(dim=1, keepdim=True)) @ G.planted_direction.double()).abs().max())
+        return float(((D / D.norm(dim=1, keepdim=True)) @ G.planted_direction.double().cpu()).abs().max())
     finally:
         torch.set_default_dtype(previous)
 
@@ -61,11 +61,11 @@ def main() -> None:
     args = p.parse_args()
     rows = []
     for setting in args.settings.split(","):
-        cos = [recovery(s, setting, args.steps) for s in range(args.seeds)]
+        cos = [recovery(s, setting, args.steps, args.device) for s in range(args.seeds)]
         rows.append({"setting": setting, "seeds": args.seeds, "recovered": sum(c > 0.9 for c in cos), "rate": round(sum(c > 0.9 for c in cos) / len(cos), 3),
                      "min_cos": round(min(cos), 3), "cos": " ".join(f"{c:.3f}" for c in cos)})
         print(rows[-1], flush=True)
-    report("planted_recovery", rows, torch.device("cpu"), args.out)
+    report("planted_recovery", rows, torch.device(args.device), args.out)
 
 
 if __name__ == "__main__":

@@ -14,12 +14,13 @@ import shutil
 import time
 from pathlib import Path
 
-from saliency.bench.datasets import LAYOUTS, candidate_roots
+from saliency.bench.datasets import LAYOUTS, SHARED_DATASETS, candidate_roots
 from saliency.cli import main as cli
 from saliency.errors import UserError
 from saliency.generators import spec
 from saliency.generators.registry import DEFAULT_GENERATOR
 from saliency.paths import runs_dir
+from saliency.unet.model import SHIPPED_MODEL
 
 SCALES = {
     # pairs, U-Net steps, batch, input size, validation interval
@@ -36,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", choices=sorted(SCALES), default="cpu", help="cpu: minutes on 2 cores; paper: the papers' sizes (GPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    p.add_argument("--download", action="store_true", help="fetch ECSSD, DUTS-TE and DUT-OMRON from their official sources where missing (online only)")
+    p.add_argument("--photos", type=Path, default=None, help="your own photos to show the models on (default: the unlabeled DUTS-TR photos, when present)")
 
 
 def _stage(name: str, done: Path, argv: list[str], timings: dict) -> None:
@@ -74,13 +77,47 @@ def run(args: argparse.Namespace) -> None:
            "--milestones", str(int(scale["steps"] * 2 / 3))], timings)
     found, missing = [], []
     for name, lay in LAYOUTS.items():
-        (found if any((r / lay.images).is_dir() for r in candidate_roots(name)) else missing).append(name)
+        present = any((r / lay.images).is_dir() for r in candidate_roots(name))
+        if not present and args.download:
+            from saliency.bench.download import download_dataset
+
+            download_dataset(name)
+            present = True
+        (found if present else missing).append(name)
+    models = ["center-prior", "spectral-residual", "wctr", *(["shipped"] if SHIPPED_MODEL.is_file() else []), str(out / "unet" / "best.safetensors")]
     for name in found:
         bench_out = out / "bench" / name
-        models = ["center-prior", "spectral-residual", "wctr", str(out / "unet" / "best.safetensors")]
         _stage(f"bench {name}", bench_out / "results.md", ["bench", "--dataset", name, "--device", args.device, "--out", str(bench_out), *sum((["--model", m] for m in models), [])], timings)
-    report = write_report(out, gen, directions, found, missing, timings, time.perf_counter() - t0, args.weights, args.device)
+    photos = args.photos or (SHARED_DATASETS / "DUTS-TR-unlabeled-128" / "images")
+    if photos.is_dir():
+        photo_sheet(photos, [m for m in models if m not in ("center-prior", "spectral-residual")], out / "pictures" / "photos.png", args.device)
+    report = write_report(out, gen, directions, found, missing, timings, time.perf_counter() - t0, args.weights, args.device, photos if photos.is_dir() else None)
     print(f"[demo] report: {report}")
+
+
+def photo_sheet(photos: Path, models: list[str], path: Path, device_name: str, n: int = 12) -> Path:
+    """Each model's map on `n` of the photos (spread over the folder), so the main job ends with
+    something a person can judge even where no benchmark set is present."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from saliency.bench.predictors import make_predictor
+    from saliency.device import pick_device
+    from saliency.unet.data import list_photos, read_rgb
+    from saliency.viz import image_grid, save_png
+
+    files = list_photos(photos)
+    picks = [files[i] for i in np.linspace(0, len(files) - 1, min(n, len(files))).astype(int)]
+    images = [cv2.resize(read_rgb(f), (96, 96), interpolation=cv2.INTER_AREA) for f in picks]
+    rows = [torch.stack([torch.from_numpy(i).permute(2, 0, 1).float() / 127.5 - 1 for i in images])]
+    labels = ["photo"]
+    device = pick_device(device_name)
+    for name in models:
+        predictor = make_predictor(name, device)
+        rows.append(torch.stack([torch.from_numpy(cv2.resize(predictor(i), (96, 96)))[None] * 2 - 1 for i in images]))
+        labels.append(predictor.name[-18:])
+    return save_png(image_grid(rows, labels, label_width=130), path)
 
 
 def chosen_label(sel: dict) -> str:
@@ -88,7 +125,7 @@ def chosen_label(sel: dict) -> str:
     return start if sel.get("source", "discovered") == "discovered" else f"optimised from {start}"
 
 
-def write_report(out: Path, gen: str, directions: Path, found: list[str], missing: list[str], timings: dict, wall: float, weights: str | None = None, device_name: str = "auto") -> Path:
+def write_report(out: Path, gen: str, directions: Path, found: list[str], missing: list[str], timings: dict, wall: float, weights: str | None = None, device_name: str = "auto", photos: Path | None = None) -> Path:
     pictures = out / "pictures"
     pictures.mkdir(exist_ok=True)
     sel = json.loads((out / "select" / "selection.json").read_text())
@@ -148,8 +185,10 @@ def write_report(out: Path, gen: str, directions: Path, found: list[str], missin
         for png in ["pr_curves.png"] + sorted(p.name for p in bench.glob("grid-*.png")):
             shutil.copyfile(bench / png, pictures / f"{name}-{png}")
             lines += [f"![{name} {png}](pictures/{name}-{png})", ""]
+    if photos is not None:
+        lines += ["", "## 6. The models on photos", "", f"Maps of each model on photos of `{photos}` (no masks needed to look):", "", "![photos](pictures/photos.png)", ""]
     if missing:
-        lines += ["", "Not found here: " + ", ".join(missing) + f". Put them in their official layouts under `{candidate_roots(missing[0])[0].parent}` (see the README) and rerun."]
+        lines += ["", "Not found here: " + ", ".join(missing) + f". Rerun with `saliency demo --download` to fetch them from their official sources, or put them in their official layouts under `{candidate_roots(missing[0])[0].parent}` (see the README)."]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
