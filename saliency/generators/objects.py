@@ -40,7 +40,10 @@ def load_trained(path: str | Path, missing_hint: str) -> TrainedGenerator:
     except FileNotFoundError:
         raise UserError(f"no trained generator at {path}: {missing_hint}") from None
     except (SafetensorError, KeyError, OSError, ValueError) as e:
-        raise UserError(f"{path} is not a generator written by `saliency train-gan` ({e})") from None
+        raise UserError(
+            f"cannot read generator {path} ({e}): the file is truncated, corrupt, or not a generator "
+            "written by `saliency train-gan`; delete it and fetch it again, or pass the right file with --weights"
+        ) from None
     net = ObjectGenerator(meta["latent_dim"], meta["resolution"], meta["width"])
     load_checked(net, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, path, "train-gan generator")
     g = TrainedGenerator(net)
