@@ -1,10 +1,12 @@
 """Planted discovery under perturbed arithmetic: the share of runs whose best direction has
 |cos| > 0.9 to the planted d*, over seeds, in float32, in float64, and with every initial weight
 nudged by 1e-6 noise (a stand-in for another torch build, thread count or a GPU, which change
-the arithmetic in the last bits).
+the arithmetic in the last bits). With --select, also the direction `saliency select` (default
+flags: ranking, then optimisation from the best discovered starts and from random directions)
+picks from those discovered directions: the answer the pipeline goes on with.
 
 Prints the rate per setting and the |cos| of every run; writes JSON.
-Run: `python benchmarks/planted_recovery.py [--seeds 16] [--steps N] [--settings float32,float64,nudged]`.
+Run: `python benchmarks/planted_recovery.py [--seeds 16] [--steps N] [--settings float32,float64,nudged] [--select]`.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from saliency.generators import build_generator, spec  # noqa: E402
 SETTINGS = ("float32", "float64", "nudged")
 
 
-def recovery(seed: int, setting: str, steps: int | None = None, device: str = "cpu") -> float:
-    """max |cos| to d* of one registry-default planted discovery run."""
+def recovery(seed: int, setting: str, steps: int | None = None, device: str = "cpu", select: bool = False) -> float | tuple[float, float]:
+    """max |cos| to d* of one registry-default planted discovery run (and, with `select`, the
+    |cos| of the direction `saliency select` picks from it)."""
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64 if setting == "float64" else torch.float32)
     try:
@@ -46,7 +49,17 @@ def recovery(seed: int, setting: str, steps: int | None = None, device: str = "c
             from discovery import load_directions
 
             D = load_directions(result.directions_path).directions.double()
-        return float(((D / D.norm(dim=1, keepdim=True)) @ G.planted_direction.double().cpu()).abs().max())
+            found = float(((D / D.norm(dim=1, keepdim=True)) @ G.planted_direction.double().cpu()).abs().max())
+            if not select:
+                return found
+            from saliency.cli import main as cli
+
+            if cli(["select", "--generator", "planted", "--directions", str(result.directions_path), "--out", f"{tmp}/select", "--device", device]) != 0:
+                return found, 0.0
+            import json
+
+            chosen = torch.tensor(json.loads(Path(f"{tmp}/select/selection.json").read_text())["vector"], dtype=torch.float64)
+            return found, float((chosen @ G.planted_direction.double().cpu()).abs())
     finally:
         torch.set_default_dtype(previous)
 
@@ -56,15 +69,17 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=16)
     p.add_argument("--steps", type=int, default=None, help="discovery steps (default: the registry's)")
     p.add_argument("--settings", default=",".join(SETTINGS))
+    p.add_argument("--select", action="store_true", help="also run `saliency select` on each run's directions")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     rows = []
     for setting in args.settings.split(","):
-        cos = [recovery(s, setting, args.steps, args.device) for s in range(args.seeds)]
-        rows.append({"setting": setting, "seeds": args.seeds, "recovered": sum(c > 0.9 for c in cos), "rate": round(sum(c > 0.9 for c in cos) / len(cos), 3),
-                     "min_cos": round(min(cos), 3), "cos": " ".join(f"{c:.3f}" for c in cos)})
-        print(rows[-1], flush=True)
+        runs = [recovery(s, setting, args.steps, args.device, args.select) for s in range(args.seeds)]
+        for stage, cos in [("discover", [r[0] if args.select else r for r in runs])] + ([("discover + select", [r[1] for r in runs])] if args.select else []):
+            rows.append({"setting": setting, "stage": stage, "seeds": args.seeds, "recovered": sum(c > 0.9 for c in cos), "rate": round(sum(c > 0.9 for c in cos) / len(cos), 3),
+                         "min_cos": round(min(cos), 3), "cos": " ".join(f"{c:.3f}" for c in cos)})
+            print(rows[-1], flush=True)
     report("planted_recovery", rows, torch.device(args.device), args.out)
 
 

@@ -25,6 +25,8 @@ SCRIPTS = {
     "synth_speed": [],
     "train_speed": [],
     "eval_speed": [],
+    "encoder_speed": [],
+    "synth_processes": [],
 }
 QUICK = {
     "generator_speed": ["--repeats", "2"],
@@ -32,6 +34,8 @@ QUICK = {
     "synth_speed": ["--n", "500"],
     "train_speed": ["--steps", "10"],
     "eval_speed": ["--limit", "50"],
+    "encoder_speed": ["--encoders", "resnet18,mobilenet_v2", "--sizes", "64", "--decoders", "wide"],
+    "synth_processes": ["--n", "400"],
 }
 
 

@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     p.add_argument("--download", action="store_true", help="fetch ECSSD, DUTS-TE and DUT-OMRON from their official sources where missing (online only)")
-    p.add_argument("--photos", type=Path, default=None, help="your own photos to show the models on (default: the unlabeled DUTS-TR photos, when present)")
+    p.add_argument("--photos", type=Path, default=None, help="unlabeled photos: backgrounds for pasted synthetic objects in training, and where the report shows every model (default: the DUTS-TR photos, when present)")
 
 
 def _stage(name: str, done: Path, argv: list[str], timings: dict) -> None:
@@ -72,9 +72,12 @@ def run(args: argparse.Namespace) -> None:
         print(f"[demo] discover: using shipped directions {directions} (--rediscover to learn them anew)")
     _stage("select", out / "select" / "selection.json", ["select", *common, "--directions", str(directions), "--out", str(out / "select")], timings)
     _stage("synth", out / "synth" / "contact_sheet.png", ["synth", *common, *threads, "--selection", str(out / "select" / "selection.json"), "--n", str(scale["n"]), "--out", str(out / "synth")], timings)
+    photos = args.photos or (SHARED_DATASETS / "DUTS-TR-unlabeled-128" / "images")
+    # real photos as backgrounds for pasted synthetic objects (the README's lever 3: .313 -> .379 max F on ECSSD)
+    paste = ["--backgrounds", str(photos), "--degrade"] if photos.is_dir() else []
     _stage("train-unet", out / "unet" / "summary.json", ["train-unet", *common, *threads, "--data", str(out / "synth"), "--out", str(out / "unet"),
            "--steps", str(scale["steps"]), "--batch-size", str(scale["batch"]), "--size", str(scale["size"]), "--val-every", str(scale["val_every"]),
-           "--milestones", str(int(scale["steps"] * 2 / 3))], timings)
+           "--milestones", str(int(scale["steps"] * 2 / 3)), *paste], timings)
     found, missing = [], []
     for name, lay in LAYOUTS.items():
         present = any((r / lay.images).is_dir() for r in candidate_roots(name))
@@ -88,7 +91,6 @@ def run(args: argparse.Namespace) -> None:
     for name in found:
         bench_out = out / "bench" / name
         _stage(f"bench {name}", bench_out / "results.md", ["bench", "--dataset", name, "--device", args.device, "--out", str(bench_out), *sum((["--model", m] for m in models), [])], timings)
-    photos = args.photos or (SHARED_DATASETS / "DUTS-TR-unlabeled-128" / "images")
     if photos.is_dir():
         photo_sheet(photos, [m for m in models if m not in ("center-prior", "spectral-residual")], out / "pictures" / "photos.png", args.device)
     report = write_report(out, gen, directions, found, missing, timings, time.perf_counter() - t0, args.weights, args.device, photos if photos.is_dir() else None)
