@@ -51,3 +51,25 @@ def test_onnx_export_matches_pytorch(tmp_path, checkpoint, capsys):
         expected = torch.sigmoid(load_model(checkpoint)(x)).numpy()
     got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"image": x.numpy()})[0]
     assert np.abs(got - expected).max() < 1e-4
+
+
+def test_fp16_export_halves_the_file_and_keeps_the_maps(tmp_path, checkpoint, capsys):
+    from safetensors import safe_open
+
+    from saliency.unet.model import load_model
+
+    out = tmp_path / "half.safetensors"
+    assert main(["export", "--checkpoint", str(checkpoint), "--fp16", str(out)]) == 0
+    assert "max |fp16 - fp32|" in capsys.readouterr().out
+    with safe_open(str(out), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys() if f.get_tensor(k).is_floating_point()} == {torch.float16}
+    assert out.stat().st_size < 0.6 * checkpoint.stat().st_size
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        a, b = torch.sigmoid(load_model(checkpoint)(x)), torch.sigmoid(load_model(out)(x))
+    assert b.dtype == torch.float32 and (a - b).abs().max() < 1e-2 and (a - b).abs().max() > 0
+
+
+def test_export_without_output_is_a_clear_error(checkpoint, capsys):
+    assert main(["export", "--checkpoint", str(checkpoint)]) == 2
+    assert "--onnx" in capsys.readouterr().err

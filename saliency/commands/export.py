@@ -1,4 +1,5 @@
-"""`saliency export`: write a trained model as ONNX (RGB in [0, 1] -> saliency in [0, 1]).
+"""`saliency export`: write a trained model as ONNX (RGB in [0, 1] -> saliency in [0, 1]), or as
+an fp16 model file (half the size, loads like any checkpoint: how the shipped model was made).
 
 Batch, height and width are dynamic (height and width must be multiples of 32). The export is
 checked against PyTorch on a test batch with onnxruntime when it is installed (`pip install
@@ -14,12 +15,13 @@ from pathlib import Path
 import torch
 
 from saliency.errors import UserError
-from saliency.unet.model import load_model
+from saliency.unet.model import load_model, save_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="model from `saliency train-unet`")
-    p.add_argument("--onnx", type=Path, required=True, help="output .onnx file")
+    p.add_argument("--onnx", type=Path, default=None, help="output .onnx file")
+    p.add_argument("--fp16", type=Path, default=None, help="output .safetensors with fp16 weights (same metadata)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |onnx - torch| on the test batch")
 
@@ -60,7 +62,23 @@ def check_onnx(model: torch.nn.Module, path: Path, tolerance: float) -> float | 
     return diff
 
 
+def export_fp16(checkpoint: Path, path: Path) -> float:
+    """Writes the half-precision copy; returns the largest map difference it makes on a test batch."""
+    model = load_model(checkpoint)
+    save_model(path, model, half=True)
+    x = torch.rand(2, 3, 96, 160, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return float((torch.sigmoid(model(x)) - torch.sigmoid(load_model(path)(x))).abs().max())
+
+
 def run(args: argparse.Namespace) -> None:
+    if args.onnx is None and args.fp16 is None:
+        raise UserError("nothing to write: pass --onnx FILE and/or --fp16 FILE")
+    if args.fp16 is not None:
+        diff = export_fp16(args.checkpoint, args.fp16)
+        print(f"wrote {args.fp16} ({args.fp16.stat().st_size / 1e6:.1f} MB); max |fp16 - fp32| map difference {diff:.2e} on a 2x3x96x160 batch")
+    if args.onnx is None:
+        return
     model = export_onnx(args.checkpoint, args.onnx, args.opset)
     diff = check_onnx(model, args.onnx, args.tolerance)
     check = f"max |onnx - torch| = {diff:.2e} on a 2x3x96x160 batch" if diff is not None else "not checked (onnxruntime not installed)"
