@@ -75,7 +75,10 @@ def main() -> None:
     args = p.parse_args()
     rows = []
     for setting in args.settings.split(","):
-        runs = [recovery(s, setting, args.steps, args.device, args.select) for s in range(args.seeds)]
+        runs = []
+        for seed in range(args.seeds):
+            runs.append(recovery(seed, setting, args.steps, args.device, args.select))
+            print(f"{setting} seed {seed}: |cos| {runs[-1]}", flush=True)
         for stage, cos in [("discover", [r[0] if args.select else r for r in runs])] + ([("discover + select", [r[1] for r in runs])] if args.select else []):
             rows.append({"setting": setting, "stage": stage, "seeds": args.seeds, "recovered": sum(c > 0.9 for c in cos), "rate": round(sum(c > 0.9 for c in cos) / len(cos), 3),
                          "min_cos": round(min(cos), 3), "cos": " ".join(f"{c:.3f}" for c in cos)})

@@ -120,7 +120,7 @@ class Discoverer:
             z, classes, k, eps = self.sample(g, n)
             x0, x1 = self.images(z, classes, k, eps)
             logits, _ = self.reconstructor(x0, x1)
-            right = (logits.argmax(1) == k).float().cpu()
+            right = (logits.argmax(1) == k).to(hits.dtype).cpu()
             hits.index_add_(0, k.cpu(), right)
             counts.index_add_(0, k.cpu(), torch.ones_like(right))
         D = self.deformator.directions()

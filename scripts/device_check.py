@@ -86,8 +86,9 @@ def main() -> int:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from planted_recovery import recovery as run
 
-        cos = [run(s, "float32", device=args.device) for s in range(seeds)]
-        return f"{sum(c > 0.9 for c in cos)}/{seeds} seeds recover d* (|cos| " + " ".join(f"{c:.2f}" for c in cos) + ")"
+        found, picked = zip(*(run(s, "float32", device=args.device, select=True) for s in range(seeds)))
+        return (f"discovery alone {sum(c > 0.9 for c in found)}/{seeds} seeds (|cos| " + " ".join(f"{c:.2f}" for c in found) + "); "
+                f"with select {sum(c > 0.9 for c in picked)}/{seeds}")
 
     def objects() -> str:
         saliency("synth", "--generator", "objects-64", "--n", str(pairs), "--out", str(work / "synth-objects"), *dev, log=log)

@@ -54,8 +54,7 @@ def test_shifts_respect_range_and_minimum():
     assert set(k.tolist()) == set(range(8))
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_discovery_recovers_the_planted_direction(tmp_path, seed):
+def test_discovery_recovers_the_planted_direction(tmp_path, seed=0):
     """Measure: max |cos| between a learned direction and d*. The 4 unit-norm directions start on
     the first 4 axes of z (max |cos| to d* = 0.66, d* being no axis); training must turn one of
     them onto d* (> 0.95; it reaches 0.98-1.0), which a deformator that gets no gradient, shifts
@@ -72,6 +71,26 @@ def test_discovery_recovers_the_planted_direction(tmp_path, seed):
     result = run_discovery(G, cfg, tmp_path, CPU, progress=False, render_grids=False)
     assert max_cos(load_directions(result.directions_path).directions) > 0.95
     assert result.summary["accuracy"] > 0.75
+
+
+@pytest.mark.slow
+def test_recovery_rate_over_seeds_and_perturbed_arithmetic():
+    """The issue this answers: one seed's success is floating-point luck (another torch build,
+    thread count or a GPU turns a 0.997 run into 0.5). So: seeds x {float32, float64, weights
+    nudged by 1e-6}, registry defaults, and the rate. Discovery alone finds d* in most runs (the
+    benchmark measures 16 seeds per setting); discovery followed by `saliency select` (its
+    optimiser starts from the discovered directions) must find it in every run here."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from planted_recovery import SETTINGS, recovery
+
+    runs = {(setting, seed): recovery(seed, setting, select=True) for setting in SETTINGS for seed in (0, 1)}
+    found = sum(f > 0.9 for f, _ in runs.values())
+    picked = sum(p > 0.9 for _, p in runs.values())
+    assert picked == len(runs), runs
+    assert found >= len(runs) - 2, runs
 
 
 def test_frozen_deformator_does_not_recover_the_planted_direction(tmp_path, monkeypatch):

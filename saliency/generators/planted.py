@@ -36,7 +36,7 @@ def _random_rotation(d: int, seed: int) -> torch.Tensor:
         q, r = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
         q = q * torch.sign(torch.diagonal(r))[None]
         if q[0].abs().max() < 0.7:  # keep d* well away from every axis
-            return q.T.contiguous().float()
+            return q.T.contiguous().to(torch.get_default_dtype())  # float64 runs (the recovery benchmark) stay float64
 
 
 class PlantedGenerator(Generator):
