@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, time_per_call  # noqa: E402
+from common import report, train_step_img_per_s  # noqa: E402
 
 from saliency.device import pick_device  # noqa: E402
 from saliency.unet.model import new_model  # noqa: E402
@@ -39,18 +38,8 @@ def main() -> None:
             for size in map(int, args.sizes.split(",")):
                 torch.manual_seed(0)
                 model = new_model(encoder, None, size, DECODERS[decoder]).to(device)
-                opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-                x = torch.rand(args.batch, 3, size, size, device=device)
-                y = (torch.rand(args.batch, 1, size, size, device=device) > 0.5).float()
-
-                def step() -> None:
-                    loss = F.binary_cross_entropy_with_logits(model(x), y)
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-
                 rows.append({"encoder": encoder, "decoder": decoder, "size": size, "params_M": round(sum(q.numel() for q in model.parameters()) / 1e6, 2),
-                             "train_img_per_s": round(args.batch / time_per_call(step, device, args.repeats), 2)})
+                             "train_img_per_s": round(train_step_img_per_s(model, args.batch, size, device, args.repeats), 2)})
                 print(rows[-1], flush=True)
     report("encoder_speed", rows, device, args.out)
 

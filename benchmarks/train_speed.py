@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, time_per_call  # noqa: E402
+from common import report, train_step_img_per_s  # noqa: E402
 
 from saliency.device import pick_device  # noqa: E402
 from saliency.generators import build_generator  # noqa: E402
@@ -56,17 +55,7 @@ def main() -> None:
 
         torch.manual_seed(0)
         model = new_model(args.encoder, None, args.size).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        x = torch.rand(args.batch, 3, args.size, args.size, device=device)
-        y = (torch.rand(args.batch, 1, args.size, args.size, device=device) > 0.5).float()
-
-        def step() -> None:
-            loss = F.binary_cross_entropy_with_logits(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-
-        model_only = args.batch / time_per_call(step, device, repeats=max(5, args.steps // 2))
+        model_only = train_step_img_per_s(model, args.batch, args.size, device, repeats=max(5, args.steps // 2))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rows = [{"encoder": args.encoder, "size": args.size, "batch": args.batch, "workers": args.workers,
