@@ -3,7 +3,10 @@
 A teacher is anything `saliency bench` can run (a `train-unet` checkpoint, `wctr`, ...) or the
 generator itself through an inversion encoder (`gan`, see saliency.inversion). Their soft maps
 are averaged; a pixel is object where the average is above `0.5 + margin`, background below
-`0.5 - margin`, and "unsure" (128, no loss in training) between. Photos whose share of sure
+`0.5 - margin`, and "unsure" (128, no loss in training) between. With `adaptive`, the band is
+centred on the map's own adaptive threshold instead (twice its mean, Achanta et al. 2009, at most
+0.5) and scaled with it: a teacher whose maps are cautious (the object only faintly above the
+background) still hands its student whole objects rather than their surest cores. Photos whose share of sure
 pixels is lowest, or whose object covers almost nothing or almost everything, are dropped; the
 `keep` share with the surest maps is written as a pairs list that `train-unet --data` reads.
 
@@ -41,6 +44,7 @@ class PseudoLabelConfig:
     photos: str
     teachers: list[str] = field(default_factory=list)
     margin: float = 0.2  # sure object above 0.5 + margin, sure background below 0.5 - margin
+    adaptive: bool = False  # band centred on min(2 x map mean, 0.5) and scaled by centre / 0.5
     keep: float = 0.7  # share of photos kept, surest first
     min_area: float = 0.02
     max_area: float = 0.8
@@ -49,11 +53,16 @@ class PseudoLabelConfig:
     RESUMABLE_CHANGES = ("keep", "min_area", "max_area")
 
 
-def pseudo_mask(soft: np.ndarray, margin: float) -> np.ndarray:
+ADAPTIVE_FLOOR = 0.1  # a near-empty map must not turn its faintest pixels into object
+
+
+def pseudo_mask(soft: np.ndarray, margin: float, adaptive: bool = False) -> np.ndarray:
     """Soft map in [0, 1] -> uint8 mask of 0 (background), 128 (unsure), 255 (object)."""
+    centre = float(np.clip(2 * soft.mean(), ADAPTIVE_FLOOR, 0.5)) if adaptive else 0.5
+    half_band = margin * centre / 0.5
     out = np.full(soft.shape, UNSURE, np.uint8)
-    out[soft >= 0.5 + margin] = 255
-    out[soft <= 0.5 - margin] = 0
+    out[soft >= centre + half_band] = 255
+    out[soft <= centre - half_band] = 0
     return out
 
 
@@ -103,7 +112,7 @@ def label_photos(cfg: PseudoLabelConfig, teachers: list[Callable[[np.ndarray], n
                 continue
             image = read_rgb(photo)
             soft = np.mean([t(image) for t in teachers], axis=0)
-            mask = pseudo_mask(soft, cfg.margin)
+            mask = pseudo_mask(soft, cfg.margin, cfg.adaptive)
             if photo.stem not in stats:
                 ok, png = cv2.imencode(".png", mask)
                 with atomic_write(out / "masks" / f"{photo.stem}.png", "wb") as m:

@@ -36,6 +36,7 @@ class SelfTrainConfig:
     keep_teachers: bool = False
     from_scratch: bool = False
     margin: float = 0.2
+    adaptive: bool = False
     keep: float = 0.7
     limit: int | None = None
 
@@ -57,7 +58,7 @@ def run_rounds(
         round_dir = out / f"round-{r}"
         names = list(cfg.teachers) if student is None else [student] + (list(cfg.teachers) if cfg.keep_teachers else [])
         teachers = given if student is None else [make_teacher(student)] + (given if cfg.keep_teachers else [])
-        pseudo_cfg = PseudoLabelConfig(photos=cfg.photos, teachers=names, margin=cfg.margin, keep=cfg.keep, limit=cfg.limit)
+        pseudo_cfg = PseudoLabelConfig(photos=cfg.photos, teachers=names, margin=cfg.margin, adaptive=cfg.adaptive, keep=cfg.keep, limit=cfg.limit)
         labelled = label_photos(pseudo_cfg, teachers, round_dir / "pseudo", progress)
         unet_dir = round_dir / "unet"
         if not (unet_dir / "summary.json").exists():

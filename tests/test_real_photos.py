@@ -114,6 +114,23 @@ def test_pseudo_mask_levels_and_photo_selection(tmp_path, planted_photos):
     assert again == summary  # a rerun reuses what is written
 
 
+def test_adaptive_band_hands_over_whole_objects_from_a_cautious_teacher():
+    """A teacher that sees the object (a fifth of the photo) only at 0.4 over a 0.05 background:
+    the fixed band calls none of it object; the adaptive band (centre 2 x mean = 0.24) calls
+    exactly the object object and exactly the rest background. A confident map (mean >= 0.25)
+    gets the fixed band's mask unchanged."""
+    truth = np.zeros((20, 20), bool)
+    truth[5:13, 5:15] = True
+    cautious = np.where(truth, 0.4, 0.05)
+    assert (pseudo_mask(cautious, 0.2) != 255).all()
+    assert (pseudo_mask(cautious, 0.2, adaptive=True) == np.where(truth, 255, 0)).all()
+    confident = np.where(truth, 0.9, 0.2) + 0.1 * np.eye(20)[:, ::-1]
+    assert 2 * confident.mean() >= 0.5 and (pseudo_mask(confident, 0.2, adaptive=True) == pseudo_mask(confident, 0.2)).all()
+    faint = np.full((20, 20), 0.01)
+    faint[0, 0] = 0.02
+    assert (pseudo_mask(faint, 0.2, adaptive=True) != 255).all()  # the floor: no object out of noise
+
+
 def test_self_training_with_a_noisy_teacher_beats_the_teacher(tmp_path, planted_photos):
     """The teacher is the truth with a quarter of its pixels flipped at random and a blob of
     false object in a corner of every third photo; the student, trained on its sure pixels,

@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("pseudo-masks")
     g.add_argument("--margin", type=float, default=0.2, help="object above 0.5 + margin, background below 0.5 - margin, unsure between (no loss)")
+    g.add_argument("--adaptive", action="store_true", help="centre the band on each map's adaptive threshold (2 x its mean, at most 0.5) and scale it alike: whole objects from a cautious teacher")
     g.add_argument("--keep", type=float, default=0.7, help="share of photos kept, those with the most sure pixels first")
     g.add_argument("--limit", type=int, default=None, help="first N photos only")
     g.add_argument("--inverter", type=Path, default=None, help="with --teacher gan: the inversion encoder from `saliency invert`")
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> None:
     from saliency.pseudo_labels import PseudoLabelConfig, label_photos
 
     device = device_from_args(args)
-    cfg = PseudoLabelConfig(photos=str(args.photos), teachers=list(args.teacher), margin=args.margin, keep=args.keep, limit=args.limit)
+    cfg = PseudoLabelConfig(photos=str(args.photos), teachers=list(args.teacher), margin=args.margin, adaptive=args.adaptive, keep=args.keep, limit=args.limit)
     out = args.out or runs_dir() / f"pseudo-{args.photos.name}"
     summary = label_photos(cfg, build_teachers(args, device), out)
     print(f"{summary['kept']} of {summary['photos']} photos kept (sure pixels {summary['mean_sure_kept']:.0%}, object area {summary['mean_area_kept']:.2f}): "

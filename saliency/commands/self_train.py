@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> None:
 
     device = device_from_args(args)
     cfg = SelfTrainConfig(photos=str(args.photos), teachers=list(args.teacher), rounds=args.rounds, synthetic=str(args.synthetic) if args.synthetic else None,
-                          keep_teachers=args.keep_teachers, from_scratch=args.from_scratch, margin=args.margin, keep=args.keep, limit=args.limit)
+                          keep_teachers=args.keep_teachers, from_scratch=args.from_scratch, margin=args.margin, adaptive=args.adaptive, keep=args.keep, limit=args.limit)
     template = training_config(args, device, data=None)
 
     def make_teacher(name: str):
