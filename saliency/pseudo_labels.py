@@ -29,6 +29,7 @@ from typing import Callable
 import cv2
 import numpy as np
 import torch
+from py_sod_metrics.utils import get_adaptive_threshold  # the field's 2 x mean, as bench's adaptive F uses it
 from tqdm import tqdm
 
 from saliency.errors import UserError
@@ -58,7 +59,7 @@ ADAPTIVE_FLOOR = 0.1  # a near-empty map must not turn its faintest pixels into 
 
 def pseudo_mask(soft: np.ndarray, margin: float, adaptive: bool = False) -> np.ndarray:
     """Soft map in [0, 1] -> uint8 mask of 0 (background), 128 (unsure), 255 (object)."""
-    centre = float(np.clip(2 * soft.mean(), ADAPTIVE_FLOOR, 0.5)) if adaptive else 0.5
+    centre = max(float(get_adaptive_threshold(soft, max_value=0.5)), ADAPTIVE_FLOOR) if adaptive else 0.5
     half_band = margin * centre / 0.5
     out = np.full(soft.shape, UNSURE, np.uint8)
     out[soft >= centre + half_band] = 255
