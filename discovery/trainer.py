@@ -231,6 +231,7 @@ def run_discovery(
         "train_accuracy_window": round(sum(window) / max(1, len(window)), 4),
         **evaluation,
         "shift_range": cfg.shift_range,
+        "shift_loss_weight": cfg.shift_loss_weight,
         "seed": cfg.seed,
         "lr": cfg.lr,
         "batch_size": cfg.batch_size,

@@ -25,7 +25,15 @@ def test_every_flag_has_help(stage, capsys):
 def test_discover_planted_end_to_end(tmp_path):
     rc = main(["discover", "--generator", "planted", "--steps", "20", "--out", str(tmp_path), "--device", "cpu"])
     assert rc == 0
-    assert load_directions(tmp_path / "directions.safetensors").meta["steps"] == 20
+    meta = load_directions(tmp_path / "directions.safetensors").meta
+    assert meta["steps"] == 20
+    assert meta["shift_loss_weight"] == 0.0  # the fixture's registry default, recorded with the result
+
+
+def test_shift_loss_weight_flag_overrides_the_registry(tmp_path):
+    rc = main(["discover", "--generator", "planted", "--steps", "2", "--shift-loss-weight", "0.25", "--out", str(tmp_path), "--no-grids"])
+    assert rc == 0
+    assert load_directions(tmp_path / "directions.safetensors").meta["shift_loss_weight"] == 0.25
 
 
 def test_missing_weights_is_one_clear_line(tmp_path):

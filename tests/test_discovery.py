@@ -8,7 +8,7 @@ import torch
 from discovery import build_deformator, load_directions
 from discovery.trainer import DiscoveryConfig, Discoverer, run_discovery
 from saliency.errors import UserError
-from saliency.generators import build_generator
+from saliency.generators import build_generator, spec
 
 CPU = torch.device("cpu")
 
@@ -57,11 +57,12 @@ def test_shifts_respect_range_and_minimum():
 def test_discovery_recovers_the_planted_direction(tmp_path):
     """Measure: max |cos| between a learned direction and d*. The 4 unit-norm directions start on
     the first 4 axes of z (max |cos| to d* = 0.66, d* being no axis); training must turn one of
-    them onto d* (> 0.95; it reaches 0.98-1.0), which a deformator that gets no gradient, shifts
+    them onto d* (> 0.95; it reaches 0.99-1.0), which a deformator that gets no gradient, shifts
     that are not applied or a reconstructor that cannot read them all fail. R must also name the
     direction far above chance (1/4)."""
     G = build_generator("planted")
-    cfg = small_config(deformator="proj", directions=4, lr=1e-2, steps=800, seed=0, checkpoint_every=800, log_every=100, acc_window=200)
+    weight = spec("planted").defaults["shift_loss_weight"]
+    cfg = small_config(deformator="proj", directions=4, lr=1e-2, steps=800, seed=0, checkpoint_every=800, log_every=100, acc_window=200, shift_loss_weight=weight)
 
     def max_cos(D: torch.Tensor) -> float:
         return ((D / D.norm(dim=1, keepdim=True)) @ G.planted_direction).abs().max().item()
@@ -75,22 +76,21 @@ def test_discovery_recovers_the_planted_direction(tmp_path):
 
 @pytest.mark.slow
 def test_recovery_rate_over_seeds_and_perturbed_arithmetic():
-    """The issue this answers: one seed's success is floating-point luck (another torch build,
-    thread count or a GPU turns a 0.997 run into 0.5). So: seeds x {float32, float64, weights
-    nudged by 1e-6}, registry defaults, and the rate. Discovery alone finds d* in most runs (the
-    benchmark measures 16 seeds per setting); discovery followed by `saliency select` (its
-    optimiser starts from the discovered directions) must find it in every run here."""
+    """The issue this answers: one seed's success was floating-point luck (another torch build,
+    thread count or a GPU turned a 0.997 run into 0.5). So: seeds x {float32, float64, weights
+    nudged by 1e-6}, registry defaults, discovery alone, at most one miss in nine (the benchmark's
+    16-seed rows must reach 90%). The seeds are those where the paper's eps loss (weight 0.25)
+    missed d*: float32 seed 5 (0.455), float64 seed 10 (0.891), nudged seeds 10 and 13 (0.717,
+    0.838); with that loss back this test fails."""
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
     from planted_recovery import SETTINGS, recovery
 
-    runs = {(setting, seed): recovery(seed, setting, select=True) for setting in SETTINGS for seed in (0, 1)}
-    found = sum(f > 0.9 for f, _ in runs.values())
-    picked = sum(p > 0.9 for _, p in runs.values())
-    assert picked == len(runs), runs
-    assert found >= len(runs) - 2, runs
+    runs = {(setting, seed): recovery(seed, setting) for setting in SETTINGS for seed in (5, 10, 13)}
+    found = sum(c > 0.9 for c in runs.values())
+    assert found >= len(runs) - 1, runs
 
 
 def test_frozen_deformator_does_not_recover_the_planted_direction(tmp_path, monkeypatch):

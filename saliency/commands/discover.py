@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate for deformator and reconstructor (paper: 1e-4)")
     p.add_argument("--shift-range", type=float, default=None, help="eps ~ U[-r, r] (paper: 6)")
     p.add_argument("--min-shift", type=float, default=None, help="|eps| is raised to at least this (paper: 0.5)")
-    p.add_argument("--shift-loss-weight", type=float, default=0.25, help="weight of the L1 loss on eps")
+    p.add_argument("--shift-loss-weight", type=float, default=None, help="weight of the L1 loss on eps (paper: 0.25; planted: 0, see its registry entry)")
     p.add_argument("--seed", type=int, default=0, help="seed of initial weights and of every step's samples")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
@@ -56,7 +56,7 @@ def config_from_args(args: argparse.Namespace) -> DiscoveryConfig:
         reconstructor=pick("reconstructor"),
         shift_range=pick("shift_range"),
         min_shift=pick("min_shift"),
-        shift_loss_weight=args.shift_loss_weight,
+        shift_loss_weight=pick("shift_loss_weight"),
         batch_size=pick("batch_size"),
         lr=pick("lr"),
         steps=pick("steps"),

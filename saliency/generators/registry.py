@@ -38,6 +38,7 @@ BASE_DEFAULTS: dict[str, Any] = {
     "reconstructor": "resnet18",
     "shift_range": 6.0,
     "min_shift": 0.5,
+    "shift_loss_weight": 0.25,  # the L1 loss on eps next to the cross-entropy on k
     "batch_size": 32,
     "lr": 1e-4,
     "steps": 100_000,
