@@ -25,9 +25,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report  # noqa: E402
 
 from discovery.trainer import DiscoveryConfig, Discoverer, run_discovery  # noqa: E402
-from saliency.generators import build_generator, spec  # noqa: E402
+from saliency.commands import discover  # noqa: E402
+from saliency.generators import build_generator  # noqa: E402
 
 SETTINGS = ("float32", "float64", "nudged")
+
+
+def discover_config(flags: list[str]) -> DiscoveryConfig:
+    """The config `saliency discover FLAGS` would train with: the registry's defaults read the one
+    way the command reads them, so a new default cannot be missed here."""
+    p = argparse.ArgumentParser()
+    discover.add_arguments(p)
+    return discover.config_from_args(p.parse_args(flags))
 
 
 def recovery(seed: int, setting: str, steps: int | None = None, device: str = "cpu", select: bool = False,
@@ -38,10 +47,10 @@ def recovery(seed: int, setting: str, steps: int | None = None, device: str = "c
     torch.set_default_dtype(torch.float64 if setting == "float64" else torch.float32)
     try:
         G = build_generator("planted", device=device)
-        d = spec("planted").defaults
-        cfg = DiscoveryConfig(generator="planted", deformator=d["deformator"], directions=d["directions"], reconstructor=d["reconstructor"],
-                              lr=d["lr"], steps=steps or d["steps"], batch_size=d["batch_size"], seed=seed, checkpoint_every=10**9,
-                              shift_loss_weight=d["shift_loss_weight"] if shift_loss_weight is None else shift_loss_weight)
+        flags = ["--generator", "planted", "--seed", str(seed), "--checkpoint-every", str(10**9)]
+        flags += ["--steps", str(steps)] if steps else []
+        flags += ["--shift-loss-weight", str(shift_loss_weight)] if shift_loss_weight is not None else []
+        cfg = discover_config(flags)
         nudge = None
         if setting == "nudged":
             def nudge(disc: Discoverer) -> None:
@@ -80,13 +89,14 @@ def main() -> None:
     p.add_argument("--out", default=None)
     args = p.parse_args()
     rows = []
+    weight = discover_config(["--generator", "planted"]).shift_loss_weight if args.shift_loss_weight is None else args.shift_loss_weight
     for setting in args.settings.split(","):
         runs = []
         for seed in range(args.seeds):
-            runs.append(recovery(seed, setting, args.steps, args.device, args.select, args.shift_loss_weight))
+            runs.append(recovery(seed, setting, args.steps, args.device, args.select, weight))
             print(f"{setting} seed {seed}: |cos| {runs[-1]}", flush=True)
         for stage, cos in [("discover", [r[0] if args.select else r for r in runs])] + ([("discover + select", [r[1] for r in runs])] if args.select else []):
-            rows.append({"setting": setting, "stage": stage, "shift_loss_weight": args.shift_loss_weight if args.shift_loss_weight is not None else spec("planted").defaults["shift_loss_weight"], "seeds": args.seeds, "recovered": sum(c > 0.9 for c in cos), "rate": round(sum(c > 0.9 for c in cos) / len(cos), 3),
+            rows.append({"setting": setting, "stage": stage, "shift_loss_weight": weight, "seeds": args.seeds, "recovered": sum(c > 0.9 for c in cos), "rate": round(sum(c > 0.9 for c in cos) / len(cos), 3),
                          "min_cos": round(min(cos), 3), "cos": " ".join(f"{c:.3f}" for c in cos)})
             print(rows[-1], flush=True)
     report("planted_recovery", rows, torch.device(args.device), args.out)
