@@ -23,7 +23,8 @@ from common import report, train_step_img_per_s  # noqa: E402
 from saliency.device import pick_device  # noqa: E402
 from saliency.generators import build_generator  # noqa: E402
 from saliency.synthesis import SynthConfig, synthesize  # noqa: E402
-from saliency.unet.data import AugmentConfig, PairDataset, find_pairs, split_pairs  # noqa: E402
+from saliency.pairs import find_pairs  # noqa: E402
+from saliency.unet.data import AugmentConfig, PairDataset, split_pairs  # noqa: E402
 from saliency.unet.model import new_model  # noqa: E402
 from saliency.unet.train import TrainConfig, train  # noqa: E402
 

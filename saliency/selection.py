@@ -36,7 +36,9 @@ says so rather than handing a bad direction to synthesis.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -44,8 +46,10 @@ import torch.nn.functional as F
 
 from saliency.errors import UserError
 from saliency.filters import FilterConfig, apply_filters
+from saliency.generators import spec
 from saliency.generators.base import Generator
 from saliency.masks import DEFAULT_THRESHOLDS, NEEDS_NEGATIVE, border_band, grey, make_masks, mask_statistics
+from saliency.paths import runs_dir
 
 SIGNALS = ("keep", "shape", "flatten", "pass_rate")
 
@@ -235,3 +239,31 @@ def optimise_direction(
         opt.step()
         schedule.step()
     return (v / v.norm()).detach()
+
+
+# Selection files: what `saliency select` writes and synth, train-unet --on-the-fly and the GAN
+# teacher read.
+
+
+def default_selection(generator: str) -> Path:
+    """The latest `saliency select` run for this generator, else the selection that ships with it."""
+    run = runs_dir() / f"select-{generator}" / "selection.json"
+    if run.is_file():
+        return run
+    shipped = spec(generator).defaults.get("selection_file")
+    if shipped:
+        import discovery
+
+        return Path(discovery.__file__).parent / shipped
+    raise UserError(f"no selection for {generator}: run `saliency select --generator {generator}` first or pass --selection FILE")
+
+
+def load_selection(path: Path) -> dict:
+    if not path.is_file():
+        raise UserError(f"selection file not found: {path}; run `saliency select` first or pass --selection FILE")
+    try:
+        sel = json.loads(path.read_text())
+        sel["vector"], sel["shift"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{path} is not a selection file from `saliency select`") from None
+    return sel

@@ -32,15 +32,15 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from saliency.errors import UserError
-from saliency.files import atomic_write, write_json
+from saliency.files import write_json
 from saliency.filters import FilterConfig, apply_filters
 from saliency.generators.base import Generator
 from saliency.masks import NEEDS_NEGATIVE, make_masks, mask_statistics
+from saliency.pairs import TarSink, list_pairs, read_pairs, shard_dir, write_pair
 from saliency.resume import changed_settings
 from saliency.viz import to_uint8
 
@@ -95,7 +95,7 @@ def batch_rng(cfg: SynthConfig, shard: int, batch: int) -> torch.Generator:
 @torch.no_grad()
 def photo_latents(E, photos: str, resolution: int, batch: int = 128, progress: bool = True) -> torch.Tensor:
     """E(x) for every photo of the folder, in file order: the latent bank of `latent_photos`."""
-    from saliency.inversion import load_photo_bank
+    from saliency.real_photos.inversion import load_photo_bank
 
     bank = load_photo_bank(photos, resolution, progress)
     device = next(E.parameters()).device
@@ -120,15 +120,6 @@ def candidate_batch(G: Generator, cfg: SynthConfig, shard: int, batch: int, h: t
     return {"images": original, "masks": clean, "keep": keep.cpu(), "verdicts": {k: v.cpu() for k, v in verdicts.items()}, "classes": classes}
 
 
-PNG_FAST = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # still lossless; level 1 encodes several times faster than the default 3
-
-
-def _write_pair(image: np.ndarray, mask: np.ndarray, image_path: Path, mask_path: Path) -> None:
-    ok = cv2.imwrite(str(image_path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), PNG_FAST) and cv2.imwrite(str(mask_path), mask, PNG_FAST)
-    if not ok:
-        raise OSError(f"could not write {image_path} (disk full or not writable?)")
-
-
 class ShardWriter:
     """Encodes and writes PNGs on worker threads while the generator produces the next batch."""
 
@@ -138,7 +129,7 @@ class ShardWriter:
         self.max_pending = max_pending
 
     def submit(self, *args: Any) -> None:
-        self.pending.append(self.pool.submit(_write_pair, *args))
+        self.pending.append(self.pool.submit(write_pair, *args))
         while len(self.pending) > self.max_pending:
             self.pending.popleft().result()
 
@@ -150,33 +141,8 @@ class ShardWriter:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def shard_dir(out: Path, shard: int) -> Path:
-    return out / "shards" / f"{shard:05d}"
-
-
 def done_path(out: Path, cfg: SynthConfig, shard: int) -> Path:
     return shard_dir(out, shard) / "done.json" if cfg.format == "png" else out / "shards" / f"{shard:05d}.done.json"
-
-
-class TarSink:
-    """Collects one shard's encoded pairs and writes them as a WebDataset tar in one piece."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.samples = path, []
-
-    def submit(self, image: np.ndarray, mask: np.ndarray, key: str) -> None:
-        ok_i, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), PNG_FAST)
-        ok_m, mask_png = cv2.imencode(".png", mask, PNG_FAST)
-        if not (ok_i and ok_m):
-            raise OSError(f"could not encode sample {key}")
-        self.samples.append({"__key__": key, "png": png.tobytes(), "mask.png": mask_png.tobytes()})
-
-    def close(self) -> None:
-        import webdataset as wds
-
-        with atomic_write(self.path, "wb") as f, wds.TarWriter(f, encoder=False, mtime=0) as tar:
-            for sample in self.samples:
-                tar.write(sample)
 
 
 def part_manifest_path(out: Path, cfg: SynthConfig) -> Path:
@@ -325,23 +291,12 @@ def synthesize(G: Generator, cfg: SynthConfig, out: str | Path, progress: bool =
     return manifest
 
 
-def list_pairs(root: str | Path) -> list[tuple[Path, Path]]:
-    """All (image, mask) pairs of complete shards under `root`, in index order."""
-    pairs = []
-    for done in sorted(Path(root).glob("shards/*/done.json")):
-        for image in sorted((done.parent / "images").glob("*.png")):
-            pairs.append((image, done.parent / "masks" / image.name))
-    return pairs
-
-
 def contact_sheet(root: str | Path, path: str | Path, count: int = 32, per_row: int = 8) -> Path:
     """Image / mask / cut-out rows of the first pairs, for a person to look at."""
     from saliency.viz import image_grid, save_png
 
     pairs = [(cv2.cvtColor(cv2.imread(str(i)), cv2.COLOR_BGR2RGB), cv2.imread(str(m), cv2.IMREAD_GRAYSCALE)) for i, m in list_pairs(root)[:count]]
     if not pairs and any(Path(root).glob("shards/*.tar")):
-        from saliency.unet.stream import read_pairs
-
         pairs = [(image, mask) for _, image, mask in read_pairs(root, limit=count)]
     if not pairs:
         raise UserError(f"no complete shards under {root}")

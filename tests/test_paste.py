@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from saliency.unet.data import PairDataset, PasteDataset, background_crop, find_pairs, mask_target, paste_object
+from saliency.pairs import find_pairs
+from saliency.unet.data import PairDataset, PasteDataset, background_crop, mask_target, paste_object
 from saliency.unet.train import weighted_bce
 
 

@@ -28,7 +28,8 @@ def test_predict_writes_maps_masks_and_cutouts(tmp_path, checkpoint):
     mask = cv2.imread(str(out / "a_mask.png"), cv2.IMREAD_UNCHANGED)
     cut = cv2.imread(str(out / "a_cutout.png"), cv2.IMREAD_UNCHANGED)
     assert soft.shape == mask.shape == (50, 70) and set(np.unique(mask)) <= {0, 255}
-    assert cut.shape == (50, 70, 4) and np.array_equal(cut[..., 3], mask)
+    # alpha: opaque where the map is above the threshold, a short ramp at the edge
+    assert cut.shape == (50, 70, 4) and np.array_equal(cut[..., 3] >= 128, mask > 0)
     assert np.array_equal(mask > 0, soft > 127.5) or np.abs((mask > 0).astype(int) - (soft > 127).astype(int)).sum() < 5
 
 
@@ -71,3 +72,82 @@ def test_fp16_export_halves_the_file_and_keeps_the_maps(tmp_path, checkpoint, ca
 def test_export_without_output_is_a_clear_error(checkpoint, capsys):
     assert main(["export", "--checkpoint", str(checkpoint)]) == 2
     assert "--onnx" in capsys.readouterr().err
+
+
+def _odd_folder(root):
+    """A folder as users have them: readable photos of every common kind, and two that are not."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    root.mkdir()
+    (root / "nested").mkdir()
+    cv2.imwrite(str(root / "deep16.png"), rng.integers(0, 65535, (40, 60, 3), dtype=np.uint16))
+    Image.new("CMYK", (64, 48), (0, 255, 255, 0)).save(root / "cmyk.jpg")
+    cv2.imwrite(str(root / "alpha.png"), rng.integers(0, 255, (48, 32, 4), dtype=np.uint8))
+    cv2.imwrite(str(root / "nested" / "grey.png"), rng.integers(0, 255, (36, 36), dtype=np.uint8))
+    ok, jpeg = cv2.imencode(".jpg", rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    (root / "corrupt.jpg").write_bytes(jpeg.tobytes()[:60])
+    (root / "notes.jpg").write_text("this is text, not a photo")
+    return {"deep16": (40, 60), "cmyk": (48, 64), "alpha": (48, 32), "nested/grey": (36, 36)}
+
+
+def test_a_folder_with_bad_files_is_processed_whole_and_the_bad_ones_listed(tmp_path, checkpoint, capsys):
+    readable = _odd_folder(tmp_path / "photos")
+    out = tmp_path / "out"
+    argv = ["predict", str(tmp_path / "photos"), "--checkpoint", str(checkpoint), "--out", str(out), "--cutout", "--device", "cpu"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "2 of 6 file(s) could not be read" in err
+    assert "corrupt.jpg: not an image" in err and "notes.jpg: not an image" in err
+    for name, size in readable.items():
+        assert cv2.imread(str(out / f"{name}_map.png"), cv2.IMREAD_UNCHANGED).shape == size, name
+        assert cv2.imread(str(out / f"{name}_cutout.png"), cv2.IMREAD_UNCHANGED).shape == (*size, 4), name
+    # the CMYK photo (pure red) comes out red in the cut-out, not in CMYK's raw channels
+    red = cv2.imread(str(out / "cmyk_cutout.png"), cv2.IMREAD_UNCHANGED)[10, 10, :3]
+    assert red[2] > 200 and red[0] < 50 and red[1] < 50
+    # a rerun skips every finished photo and still reports the bad ones
+    assert main(argv) == 2
+    assert "4 already done" in capsys.readouterr().out
+
+
+def test_predict_resumes_after_kill_9_without_redoing_finished_photos(tmp_path, checkpoint):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    photos, out = tmp_path / "many", tmp_path / "out"
+    photos.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(400):
+        cv2.imwrite(str(photos / f"p{i:03d}.png"), rng.integers(0, 255, (96, 128, 3), dtype=np.uint8))
+    argv = [sys.executable, "-m", "saliency", "predict", str(photos), "--checkpoint", str(checkpoint), "--out", str(out), "--cutout", "--device", "cpu"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while len(list(out.glob("*_cutout.png"))) < 20 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p: p.stat().st_mtime_ns for p in out.glob("*_cutout.png")}
+    assert 20 <= len(finished) < 400, "the kill must land mid-run"
+    done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    assert f"{len(finished)} already done" in done.stdout or f"{len(finished) - 1} already done" in done.stdout
+    assert len(list(out.glob("*_cutout.png"))) == len(list(out.glob("*_map.png"))) == 400
+    assert not list(out.glob("*.tmp*")) and not list(out.glob(".*"))
+    # every photo finished before the kill is untouched by the rerun
+    assert sum(p.stat().st_mtime_ns == t for p, t in finished.items()) >= len(finished) - 1
+
+
+def test_demo_draws_every_unet_on_the_bundled_photos(tmp_path, checkpoint):
+    """What a first run shows offline: one photo / map / cut-out grid per model."""
+    from PIL import Image
+
+    from saliency.commands.demo import bundled_sheets
+
+    sheets = bundled_sheets(["shipped", str(checkpoint)], tmp_path, "cpu")
+    assert list(sheets) == ["shipped", "model"]
+    for path in sheets.values():
+        width, height = Image.open(path).size
+        assert width > 5 * 160 and height > 3 * 160  # five photos, three rows

@@ -12,9 +12,9 @@ import torch
 
 from saliency.cli import main
 from saliency.generators import build_generator
-from saliency.inversion import GanTeacher, InvertConfig, load_inverter, train_inverter
-from saliency.pseudo_labels import PseudoLabelConfig, label_photos, pseudo_mask
-from saliency.self_training import SelfTrainConfig, run_rounds
+from saliency.real_photos.inversion import GanTeacher, InvertConfig, load_inverter, train_inverter
+from saliency.real_photos.pseudo_labels import PseudoLabelConfig, label_photos, pseudo_mask
+from saliency.real_photos.self_training import SelfTrainConfig, run_rounds
 from saliency.unet.model import initialise_from, new_model
 from saliency.unet.train import TrainConfig
 
@@ -186,8 +186,9 @@ def test_commands_run_end_to_end(tmp_path, planted_photos, inverter):
 def test_synthesis_near_real_photos(tmp_path, planted_photos, inverter):
     """`synth --latents-from`: with no noise every written image is G(E(photo)) of one of the
     photos (2021's E-BigBiGAN draws its latents this way), and the run resumes like any other."""
-    from saliency.inversion import load_inverter
-    from saliency.synthesis import SynthConfig, list_pairs, photo_latents, synthesize
+    from saliency.real_photos.inversion import load_inverter
+    from saliency.pairs import list_pairs
+    from saliency.synthesis import SynthConfig, photo_latents, synthesize
 
     root, _ = planted_photos
     path, _ = inverter

@@ -15,7 +15,8 @@ import torch
 
 from saliency.errors import UserError
 from saliency.generators import build_generator
-from saliency.synthesis import SynthConfig, batch_rng, candidate_batch, list_pairs, synthesize
+from saliency.pairs import list_pairs
+from saliency.synthesis import SynthConfig, batch_rng, candidate_batch, synthesize
 
 
 def planted_config(G, **kw) -> SynthConfig:

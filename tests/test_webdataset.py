@@ -10,10 +10,11 @@ import torch
 
 from saliency.cli import main
 from saliency.generators import build_generator
-from saliency.synthesis import SynthConfig, list_pairs, synthesize
+from saliency.pairs import list_pairs, read_pairs
+from saliency.synthesis import SynthConfig, synthesize
 from saliency.unet.data import AugmentConfig
 from saliency.unet.model import load_model
-from saliency.unet.stream import StreamSource, read_pairs
+from saliency.unet.stream import StreamSource
 from saliency.unet.train import TrainConfig, train
 
 

@@ -96,14 +96,20 @@ class UNetPredictor:
         padded = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
         return torch.sigmoid(self.model(padded.to(self.device)))[..., :h, :w].float().cpu()
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def at_model_size(self, image: np.ndarray) -> np.ndarray:
+        """The soft map at the size the model saw (short side `short_side`), for an upsampler of
+        the caller's choice (`saliency predict` follows the photo's edges)."""
         h, w = image.shape[:2]
         scale = self.short_side / min(h, w)
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
         x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-        pred = self.batch(x)
-        return F.interpolate(pred, size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
+        return self.batch(x)[0, 0].numpy()
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """The papers' protocol: the map resized back bilinearly to the image's size."""
+        small = torch.from_numpy(self.at_model_size(image))[None, None]
+        return F.interpolate(small, size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
 def make_predictor(name: str, device: torch.device, short_side: int = 128) -> Predictor:

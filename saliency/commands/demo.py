@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 from saliency.bench.datasets import LAYOUTS, SHARED_DATASETS, candidate_roots
+from saliency.bench.predictors import BASELINES
+from saliency.bench.report import slug
 from saliency.cli import main as cli
 from saliency.errors import UserError
 from saliency.generators import spec
@@ -93,8 +95,26 @@ def run(args: argparse.Namespace) -> None:
         _stage(f"bench {name}", bench_out / "results.md", ["bench", "--dataset", name, "--device", args.device, "--out", str(bench_out), *sum((["--model", m] for m in models), [])], timings)
     if photos.is_dir():
         photo_sheet(photos, [m for m in models if m not in ("center-prior", "spectral-residual")], out / "pictures" / "photos.png", args.device)
-    report = write_report(out, gen, directions, found, missing, timings, time.perf_counter() - t0, args.weights, args.device, photos if photos.is_dir() else None)
+    sheets = bundled_sheets([m for m in models if m not in BASELINES], out / "pictures", args.device)
+    report = write_report(out, gen, directions, found, missing, timings, time.perf_counter() - t0, args.weights, args.device, photos if photos.is_dir() else None, sheets)
+    if not found:
+        print("[demo] no benchmark set found here; to measure every model on ECSSD, DUTS-TE and DUT-OMRON: saliency demo --download")
     print(f"[demo] report: {report}")
+
+
+def bundled_sheets(models: list[str], folder: Path, device_name: str) -> dict[str, Path]:
+    """One photo / map / cut-out grid per U-Net on scikit-image's bundled photos: real photos
+    that every install has, so a first run offline still shows what the models do."""
+    from saliency.bench.predictors import make_predictor
+    from saliency.cutout import cutout_sheet
+    from saliency.device import pick_device
+    from saliency.images import bundled_photos
+
+    device, photos, sheets = pick_device(device_name), bundled_photos(), {}
+    for name in models:
+        predictor = make_predictor(name, device)
+        sheets[predictor.name] = cutout_sheet(predictor.at_model_size, photos, folder / f"bundled-{slug(predictor.name)}.png")
+    return sheets
 
 
 def photo_sheet(photos: Path, models: list[str], path: Path, device_name: str, n: int = 12) -> Path:
@@ -106,7 +126,7 @@ def photo_sheet(photos: Path, models: list[str], path: Path, device_name: str, n
 
     from saliency.bench.predictors import make_predictor
     from saliency.device import pick_device
-    from saliency.unet.data import list_photos, read_rgb
+    from saliency.images import list_photos, read_rgb
     from saliency.viz import image_grid, save_png
 
     files = list_photos(photos)
@@ -127,7 +147,7 @@ def chosen_label(sel: dict) -> str:
     return start if sel.get("source", "discovered") == "discovered" else f"optimised from {start}"
 
 
-def write_report(out: Path, gen: str, directions: Path, found: list[str], missing: list[str], timings: dict, wall: float, weights: str | None = None, device_name: str = "auto", photos: Path | None = None) -> Path:
+def write_report(out: Path, gen: str, directions: Path, found: list[str], missing: list[str], timings: dict, wall: float, weights: str | None = None, device_name: str = "auto", photos: Path | None = None, sheets: dict[str, Path] | None = None) -> Path:
     pictures = out / "pictures"
     pictures.mkdir(exist_ok=True)
     sel = json.loads((out / "select" / "selection.json").read_text())
@@ -187,8 +207,11 @@ def write_report(out: Path, gen: str, directions: Path, found: list[str], missin
         for png in ["pr_curves.png"] + sorted(p.name for p in bench.glob("grid-*.png")):
             shutil.copyfile(bench / png, pictures / f"{name}-{png}")
             lines += [f"![{name} {png}](pictures/{name}-{png})", ""]
+    lines += ["", "## 6. The models on photos", ""]
+    for name, sheet in (sheets or {}).items():
+        lines += [f"`{name}` on scikit-image's bundled photos: map and cut-out at full resolution, as `saliency predict --cutout` writes them:", "", f"![{name}](pictures/{sheet.name})", ""]
     if photos is not None:
-        lines += ["", "## 6. The models on photos", "", f"Maps of each model on photos of `{photos}` (no masks needed to look):", "", "![photos](pictures/photos.png)", ""]
+        lines += [f"Maps of each model on photos of `{photos}` (no masks needed to look):", "", "![photos](pictures/photos.png)", ""]
     if missing:
         lines += ["", "Not found here: " + ", ".join(missing) + f". Rerun with `saliency demo --download` to fetch them from their official sources, or put them in their official layouts under `{candidate_roots(missing[0])[0].parent}` (see the README)."]
     path = out / "report.md"

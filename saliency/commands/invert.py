@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from saliency.inversion import InvertConfig, train_inverter
+    from saliency.real_photos.inversion import InvertConfig, train_inverter
 
     device = device_from_args(args)
     G = generator_from_args(args, device)

@@ -1,72 +1,107 @@
-"""`saliency predict`: apply a trained model to your own images.
+"""`saliency predict`: maps, masks and cut-outs for your own photos (the shipped model by default).
 
-For each image writes OUT/STEM_map.png (soft saliency, 0-255), OUT/STEM_mask.png (0/255 at
---threshold) and, with --cutout, OUT/STEM_cutout.png (the image with a transparent background).
+Folder in, folder out: every image under the given folders (recursively; the output mirrors the
+folders) gets OUT/NAME_map.png (soft saliency, 0-255), OUT/NAME_mask.png (0/255 at
+--threshold) and, with --cutout, OUT/NAME_cutout.png (RGBA, background transparent), all at the
+photo's own resolution: the map is upsampled with the photo as guide (saliency.cutout), so its
+edges follow the photo's. Each file is written atomically; a rerun skips photos whose outputs
+exist, so a run over 10,000 photos survives a kill. A file that cannot be read does not stop
+the run: the others are processed and the unreadable ones are listed at the end (exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from saliency.bench.predictors import UNetPredictor
-from saliency.device import pick_device
 from saliency.errors import UserError
 from saliency.files import atomic_write
-from saliency.unet.data import IMAGE_SUFFIXES, read_rgb
+from saliency.images import is_image_file, try_read_rgb
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("images", nargs="+", type=Path, help="image files or folders of images")
+    p.add_argument("images", nargs="+", type=Path, help="image files or folders of images (searched recursively)")
     p.add_argument("--checkpoint", type=Path, default=None, help="model from `saliency train-unet` (default: the saliency model shipped with the package)")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder (mirrors the input folders)")
     p.add_argument("--threshold", type=float, default=0.5, help="binary mask threshold on the soft map")
     p.add_argument("--cutout", action="store_true", help="also write RGBA cut-outs with a transparent background")
+    p.add_argument("--upsample", choices=("guided", "bilinear"), default="guided", help="map to full resolution: guided by the photo's edges, or a plain resize (the benchmarks' protocol)")
     p.add_argument("--short-side", type=int, default=128, help="resize so the short side is this before predicting (papers: 128)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--overwrite", action="store_true", help="redo photos whose outputs exist (default: a rerun skips them)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (CUDA absent: a warning, then the CPU)")
 
 
-def expand(paths: list[Path]) -> list[Path]:
-    files = []
+def expand(paths: list[Path]) -> list[tuple[Path, Path]]:
+    """(photo, output name without suffix): folders searched recursively, names relative to them.
+    Files are listed by suffix, not opened: an unreadable one fails later, in the run's report."""
+    items = []
     for p in paths:
         if p.is_dir():
-            files += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and not q.name.startswith("."))
+            items += [(q, q.relative_to(p).with_suffix("")) for q in sorted(p.rglob("*")) if q.is_file() and is_image_file(q)]
         elif p.is_file():
-            files.append(p)
+            items.append((p, Path(p.stem)))
         else:
             raise UserError(f"no such image or folder: {p}")
-    if not files:
+    if not items:
         raise UserError("no images found in " + ", ".join(map(str, paths)))
-    return files
+    clashes = {name for name, n in Counter(name for _, name in items).items() if n > 1}
+    # photo.jpg beside photo.png: both keep their suffix in the name instead of overwriting each other
+    return [(src, name.with_name(src.name.replace(".", "_")) if name in clashes else name) for src, name in items]
+
+
+def outputs(out: Path, name: Path, cutout: bool) -> list[Path]:
+    kinds = ["map", "mask"] + (["cutout"] if cutout else [])
+    return [out / name.parent / f"{name.name}_{kind}.png" for kind in kinds]
 
 
 def write_png(path: Path, array: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", array)
     if not ok:
         raise UserError(f"could not encode {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, "wb") as f:
         f.write(buf.tobytes())
 
 
 def run(args: argparse.Namespace) -> None:
+    from saliency.bench.predictors import UNetPredictor
+    from saliency.cutout import guided_upsample, rgba_cutout
+    from saliency.device import describe, pick_device
+
     if args.checkpoint is None:
         from saliency.unet.model import shipped_model
 
         args.checkpoint = shipped_model()
         print(f"model: {args.checkpoint} (the shipped one; --checkpoint FILE for another)")
-    predictor = UNetPredictor(args.checkpoint, pick_device(args.device), args.short_side)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for path in tqdm(expand(args.images), desc="predict"):
-        image = read_rgb(path)
-        soft = predictor(image)
-        mask = (soft > args.threshold).astype(np.uint8) * 255
-        write_png(args.out / f"{path.stem}_map.png", (soft * 255).round().astype(np.uint8))
-        write_png(args.out / f"{path.stem}_mask.png", mask)
+    items = expand(args.images)
+    todo = [(src, name) for src, name in items if args.overwrite or not all(p.exists() for p in outputs(args.out, name, args.cutout))]
+    device = pick_device(args.device, fallback=True)
+    print(f"device: {describe(device)}; {len(items)} images, {len(items) - len(todo)} already done (skipped; --overwrite redoes them)")
+    predictor = UNetPredictor(args.checkpoint, device, args.short_side)
+    failed: list[tuple[Path, str]] = []
+    for src, name in tqdm(todo, desc="predict", unit="img"):
+        image, why = try_read_rgb(src)
+        if image is None:
+            failed.append((src, why))
+            continue
+        small = predictor.at_model_size(image)
+        if args.upsample == "guided":
+            soft = guided_upsample(small, image)
+        else:
+            soft = cv2.resize(small, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        paths = outputs(args.out, name, args.cutout)
+        write_png(paths[0], (soft * 255).round().astype(np.uint8))
+        write_png(paths[1], (soft > args.threshold).astype(np.uint8) * 255)
         if args.cutout:
-            rgba = np.dstack([cv2.cvtColor(image, cv2.COLOR_RGB2BGR), mask])
-            write_png(args.out / f"{path.stem}_cutout.png", rgba)
-    print(f"wrote maps and masks to {args.out}")
+            write_png(paths[2], cv2.cvtColor(rgba_cutout(image, soft, args.threshold), cv2.COLOR_RGBA2BGRA))
+    done = len(todo) - len(failed)
+    print(f"wrote {done} image(s) to {args.out}" + (" (maps, masks, cut-outs)" if args.cutout else " (maps, masks)"))
+    if failed:
+        listing = "\n".join(f"  {path}: {why}" for path, why in failed)
+        raise UserError(f"{len(failed)} of {len(items)} file(s) could not be read; every other image was written:\n{listing}\n"
+                        "fix or remove them and rerun the same command: finished images are skipped")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from saliency.commands.common import add_generator_arguments, device_from_args
+from saliency.commands.common import add_generator_arguments, device_from_args, generator_from_args
 from saliency.paths import runs_dir
 
 
@@ -41,16 +41,29 @@ def build_teachers(args: argparse.Namespace, device) -> list:
     teachers = []
     for name in args.teacher:
         if name == "gan":
-            from saliency.inversion import GanTeacher
-
-            teachers.append(GanTeacher.from_args(args, device))
+            teachers.append(gan_teacher(args, device))
         else:
             teachers.append(make_predictor(name, device, args.short_side))
     return teachers
 
 
+def gan_teacher(args: argparse.Namespace, device):
+    """`--teacher gan`: the generator, its inverter and its selection, checked to belong together."""
+    from saliency.errors import UserError
+    from saliency.real_photos.inversion import GanTeacher, load_inverter
+    from saliency.selection import default_selection, load_selection
+
+    if not args.inverter:
+        raise UserError("--teacher gan needs --inverter FILE from `saliency invert`")
+    E, meta = load_inverter(args.inverter, device)
+    G = generator_from_args(args, device)
+    if meta.get("generator") not in (None, args.generator) or E.latent_dim != G.latent_dim:
+        raise UserError(f"{args.inverter} inverts {meta.get('generator')}, not {args.generator}; pass --generator {meta.get('generator')}")
+    return GanTeacher(G, E, load_selection(args.selection or default_selection(args.generator)))
+
+
 def run(args: argparse.Namespace) -> None:
-    from saliency.pseudo_labels import PseudoLabelConfig, label_photos
+    from saliency.real_photos.pseudo_labels import PseudoLabelConfig, label_photos
 
     device = device_from_args(args)
     cfg = PseudoLabelConfig(photos=str(args.photos), teachers=list(args.teacher), margin=args.margin, adaptive=args.adaptive, keep=args.keep, limit=args.limit)

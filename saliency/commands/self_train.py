@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from saliency.self_training import SelfTrainConfig, run_rounds
+    from saliency.real_photos.self_training import SelfTrainConfig, run_rounds
 
     device = device_from_args(args)
     cfg = SelfTrainConfig(photos=str(args.photos), teachers=list(args.teacher), rounds=args.rounds, synthetic=str(args.synthetic) if args.synthetic else None,

@@ -13,7 +13,6 @@ that ships with it (printed).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -28,8 +27,8 @@ from saliency.commands.common import (
 )
 from saliency.errors import UserError
 from saliency.files import sha256_file
-from saliency.generators import spec
 from saliency.paths import runs_dir
+from saliency.selection import default_selection, load_selection
 from saliency.synthesis import SynthConfig, contact_sheet, synthesize
 
 
@@ -49,30 +48,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inverter", type=Path, default=None, help="with --latents-from: the encoder from `saliency invert`")
     p.add_argument("--latent-noise", type=float, default=0.5, help="with --latents-from: standard deviation of the Gaussian added to E(photo)")
     add_mask_arguments(p)
-
-
-def default_selection(generator: str) -> Path:
-    """The latest `saliency select` run for this generator, else the selection that ships with it."""
-    run = runs_dir() / f"select-{generator}" / "selection.json"
-    if run.is_file():
-        return run
-    shipped = spec(generator).defaults.get("selection_file")
-    if shipped:
-        import discovery
-
-        return Path(discovery.__file__).parent / shipped
-    raise UserError(f"no selection for {generator}: run `saliency select --generator {generator}` first or pass --selection FILE")
-
-
-def load_selection(path: Path) -> dict:
-    if not path.is_file():
-        raise UserError(f"selection file not found: {path}; run `saliency select` first or pass --selection FILE")
-    try:
-        sel = json.loads(path.read_text())
-        sel["vector"], sel["shift"]
-    except (ValueError, KeyError, TypeError):
-        raise UserError(f"{path} is not a selection file from `saliency select`") from None
-    return sel
 
 
 def launcher_rank() -> tuple[int, int, int] | None:
@@ -130,7 +105,7 @@ def run(args: argparse.Namespace) -> None:
     )
     bank = None
     if args.latents_from:
-        from saliency.inversion import load_inverter
+        from saliency.real_photos.inversion import load_inverter
         from saliency.synthesis import photo_latents
 
         if not args.inverter:

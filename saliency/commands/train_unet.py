@@ -23,7 +23,7 @@ from saliency.commands.common import (
 from saliency.errors import UserError
 from saliency.paths import runs_dir
 from saliency.unet.model import DEFAULT_ENCODER
-from saliency.unet.train import PRESETS, TrainConfig, train
+from saliency.unet.train import PRESETS, TrainConfig, train, training_source, validation_batches
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -102,13 +102,9 @@ def training_config(args: argparse.Namespace, device: torch.device, data: str | 
     )
 
 
-def validation_batches(val_set) -> list:
-    loader = torch.utils.data.DataLoader(val_set, batch_size=min(64, len(val_set)))
-    return list(loader)
-
-
 def run(args: argparse.Namespace) -> None:
-    from saliency.unet.data import PairDataset, find_pairs, split_pairs
+    from saliency.pairs import find_pairs, is_stream
+    from saliency.unet.data import PairDataset, split_pairs
 
     device = device_from_args(args)
     data = None if args.on_the_fly else args.data or runs_dir() / f"synth-{args.generator}"
@@ -117,7 +113,7 @@ def run(args: argparse.Namespace) -> None:
             raise UserError(f"no synthetic pairs for {args.generator} at {data}: run `saliency synth --generator {args.generator}` first or pass --data DIR")
         print(f"data: {data} (the latest `saliency synth` output of {args.generator}; --data DIR for another)")
     cfg = training_config(args, device, str(data) if data else None, args.on_the_fly)
-    from saliency.unet.stream import StreamSource, is_stream
+    from saliency.unet.stream import StreamSource
 
     if cfg.on_the_fly:
         source, val = on_the_fly_sources(args, cfg, device)
@@ -141,18 +137,8 @@ def run(args: argparse.Namespace) -> None:
         print(f"validation IoU: first {summary['first_val_iou']:.4f}, best {summary['best_val_iou']:.4f} at step {summary['best_step']}; model {out / 'best.safetensors'}")
 
 
-def training_source(cfg: TrainConfig, pairs: list):
-    """The dataset a config asks for: plain pairs, or pairs pasted onto real backgrounds."""
-    from saliency.unet.data import AugmentConfig, PairDataset, PasteDataset, list_photos
-
-    augment = AugmentConfig(cfg.flip, cfg.crop, cfg.color, cfg.degrade)
-    if cfg.backgrounds and cfg.paste > 0:
-        return PasteDataset(pairs, list_photos(cfg.backgrounds), cfg.size, cfg.paste, augment)
-    return PairDataset(pairs, cfg.size, augment)
-
-
 def on_the_fly_sources(args: argparse.Namespace, cfg: TrainConfig, device: torch.device):
-    from saliency.commands.synth import default_selection, load_selection
+    from saliency.selection import default_selection, load_selection
     from saliency.synthesis import SynthConfig
     from saliency.unet.data import OnTheFly
 

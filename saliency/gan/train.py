@@ -26,7 +26,8 @@ from saliency.errors import UserError
 from saliency.files import atomic_write, safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.gan.models import Discriminator, ObjectGenerator, diff_augment
 from saliency.resume import changed_settings
-from saliency.unet.data import IMAGE_SUFFIXES, StepBatches
+from saliency.images import is_image_file
+from saliency.unet.data import StepBatches
 from saliency.viz import image_grid, save_png
 
 
@@ -58,7 +59,7 @@ def load_images(folder: str | Path, resolution: int, progress: bool = True) -> t
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"image folder not found: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    files = sorted(p for p in folder.rglob("*") if is_image_file(p))
     if len(files) < 2:
         raise UserError(f"{folder} holds {len(files)} image(s); a GAN needs a folder of many photos")
     out = np.empty((len(files), resolution, resolution, 3), np.uint8)

@@ -26,7 +26,7 @@ from saliency.errors import UserError
 from saliency.files import safe_torch_load
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
-from saliency.generators.registry import register
+from saliency.generators.backend import generator_spec
 from saliency.weights import WeightsSource, resolve_weights
 
 
@@ -219,8 +219,17 @@ BIGBIGAN_WEIGHTS = WeightsSource(
 )
 
 
-@register(
+def build_biggan_128(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
+    model = BigGANGenerator(classes=classes)
+    if not random_init:
+        model.weights_file = resolve_weights(BIGGAN_WEIGHTS, weights)
+        load_biggan_weights(model, model.weights_file, "biggan-128 (BigGAN-PyTorch G_ema.pth)")
+    return model
+
+
+BIGGAN_128 = generator_spec(
     "biggan-128",
+    build_biggan_128,
     "BigGAN-128 (BigGAN-PyTorch G_ema.pth, ImageNet, 1000 classes); Voynov & Babenko 2020",
     deformator="ortho",
     directions=120,
@@ -232,16 +241,19 @@ BIGBIGAN_WEIGHTS = WeightsSource(
     select_shifts=(10.0, 18.0, 26.0),
     min_score=0.1,
 )
-def build_biggan_128(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
-    model = BigGANGenerator(classes=classes)
+
+
+def build_bigbigan(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
+    model = BigBiGANGenerator()
     if not random_init:
-        model.weights_file = resolve_weights(BIGGAN_WEIGHTS, weights)
-        load_biggan_weights(model, model.weights_file, "biggan-128 (BigGAN-PyTorch G_ema.pth)")
+        model.weights_file = resolve_weights(BIGBIGAN_WEIGHTS, weights)
+        load_biggan_weights(model, model.weights_file, "bigbigan (BigBiGAN_x1.pth)", tolerate_missing_sv0=True)
     return model
 
 
-@register(
+BIGBIGAN = generator_spec(
     "bigbigan",
+    build_bigbigan,
     "BigBiGAN generator in the BigGAN-PyTorch layout (unconditional); Voynov et al. 2021",
     deformator="ortho",
     directions=120,
@@ -250,9 +262,3 @@ def build_biggan_128(weights: str | None = None, classes: Sequence[int] | None =
     select_shifts=(3.0, 5.0, 7.0),
     min_score=0.1,
 )
-def build_bigbigan(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
-    model = BigBiGANGenerator()
-    if not random_init:
-        model.weights_file = resolve_weights(BIGBIGAN_WEIGHTS, weights)
-        load_biggan_weights(model, model.weights_file, "bigbigan (BigBiGAN_x1.pth)", tolerate_missing_sv0=True)
-    return model

@@ -17,7 +17,7 @@ from saliency.errors import UserError
 from saliency.files import safe_torch_load
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
-from saliency.generators.registry import register
+from saliency.generators.backend import generator_spec
 from saliency.weights import WeightsSource, resolve_weights
 
 _BLOCKS = [(False, 16, 16), (True, 16, 16), (False, 16, 16), (True, 16, 8), (False, 8, 8)]
@@ -89,18 +89,21 @@ def _build(resolution: int, weights: str | None, classes: Sequence[int] | None, 
     return g
 
 
-for _res in (128, 256, 512):
+def _spec(resolution: int):
+    def builder(weights=None, classes=None, random_init=False, truncation=1.0) -> Generator:
+        return _build(resolution, weights, classes, random_init, truncation)
 
-    def _builder(weights=None, classes=None, random_init=False, truncation=1.0, _res=_res) -> Generator:
-        return _build(_res, weights, classes, random_init, truncation)
-
-    register(
-        f"biggan-deep-{_res}",
-        f"BigGAN-deep {_res} px (pytorch-pretrained-biggan; ImageNet, 1000 classes)",
+    return generator_spec(
+        f"biggan-deep-{resolution}",
+        builder,
+        f"BigGAN-deep {resolution} px (pytorch-pretrained-biggan; ImageNet, 1000 classes)",
         deformator="ortho",
         directions=128,
         reconstructor="resnet18",
         mask_rule="intensity",
         mask_threshold=0.95,
         select_shifts=(6.0, 12.0, 18.0),
-    )(_builder)
+    )
+
+
+BIGGAN_DEEP_128, BIGGAN_DEEP_256, BIGGAN_DEEP_512 = _spec(128), _spec(256), _spec(512)

@@ -17,7 +17,7 @@ from torch import nn
 from saliency.files import safe_torch_load
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
-from saliency.generators.registry import register
+from saliency.generators.backend import generator_spec
 from saliency.weights import WeightsSource, resolve_weights
 
 WEIGHTS = WeightsSource(
@@ -67,8 +67,17 @@ def load_dcgan_weights(model: nn.Module, path) -> None:
     load_checked(model, state, path, "dcgan-faces (DCGAN 64x64, z=100)")
 
 
-@register(
+def build_dcgan_faces(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
+    model = DCGANGenerator()
+    if not random_init:
+        model.weights_file = resolve_weights(WEIGHTS, weights)
+        load_dcgan_weights(model, model.weights_file)
+    return model
+
+
+DCGAN_FACES = generator_spec(
     "dcgan-faces",
+    build_dcgan_faces,
     "64x64 DCGAN faces (PyPI gan-face-generate weights, MIT); offline default",
     deformator="linear",
     directions=32,
@@ -80,9 +89,3 @@ def load_dcgan_weights(model: nn.Module, path) -> None:
     mask_max_area=0.85,
     min_score=0.05,
 )
-def build_dcgan_faces(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
-    model = DCGANGenerator()
-    if not random_init:
-        model.weights_file = resolve_weights(WEIGHTS, weights)
-        load_dcgan_weights(model, model.weights_file)
-    return model

@@ -17,7 +17,7 @@ from saliency.files import read_safetensors
 from saliency.gan.models import ObjectGenerator
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
-from saliency.generators.registry import register
+from saliency.generators.backend import generator_spec
 from saliency.paths import weights_dir
 
 
@@ -51,7 +51,6 @@ def load_trained(path: str | Path, missing_hint: str) -> TrainedGenerator:
     return g
 
 
-@register("objects", "a generator trained with `saliency train-gan` (pass its generator_ema.safetensors with --weights)", deformator="linear", directions=32, reconstructor="lenet", lr=3e-4, steps=5000)
 def build_objects(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
     if random_init:
         return TrainedGenerator(ObjectGenerator())
@@ -59,8 +58,18 @@ def build_objects(weights: str | None = None, classes: Sequence[int] | None = No
     return load_trained(path, "run `saliency train-gan --images DIR` and pass its generator_ema.safetensors with --weights")
 
 
-@register(
+OBJECTS = generator_spec("objects", build_objects, "a generator trained with `saliency train-gan` (pass its generator_ema.safetensors with --weights)", deformator="linear", directions=32, reconstructor="lenet", lr=3e-4, steps=5000)
+
+
+def build_objects_64(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
+    if random_init:
+        return TrainedGenerator(ObjectGenerator())
+    return load_trained(weights or SHIPPED, "reinstall the package, or retrain it with the command in saliency/generators/pretrained/MODEL_CARD.md and pass --weights")
+
+
+OBJECTS_64 = generator_spec(
     "objects-64",
+    build_objects_64,
     "64x64 object photos: our DCGAN trained by `saliency train-gan` on unlabeled DUTS-TR photos (ships with the package)",
     deformator="linear",
     directions=32,
@@ -70,7 +79,3 @@ def build_objects(weights: str | None = None, classes: Sequence[int] | None = No
     directions_file="pretrained/objects-64.safetensors",
     selection_file="pretrained/objects-64.selection.json",
 )
-def build_objects_64(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
-    if random_init:
-        return TrainedGenerator(ObjectGenerator())
-    return load_trained(weights or SHIPPED, "reinstall the package, or retrain it with the command in saliency/generators/pretrained/MODEL_CARD.md and pass --weights")

@@ -32,7 +32,7 @@ from typing import Sequence
 import torch
 
 from saliency.generators.base import Generator
-from saliency.generators.registry import register
+from saliency.generators.backend import generator_spec
 
 FACTORS = ("flatten", "x", "y", "size", "fg_colour", "bg_colour", "stripe_freq", "stripe_angle")
 
@@ -102,8 +102,13 @@ class PlantedGenerator(Generator):
         return image.clamp(0, 1) * 2 - 1
 
 
-@register(
+def build_planted(weights: str | None = None, classes: Sequence[int] | None = None, **kwargs) -> Generator:
+    return PlantedGenerator(**kwargs)
+
+
+PLANTED = generator_spec(
     "planted",
+    build_planted,
     "procedural scenes with a planted background direction and exact masks (tests)",
     deformator="proj",
     directions=4,
@@ -113,10 +118,10 @@ class PlantedGenerator(Generator):
     batch_size=32,
     shift_loss_weight=0.0,  # the eps loss spreads d* over every direction here (module docstring)
 )
-def build_planted(weights: str | None = None, classes: Sequence[int] | None = None, **kwargs) -> Generator:
-    return PlantedGenerator(**kwargs)
 
 
-@register("planted-none", "the planted scenes with no background direction (tests)", deformator="ortho", reconstructor="lenet", lr=1e-3, steps=1500)
 def build_planted_none(weights: str | None = None, classes: Sequence[int] | None = None, **kwargs) -> Generator:
     return PlantedGenerator(planted=False, **kwargs)
+
+
+PLANTED_NONE = generator_spec("planted-none", build_planted_none, "the planted scenes with no background direction (tests)", deformator="ortho", reconstructor="lenet", lr=1e-3, steps=1500)

@@ -1,85 +1,58 @@
 """Generator backends behind one factory, `build_generator(name, ...)`.
 
-A backend registers a builder and its per-generator defaults (from the papers, or from our own
-runs where the papers say nothing), so every stage reads defaults from one place. A user's own
-model plugs in as `--generator package.module:factory`.
+A table names each backend's module and spec (segmentation-models-pytorch's encoder table is
+the model); a backend is imported only when it is used, so listing names costs nothing, an
+optional backend's package (BigGAN-deep's) is needed only by those who use it, and no backend
+imports the registry. A user's own model plugs in as `--generator package.module:factory`.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
 
 from saliency.errors import UserError
 from saliency.generators.base import Generator
-
-
-@dataclass(frozen=True)
-class GeneratorSpec:
-    name: str
-    builder: Callable[..., Generator]
-    description: str
-    defaults: dict[str, Any] = field(default_factory=dict)
-
-
-_REGISTRY: dict[str, GeneratorSpec] = {}
+from saliency.generators.backend import BASE_DEFAULTS, GeneratorSpec
 
 # The offline default of every stage and of `saliency demo`: its weights ship inside the package,
 # it draws objects (the benchmarks' domain) and the shipped saliency model comes from it.
 DEFAULT_GENERATOR = "objects-64"
 
-# Defaults every backend starts from: the paper's discovery settings.
-BASE_DEFAULTS: dict[str, Any] = {
-    "deformator": "ortho",
-    "directions": None,  # None: the full latent size
-    "reconstructor": "resnet18",
-    "shift_range": 6.0,
-    "min_shift": 0.5,
-    "shift_loss_weight": 0.25,  # the L1 loss on eps next to the cross-entropy on k
-    "batch_size": 32,
-    "lr": 1e-4,
-    "steps": 100_000,
-    # selection and synthesis (2020 paper: intensity rule, threshold 0.95, area in (0.05, 0.5))
-    "directions_file": None,  # a shipped directions file, relative to the discovery package
-    "selection_file": None,  # a shipped `saliency select` result, relative to the discovery package
-    "mask_rule": "intensity",
-    "mask_threshold": None,  # None: the rule's default
-    "mask_polarity": "light",
-    "mask_max_area": 0.5,
-    "select_shifts": (3.0, 6.0, 9.0, 12.0),
-    "min_score": 0.1,
-    # direction optimisation in `saliency select`: steps per start, best discovered candidates
-    # and random directions per polarity to start from
-    "optimise_steps": 150,
-    "optimise_starts": 2,
-    "optimise_random_starts": 2,
+# name -> "module:attribute" of its GeneratorSpec
+BACKENDS: dict[str, str] = {
+    "objects-64": "saliency.generators.objects:OBJECTS_64",
+    "objects": "saliency.generators.objects:OBJECTS",
+    "dcgan-faces": "saliency.generators.dcgan_faces:DCGAN_FACES",
+    "biggan-128": "saliency.generators.biggan:BIGGAN_128",
+    "bigbigan": "saliency.generators.biggan:BIGBIGAN",
+    "biggan-deep-128": "saliency.generators.biggan_deep:BIGGAN_DEEP_128",
+    "biggan-deep-256": "saliency.generators.biggan_deep:BIGGAN_DEEP_256",
+    "biggan-deep-512": "saliency.generators.biggan_deep:BIGGAN_DEEP_512",
+    "planted": "saliency.generators.planted:PLANTED",
+    "planted-none": "saliency.generators.planted:PLANTED_NONE",
 }
 
 
-def register(name: str, description: str, **defaults: Any) -> Callable[[Callable[..., Generator]], Callable[..., Generator]]:
-    def wrap(builder: Callable[..., Generator]) -> Callable[..., Generator]:
-        _REGISTRY[name] = GeneratorSpec(name, builder, description, {**BASE_DEFAULTS, **defaults})
-        return builder
-
-    return wrap
+def _load(name: str) -> GeneratorSpec:
+    module, _, attr = BACKENDS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def available() -> dict[str, GeneratorSpec]:
-    _load_builtin()
-    return dict(_REGISTRY)
+    """Every built-in backend's spec (imports them all: for listings, not for use)."""
+    return {name: _load(name) for name in BACKENDS}
 
 
 def spec(name: str) -> GeneratorSpec:
-    _load_builtin()
-    if name in _REGISTRY:
-        return _REGISTRY[name]
+    if name in BACKENDS:
+        return _load(name)
     if ":" in name:
         return GeneratorSpec(name, _custom_builder(name), "user generator", dict(BASE_DEFAULTS))
     raise UserError(
-        f"unknown generator {name!r}; choose one of {', '.join(sorted(_REGISTRY))} "
+        f"unknown generator {name!r}; choose one of {', '.join(sorted(BACKENDS))} "
         "or pass your own as package.module:factory"
     )
 
@@ -128,8 +101,3 @@ class ModuleGenerator(Generator):
 
     def synthesize(self, z: torch.Tensor, classes: torch.Tensor | None) -> torch.Tensor:
         return self.module(z, classes) if self.n_classes else self.module(z)
-
-
-def _load_builtin() -> None:
-    # Importing the backends runs their @register decorators.
-    from saliency.generators import biggan, biggan_deep, dcgan_faces, objects, planted  # noqa: F401

@@ -25,64 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from saliency.errors import UserError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-
-
-def find_pairs(root: str | Path) -> list[tuple[Path, Path]]:
-    """Pairs from a synth output (shards/*/images, masks), a `pairs.json` list (pseudo-labelled
-    photos, which stay where they are), or a folder with images/ and masks/ (matched by stem)."""
-    root = Path(root)
-    if (root / "shards").is_dir():
-        from saliency.synthesis import list_pairs
-
-        pairs = list_pairs(root)
-    elif (root / "pairs.json").is_file():
-        import json
-
-        try:
-            pairs = [(Path(i), root / m) for i, m in json.loads((root / "pairs.json").read_text())["pairs"]]
-        except (ValueError, KeyError, TypeError):
-            raise UserError(f"{root / 'pairs.json'} is not a pairs list from `saliency pseudo-label`") from None
-    elif (root / "images").is_dir() and (root / "masks").is_dir():
-        masks = {p.stem: p for p in (root / "masks").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-        images = sorted(p for p in (root / "images").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        missing = [p.name for p in images if p.stem not in masks]
-        if missing:
-            raise UserError(f"{len(missing)} image(s) in {root / 'images'} have no mask in {root / 'masks'}, e.g. {missing[0]}")
-        pairs = [(p, masks[p.stem]) for p in images]
-    else:
-        raise UserError(f"{root} is neither a `saliency synth` output (shards/), a `saliency pseudo-label` output (pairs.json) nor a folder with images/ and masks/")
-    if not pairs:
-        raise UserError(f"no image/mask pairs under {root}")
-    return pairs
-
-
-def list_photos(root: str | Path) -> list[Path]:
-    """Every image under `root` (recursively), sorted: a folder of unlabeled photos."""
-    root = Path(root)
-    if not root.is_dir():
-        raise UserError(f"photo folder not found: {root}")
-    photos = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-    if not photos:
-        raise UserError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
-    return photos
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise UserError(f"cannot read image {path} (missing or corrupt); replace or remove it")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def read_mask(path: Path) -> np.ndarray:
-    m = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if m is None:
-        raise UserError(f"cannot read mask {path} (missing or corrupt); replace or remove it")
-    if m.ndim == 3:  # some published masks are stored as RGB(A)
-        m = m[..., :3].max(axis=2)
-    return m
+from saliency.images import read_mask, read_rgb
 
 
 @dataclass

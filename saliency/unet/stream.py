@@ -16,62 +16,11 @@ import random
 from pathlib import Path
 from typing import Iterator
 
-import cv2
-import numpy as np
 import torch
 
 from saliency.errors import UserError
+from saliency.pairs import decode, raw_samples, shard_urls
 from saliency.unet.data import AugmentConfig, PairDataset
-
-
-def is_stream(data: str | Path) -> bool:
-    """A URL, a pipe, a tar (pattern) or a synth output written with --format webdataset."""
-    text = str(data)
-    if text.startswith("pipe:") or "://" in text or text.endswith(".tar") or ".tar}" in text or "{" in text:
-        return True
-    return Path(text).is_dir() and any(Path(text).glob("shards/*.tar")) and not any(Path(text).glob("shards/*/done.json"))
-
-
-def shard_urls(data: str | Path) -> list[str]:
-    """The shard list of a stream: a folder's complete tars in order, else the given URL(s)."""
-    path = Path(str(data))
-    if path.is_dir():
-        tars = sorted(p for p in (path / "shards").glob("*.tar") if p.with_suffix(".done.json").exists())
-        if not tars:
-            raise UserError(f"no complete WebDataset shards (shards/*.tar with their .done.json) under {path}")
-        return [str(p) for p in tars]
-    from braceexpand import braceexpand
-
-    return list(braceexpand(str(data)))
-
-
-def raw_samples(urls: list[str]) -> Iterator[dict]:
-    import webdataset as wds
-
-    dataset = wds.WebDataset(urls, shardshuffle=False, empty_check=False, nodesplitter=lambda u: u, workersplitter=lambda u: u)
-    try:
-        for sample in dataset:
-            if "png" not in sample or "mask.png" not in sample:
-                raise UserError(f"a sample of {sample.get('__url__', urls[0])} lacks png or mask.png: not a `saliency synth --format webdataset` shard")
-            yield sample
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot read WebDataset shards {urls[0]}{' ...' if len(urls) > 1 else ''}: {e}") from None
-
-
-def decode(sample: dict) -> tuple[np.ndarray, np.ndarray]:
-    image = cv2.imdecode(np.frombuffer(sample["png"], np.uint8), cv2.IMREAD_COLOR)
-    mask = cv2.imdecode(np.frombuffer(sample["mask.png"], np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None or mask is None:
-        raise UserError(f"sample {sample.get('__key__')} of {sample.get('__url__')} does not decode as PNG")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), mask
-
-
-def read_pairs(data: str | Path, limit: int | None = None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """(key, RGB image, mask) in stream order, no shuffling."""
-    for i, sample in enumerate(raw_samples(shard_urls(data))):
-        if limit is not None and i >= limit:
-            return
-        yield (sample["__key__"], *decode(sample))
 
 
 class StreamSource:

@@ -287,3 +287,19 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
         if log:
             log.close()
         ddp.close()
+
+
+def training_source(cfg: TrainConfig, pairs: list):
+    """The dataset a config asks for: plain pairs, or pairs pasted onto real backgrounds."""
+    from saliency.images import list_photos
+    from saliency.unet.data import AugmentConfig, PairDataset, PasteDataset
+
+    augment = AugmentConfig(cfg.flip, cfg.crop, cfg.color, cfg.degrade)
+    if cfg.backgrounds and cfg.paste > 0:
+        return PasteDataset(pairs, list_photos(cfg.backgrounds), cfg.size, cfg.paste, augment)
+    return PairDataset(pairs, cfg.size, augment)
+
+
+def validation_batches(val_set) -> list:
+    loader = torch.utils.data.DataLoader(val_set, batch_size=min(64, len(val_set)))
+    return list(loader)

@@ -1,7 +1,7 @@
 """Self-training on a folder of unlabeled photos: label them, train a student, repeat.
 
 Round r: the teachers (round 0: the ones given; later: the previous student, plus the given
-ones with `keep_teachers`) pseudo-label the photos (saliency.pseudo_labels: sure pixels only,
+ones with `keep_teachers`) pseudo-label the photos (saliency.real_photos.pseudo_labels: sure pixels only,
 surest photos only); a student trains on those real photos, and on synthetic pairs too if
 given, starting from the previous student unless `from_scratch`. A U-Net that learnt from
 generated scenes sees real textures, clutter and objects cut by the frame this way, which is
@@ -22,9 +22,10 @@ from typing import Callable
 import torch
 
 from saliency.files import write_json
-from saliency.pseudo_labels import PseudoLabelConfig, label_photos
-from saliency.unet.data import PairDataset, find_pairs, split_pairs
-from saliency.unet.train import TrainConfig, train
+from saliency.real_photos.pseudo_labels import PseudoLabelConfig, label_photos
+from saliency.pairs import find_pairs
+from saliency.unet.data import PairDataset, split_pairs
+from saliency.unet.train import TrainConfig, train, training_source, validation_batches
 
 
 @dataclass
@@ -68,8 +69,6 @@ def run_rounds(
                 train_pairs = train_pairs + find_pairs(cfg.synthetic)
             init = template.init if student is None or cfg.from_scratch else student
             train_cfg = replace(template, data=str(round_dir / "pseudo"), init=init)
-            from saliency.commands.train_unet import training_source, validation_batches
-
             meta = {"trained_on": f"self-training round {r}: {len(train_pairs)} pairs ({labelled['kept']} pseudo-labelled photos of {cfg.photos}"
                     + (f" and synthetic pairs of {cfg.synthetic}" if cfg.synthetic else "") + ")", "teachers": names}
             train(train_cfg, unet_dir, device, training_source(train_cfg, train_pairs), validation_batches(PairDataset(val_pairs, train_cfg.size)), meta, progress=progress)

@@ -37,7 +37,7 @@ from saliency.errors import UserError
 from saliency.files import atomic_write, read_safetensors, safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.generators.base import Generator
 from saliency.resume import changed_settings
-from saliency.unet.data import list_photos, read_rgb
+from saliency.images import list_photos, read_rgb
 from saliency.unet.model import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -217,19 +217,6 @@ class GanTeacher:
         self.rule, self.threshold, self.polarity = selection["rule"], selection["threshold"], selection["polarity"]
         self.min_component = FilterConfig(**selection.get("filters", {})).min_component
         self.last: dict[str, Any] = {}
-
-    @classmethod
-    def from_args(cls, args, device: torch.device) -> "GanTeacher":
-        from saliency.commands.common import generator_from_args
-        from saliency.commands.synth import default_selection, load_selection
-
-        if not args.inverter:
-            raise UserError("--teacher gan needs --inverter FILE from `saliency invert`")
-        E, meta = load_inverter(args.inverter, device)
-        G = generator_from_args(args, device)
-        if meta.get("generator") not in (None, args.generator) or E.latent_dim != G.latent_dim:
-            raise UserError(f"{args.inverter} inverts {meta.get('generator')}, not {args.generator}; pass --generator {meta.get('generator')}")
-        return cls(G, E, load_selection(args.selection or default_selection(args.generator)))
 
     @torch.no_grad()
     def __call__(self, image: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Pseudo-masks for a folder of unlabeled photos, from one or more teachers.
 
 A teacher is anything `saliency bench` can run (a `train-unet` checkpoint, `wctr`, ...) or the
-generator itself through an inversion encoder (`gan`, see saliency.inversion). Their soft maps
+generator itself through an inversion encoder (`gan`, see saliency.real_photos.inversion). Their soft maps
 are averaged; a pixel is object where the average is above `0.5 + margin`, background below
 `0.5 - margin`, and "unsure" (128, no loss in training) between. With `adaptive`, the band is
 centred on the map's own adaptive threshold instead (twice its mean, Achanta et al. 2009, at most
@@ -35,7 +35,7 @@ from tqdm import tqdm
 from saliency.errors import UserError
 from saliency.files import atomic_write, write_json
 from saliency.resume import changed_settings
-from saliency.unet.data import list_photos, read_rgb
+from saliency.images import list_photos, read_rgb
 
 UNSURE = 128
 

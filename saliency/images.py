@@ -1,0 +1,101 @@
+"""Reading photos and masks from disk, one place for every stage.
+
+Stages that train or label read through `read_rgb` and stop at the first unreadable file (a
+training set with a corrupt file is a set to fix). `try_read_rgb` is for tools that walk a user's
+folder and must get past one bad file (`saliency predict`): it says why a file was refused
+instead of raising. Both accept what OpenCV decodes and normalise it to 8-bit RGB: 16-bit PNGs
+are scaled, not clipped; grey images are repeated over three channels; an alpha channel is
+dropped; CMYK JPEGs come back as RGB; EXIF orientation is applied, as a viewer shows the photo.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from saliency.errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def list_photos(root: str | Path) -> list[Path]:
+    """Every image under `root` (recursively), sorted: a folder of unlabeled photos."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"photo folder not found: {root}")
+    photos = sorted(p for p in root.rglob("*") if is_image_file(p))
+    if not photos:
+        raise UserError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+    return photos
+
+
+def to_rgb8(decoded: np.ndarray) -> np.ndarray:
+    """OpenCV's BGR(A) or grey array of any integer depth -> uint8 RGB."""
+    if decoded.dtype == np.uint16:
+        decoded = (decoded.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif decoded.dtype != np.uint8:
+        raise ValueError(f"unsupported pixel type {decoded.dtype}")
+    if decoded.ndim == 2:
+        return cv2.cvtColor(decoded, cv2.COLOR_GRAY2RGB)
+    if decoded.shape[2] == 4:
+        return cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+
+
+def try_read_rgb(path: Path) -> tuple[np.ndarray | None, str | None]:
+    """(RGB uint8 image, None), or (None, why it cannot be read)."""
+    try:
+        data = np.fromfile(str(path), np.uint8)
+    except OSError as e:
+        return None, f"cannot open: {e.strerror or e}"
+    if data.size == 0:
+        return None, "empty file"
+    # three channels at the file's own depth, EXIF orientation applied (as a viewer shows it)
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    if decoded is None or decoded.size == 0:
+        return None, "not an image OpenCV can decode (corrupt, truncated or another format)"
+    try:
+        return to_rgb8(decoded), None
+    except ValueError as e:
+        return None, str(e)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    image, why = try_read_rgb(path)
+    if image is None:
+        raise UserError(f"cannot read image {path} ({why}); replace or remove it")
+    return image
+
+
+def read_mask(path: Path) -> np.ndarray:
+    m = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if m is None:
+        raise UserError(f"cannot read mask {path} (missing or corrupt); replace or remove it")
+    if m.ndim == 3:  # some published masks are stored as RGB(A)
+        m = m[..., :3].max(axis=2)
+    return m
+
+
+# Real photos that ship inside scikit-image's wheel (a dependency): what a first run shows when
+# no benchmark set is on the machine.
+BUNDLED_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
+
+
+def bundled_photos() -> dict[str, np.ndarray]:
+    """name -> RGB photo, read from scikit-image's installed data folder (no download)."""
+    from importlib.resources import files
+
+    folder = files("skimage.data")
+    photos = {}
+    for filename in BUNDLED_PHOTOS:
+        image, why = try_read_rgb(Path(str(folder / filename)))
+        if image is None:
+            raise UserError(f"scikit-image's bundled photo {filename} is missing from {folder} ({why}); reinstall scikit-image")
+        photos[Path(filename).stem.removesuffix("_left")] = image
+    return photos

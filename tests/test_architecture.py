@@ -1,0 +1,114 @@
+"""The import graph of the package, read from the source with `ast` (imports inside functions
+included): no module circle, and nothing below the commands imports a command."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("saliency", "discovery")
+
+
+def project_modules() -> dict[str, Path]:
+    modules = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            modules[".".join(parts)] = path
+    return modules
+
+
+def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """Project modules that `name` imports anywhere in its file."""
+    is_package = path.name == "__init__.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = name.split(".") if is_package else name.split(".")[:-1]
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in modules and t != name}
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = project_modules()
+    return {name: imports_of(name, path, modules) for name, path in modules.items()}
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_graph_reader_sees_a_circle_and_a_lazy_import():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert circles(graph) == [["a", "b", "c"]]
+    modules = project_modules()
+    # imports inside functions count: the CLI imports each command module only when it runs
+    assert "saliency.cli" in modules and "saliency.generators.registry" in imports_of("saliency.generators", modules["saliency.generators"], modules)
+    assert "saliency.bench.wctr" in import_graph()["saliency.bench.predictors"]  # imported inside make_predictor
+
+
+def test_no_import_circle_in_the_package():
+    assert circles(import_graph()) == []
+
+
+def test_nothing_below_the_commands_imports_a_command():
+    offenders = {
+        name: sorted(t for t in targets if t == "saliency.commands" or t.startswith("saliency.commands."))
+        for name, targets in import_graph().items()
+        if not (name == "saliency.cli" or name == "saliency.commands" or name.startswith("saliency.commands."))
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_backends_are_listed_lazily_and_never_import_the_registry():
+    from saliency.generators.registry import BACKENDS, available
+
+    graph = import_graph()
+    backend_modules = {target.partition(":")[0] for target in BACKENDS.values()}
+    assert not any("saliency.generators.registry" in graph[m] for m in backend_modules)
+    assert not backend_modules & graph["saliency.generators.registry"]
+    # every table entry resolves to the spec of that name
+    assert {name: s.name for name, s in available().items()} == {name: name for name in BACKENDS}
