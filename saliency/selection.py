@@ -46,7 +46,7 @@ import torch.nn.functional as F
 
 from saliency.errors import UserError
 from saliency.filters import FilterConfig, apply_filters
-from saliency.generators import spec
+from saliency.generators.registry import latest_or_shipped
 from saliency.generators.base import Generator
 from saliency.masks import DEFAULT_THRESHOLDS, NEEDS_NEGATIVE, border_band, grey, make_masks, mask_statistics
 from saliency.paths import runs_dir
@@ -247,15 +247,8 @@ def optimise_direction(
 
 def default_selection(generator: str) -> Path:
     """The latest `saliency select` run for this generator, else the selection that ships with it."""
-    run = runs_dir() / f"select-{generator}" / "selection.json"
-    if run.is_file():
-        return run
-    shipped = spec(generator).defaults.get("selection_file")
-    if shipped:
-        import discovery
-
-        return Path(discovery.__file__).parent / shipped
-    raise UserError(f"no selection for {generator}: run `saliency select --generator {generator}` first or pass --selection FILE")
+    fix = f"run `saliency select --generator {generator}` first or pass --selection FILE"
+    return latest_or_shipped(generator, runs_dir() / f"select-{generator}" / "selection.json", "selection_file", fix)
 
 
 def load_selection(path: Path) -> dict:

@@ -32,6 +32,7 @@ from saliency.commands.common import (
 from saliency.errors import UserError
 from saliency.files import sha256_file, write_json
 from saliency.generators import spec
+from saliency.generators.registry import latest_or_shipped
 from saliency.paths import runs_dir
 from saliency.selection import (
     ROW_FIELDS,
@@ -63,15 +64,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def default_directions(generator: str) -> Path:
-    run = runs_dir() / f"discover-{generator}" / "directions.safetensors"
-    if run.is_file():
-        return run
-    shipped = spec(generator).defaults.get("directions_file")
-    if shipped:
-        import discovery
-
-        return Path(discovery.__file__).parent / shipped
-    raise UserError(f"no directions for {generator}: run `saliency discover --generator {generator}` or pass --directions FILE")
+    """The latest `saliency discover` run for this generator, else the directions it ships with."""
+    fix = f"run `saliency discover --generator {generator}` or pass --directions FILE"
+    return latest_or_shipped(generator, runs_dir() / f"discover-{generator}" / "directions.safetensors", "directions_file", fix)
 
 
 def candidate_rows(G, unit: torch.Tensor, shift: float, mask: MaskSpec, n: int, seed: int) -> list[torch.Tensor]:

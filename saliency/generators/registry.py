@@ -9,6 +9,7 @@ imports the registry. A user's own model plugs in as `--generator package.module
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
@@ -55,6 +56,19 @@ def spec(name: str) -> GeneratorSpec:
         f"unknown generator {name!r}; choose one of {', '.join(sorted(BACKENDS))} "
         "or pass your own as package.module:factory"
     )
+
+
+def latest_or_shipped(generator: str, run_file: Path, key: str, fix: str) -> Path:
+    """A stage's input for `generator`: the latest run's `run_file` if there is one, else the file
+    the generator ships under its `key` default (relative to the discovery package)."""
+    if run_file.is_file():
+        return run_file
+    shipped = spec(generator).defaults.get(key)
+    if shipped:
+        import discovery
+
+        return Path(discovery.__file__).parent / shipped
+    raise UserError(f"no {run_file.name} for {generator}: {fix}")
 
 
 def build_generator(
