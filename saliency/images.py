@@ -36,15 +36,12 @@ def list_photos(root: str | Path) -> list[Path]:
 
 
 def to_rgb8(decoded: np.ndarray) -> np.ndarray:
-    """OpenCV's BGR(A) or grey array of any integer depth -> uint8 RGB."""
+    """OpenCV's three-channel BGR array (8 or 16 bit; the decode flags below make grey, alpha
+    and CMYK files three-channel already) -> uint8 RGB."""
     if decoded.dtype == np.uint16:
         decoded = (decoded.astype(np.float32) / 257.0).round().astype(np.uint8)
     elif decoded.dtype != np.uint8:
         raise ValueError(f"unsupported pixel type {decoded.dtype}")
-    if decoded.ndim == 2:
-        return cv2.cvtColor(decoded, cv2.COLOR_GRAY2RGB)
-    if decoded.shape[2] == 4:
-        return cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGB)
     return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
