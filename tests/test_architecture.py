@@ -87,7 +87,7 @@ def test_the_graph_reader_sees_a_circle_and_a_lazy_import():
     modules = project_modules()
     # imports inside functions count: the CLI imports each command module only when it runs
     assert "saliency.cli" in modules and "saliency.generators.registry" in imports_of("saliency.generators", modules["saliency.generators"], modules)
-    assert "saliency.bench.wctr" in import_graph()["saliency.bench.predictors"]  # imported inside make_predictor
+    assert "saliency.unet.model" in import_graph()["saliency.bench.predictors"]  # imported inside UNetPredictor
 
 
 def test_no_import_circle_in_the_package():
@@ -112,3 +112,15 @@ def test_backends_are_listed_lazily_and_never_import_the_registry():
     assert not backend_modules & graph["saliency.generators.registry"]
     # every table entry resolves to the spec of that name
     assert {name: s.name for name, s in available().items()} == {name: name for name in BACKENDS}
+
+
+def test_classical_methods_are_listed_lazily_and_each_entry_resolves():
+    import numpy as np
+
+    from saliency.bench.predictors import CLASSICAL, make_predictor
+
+    graph = import_graph()
+    assert not {target.partition(":")[0] for target in CLASSICAL.values()} & graph["saliency.bench.predictors"]
+    for name in CLASSICAL:
+        predictor = make_predictor(name, "cpu")
+        assert predictor.name == name and predictor(np.zeros((48, 48, 3), np.uint8)).shape == (48, 48)

@@ -43,10 +43,11 @@ def test_background_crops_come_from_the_corners():
     assert np.mean([c.mean() for c in crops]) < 0.35 * 255  # mostly the black surround
 
 
-def test_unsure_pixels_carry_no_loss():
+def test_unsure_pixels_carry_no_loss_and_confidence_weighs_the_rest():
     mask = np.array([[0, 128, 255], [60, 200, 100]], np.uint8)
     target, weight = mask_target(mask)
-    assert target.tolist() == [[[0, 0, 1], [0, 1, 0]]] and weight.tolist() == [[[1, 0, 1], [1, 1, 0]]]
+    # 0 / 255 weigh 1, the band 64..191 nothing, levels next to it their confidence (k / 64)
+    assert target.tolist() == [[[0, 0, 1], [0, 1, 0]]] and weight.tolist() == [[[1, 0, 1], [4 / 64, 9 / 64, 0]]]
     logits = torch.tensor([[[[-5.0, 9.0, 5.0], [-5.0, 5.0, 9.0]]]])  # right wherever labelled, "wrong" where unsure
     assert weighted_bce(logits, target[None], weight[None]).item() == pytest.approx(torch.nn.functional.softplus(torch.tensor(-5.0)).item(), rel=1e-4)
 

@@ -8,7 +8,13 @@
   64 px wide, log-amplitude spectrum minus its 3x3 local mean, back with the original phase,
   squared, Gaussian-smoothed), implemented here from the paper;
 - `wctr`: Zhu et al., CVPR 2014 (saliency optimisation from robust background detection), the
-  classical row of the papers' tables (saliency.bench.wctr).
+  classical row of the papers' tables (saliency.bench.wctr);
+- `mbplus`: Zhang et al., ICCV 2015 (minimum barrier saliency, saliency.bench.mbplus);
+- `mr`: Yang et al., CVPR 2013 (graph-based manifold ranking, saliency.bench.manifold_ranking);
+- a fusion of any of these, `mean:A+B+...` or `agree:A+B+...` (saliency.bench.fusion).
+
+Classical methods are listed lazily (name -> "module:class", imported on use), as smp lists its
+encoders: adding one is a module and a line here.
 """
 
 from __future__ import annotations
@@ -21,7 +27,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-BASELINES = ("center-prior", "spectral-residual", "wctr")
+CLASSICAL = {
+    "wctr": "saliency.bench.wctr:WCtr",
+    "mbplus": "saliency.bench.mbplus:MBPlus",
+    "mr": "saliency.bench.manifold_ranking:ManifoldRanking",
+}
+BASELINES = ("center-prior", "spectral-residual", *CLASSICAL)
 
 
 class Predictor(Protocol):
@@ -113,15 +124,25 @@ class UNetPredictor:
 
 
 def make_predictor(name: str, device: torch.device, short_side: int = 128) -> Predictor:
+    """A predictor by name: a baseline, 'shipped', a checkpoint path, or a fusion `RULE:A+B`."""
+    from saliency.errors import UserError
+
     if name == "center-prior":
         return CenterPrior()
     if name == "spectral-residual":
         return SpectralResidual()
-    if name == "wctr":
-        from saliency.bench.wctr import WCtr
+    if name in CLASSICAL:
+        import importlib
 
-        return WCtr()
-    from saliency.errors import UserError
+        module, cls = CLASSICAL[name].split(":")
+        return getattr(importlib.import_module(module), cls)()
+    rule, _, members = name.partition(":")
+    if members and not Path(name).exists():
+        from saliency.bench.fusion import FUSION_RULES, Fused
+
+        if rule not in FUSION_RULES:
+            raise UserError(f"--model {name!r}: fusion rule {rule!r} is not one of {', '.join(FUSION_RULES)} (write e.g. agree:wctr+mbplus+mr)")
+        return Fused([make_predictor(m, device, short_side) for m in members.split("+")], rule)
 
     if name == "shipped":
         from saliency.unet.model import shipped_model

@@ -1,7 +1,7 @@
 """`saliency pseudo-label`: pseudo-masks for a folder of unlabeled photos from teachers.
 
-Teachers (repeatable `--teacher`, maps averaged): a `train-unet` checkpoint, a baseline of
-`saliency bench` (`wctr`, ...), or `gan` (the generator itself: the photo is inverted with
+Teachers (repeatable `--teacher`; maps averaged, or weighted by agreement with `--fusion agree`):
+a `train-unet` checkpoint, a baseline of `saliency bench` (`wctr`, `mbplus`, `mr`, ...), or `gan` (the generator itself: the photo is inverted with
 `--inverter` from `saliency invert`, shifted along the `--selection` direction and masked; photos
 the generator reconstructs badly are dropped). Writes OUT/pairs.json (read by `train-unet --data`),
 OUT/masks/, OUT/pseudo_masks.png and OUT/summary.json; rerun to resume.
@@ -19,7 +19,7 @@ from saliency.paths import runs_dir
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_generator_arguments(p)
     p.add_argument("--photos", type=Path, required=True, help="folder of unlabeled photos (searched recursively)")
-    p.add_argument("--teacher", action="append", required=True, help="train-unet checkpoint, a bench baseline (wctr, center-prior, ...) or 'gan'; repeatable (maps averaged)")
+    p.add_argument("--teacher", action="append", required=True, help="train-unet checkpoint, 'shipped', a bench baseline (wctr, mbplus, mr, ...) or 'gan'; repeatable (maps fused by --fusion)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: DATA/runs/pseudo-PHOTOS)")
     add_pseudo_label_arguments(p)
 
@@ -30,9 +30,18 @@ def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--adaptive", action="store_true", help="centre the band on each map's adaptive threshold (2 x its mean, at most 0.5) and scale it alike: whole objects from a cautious teacher")
     g.add_argument("--keep", type=float, default=0.7, help="share of photos kept, those with the most sure pixels first")
     g.add_argument("--limit", type=int, default=None, help="first N photos only")
+    g.add_argument("--fusion", choices=("mean", "agree"), default="mean", help="several teachers: average their maps, or weight each per photo by its agreement with the others")
+    g.add_argument("--refine", action="store_true", help="snap the fused map's edges onto the photo's (guided filter) before thresholding")
+    g.add_argument("--confidence", action="store_true", help="per-pixel loss weight rising from 0 at the threshold to 1 at the band's edge, instead of a hard sure/unsure band")
+    g.add_argument("--rank", choices=("sure", "agreement"), default="sure", help="which photos --keep keeps: most sure pixels, or sure share x teacher agreement")
     g.add_argument("--inverter", type=Path, default=None, help="with --teacher gan: the inversion encoder from `saliency invert`")
     g.add_argument("--selection", type=Path, default=None, help="with --teacher gan: selection.json (default: the generator's latest or shipped one)")
     g.add_argument("--short-side", type=int, default=128, help="U-Net teachers: input short side (papers: 128)")
+
+
+def pseudo_label_options(args: argparse.Namespace) -> dict:
+    """The pseudo-mask settings of `add_pseudo_label_arguments`, as PseudoLabelConfig fields."""
+    return {k: getattr(args, k) for k in ("margin", "adaptive", "keep", "limit", "fusion", "refine", "confidence", "rank")}
 
 
 def build_teachers(args: argparse.Namespace, device) -> list:
@@ -66,7 +75,7 @@ def run(args: argparse.Namespace) -> None:
     from saliency.real_photos.pseudo_labels import PseudoLabelConfig, label_photos
 
     device = device_from_args(args)
-    cfg = PseudoLabelConfig(photos=str(args.photos), teachers=list(args.teacher), margin=args.margin, adaptive=args.adaptive, keep=args.keep, limit=args.limit)
+    cfg = PseudoLabelConfig(photos=str(args.photos), teachers=list(args.teacher), **pseudo_label_options(args))
     out = args.out or runs_dir() / f"pseudo-{args.photos.name}"
     summary = label_photos(cfg, build_teachers(args, device), out)
     print(f"{summary['kept']} of {summary['photos']} photos kept (sure pixels {summary['mean_sure_kept']:.0%}, object area {summary['mean_area_kept']:.2f}): "

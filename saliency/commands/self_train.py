@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from saliency.commands.common import add_generator_arguments, device_from_args
-from saliency.commands.pseudo_label import add_pseudo_label_arguments, build_teachers
+from saliency.commands.pseudo_label import add_pseudo_label_arguments, build_teachers, pseudo_label_options
 from saliency.commands.train_unet import add_training_arguments, training_config
 from saliency.paths import runs_dir
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> None:
 
     device = device_from_args(args)
     cfg = SelfTrainConfig(photos=str(args.photos), teachers=list(args.teacher), rounds=args.rounds, synthetic=str(args.synthetic) if args.synthetic else None,
-                          keep_teachers=args.keep_teachers, from_scratch=args.from_scratch, margin=args.margin, adaptive=args.adaptive, keep=args.keep, limit=args.limit)
+                          keep_teachers=args.keep_teachers, from_scratch=args.from_scratch, **pseudo_label_options(args))
     template = training_config(args, device, data=None)
 
     def make_teacher(name: str):

@@ -1,19 +1,24 @@
 """Pseudo-masks for a folder of unlabeled photos, from one or more teachers.
 
-A teacher is anything `saliency bench` can run (a `train-unet` checkpoint, `wctr`, ...) or the
-generator itself through an inversion encoder (`gan`, see saliency.real_photos.inversion). Their soft maps
-are averaged; a pixel is object where the average is above `0.5 + margin`, background below
+A teacher is anything `saliency bench` can run (a `train-unet` checkpoint, `wctr`, `mbplus`, `mr`,
+...) or the generator itself through an inversion encoder (`gan`, see saliency.real_photos.inversion).
+Their soft maps are fused per photo (`fusion`: averaged, or weighted by each teacher's agreement
+with the others, saliency.bench.fusion), optionally refined on the photo's edges
+(saliency.real_photos.refine); a pixel is object where the average is above `0.5 + margin`, background below
 `0.5 - margin`, and "unsure" (128, no loss in training) between. With `adaptive`, the band is
 centred on the map's own adaptive threshold instead (twice its mean, Achanta et al. 2009, at most
 0.5) and scaled with it: a teacher whose maps are cautious (the object only faintly above the
 background) still hands its student whole objects rather than their surest cores. Photos whose share of sure
 pixels is lowest, or whose object covers almost nothing or almost everything, are dropped; the
-`keep` share with the surest maps is written as a pairs list that `train-unet --data` reads.
+`keep` share with the surest maps (with `rank="agreement"`: sure share x teacher agreement) is
+written as a pairs list that `train-unet --data` reads. With `confidence`, the hard band becomes a
+ramp: each pixel's loss weight rises from 0 at the threshold to 1 at the band's edge, written
+into the mask's levels (saliency.real_photos.refine.encode_confidence).
 
 Output (resumable photo by photo; a rerun skips what is written):
 
-    masks/STEM.png      0 / 128 / 255 pseudo-mask at the photo's size
-    stats.jsonl         per photo: sure share, object area, teacher quality where one says
+    masks/STEM.png      0 / 128 / 255 pseudo-mask at the photo's size (with confidence: 0..63 / 192..255)
+    stats.jsonl         per photo: sure share (mean loss weight), object area, teacher agreement
     pairs.json          (photo, mask) of the kept photos
     pseudo_masks.png    photo | teacher map | pseudo-mask for 16 photos
     summary.json        settings and counts
@@ -32,10 +37,13 @@ import torch
 from py_sod_metrics.utils import get_adaptive_threshold  # the field's 2 x mean, as bench's adaptive F uses it
 from tqdm import tqdm
 
+from saliency.bench.fusion import agreement, fuse
 from saliency.errors import UserError
+from saliency.real_photos.refine import encode_confidence, refine
 from saliency.files import atomic_write, write_json
 from saliency.resume import changed_settings
 from saliency.images import list_photos, read_rgb
+from saliency.unet.data import mask_target
 
 UNSURE = 128
 
@@ -50,17 +58,24 @@ class PseudoLabelConfig:
     min_area: float = 0.02
     max_area: float = 0.8
     limit: int | None = None  # first N photos only
+    fusion: str = "mean"  # mean | agree (saliency.bench.fusion)
+    refine: bool = False  # guided filter on the photo before thresholding
+    confidence: bool = False  # per-pixel loss weight ramp instead of a hard sure/unsure band
+    rank: str = "sure"  # sure | agreement (sure share x teacher agreement)
 
-    RESUMABLE_CHANGES = ("keep", "min_area", "max_area")
+    RESUMABLE_CHANGES = ("keep", "min_area", "max_area", "rank")
 
 
 ADAPTIVE_FLOOR = 0.1  # a near-empty map must not turn its faintest pixels into object
 
 
-def pseudo_mask(soft: np.ndarray, margin: float, adaptive: bool = False) -> np.ndarray:
-    """Soft map in [0, 1] -> uint8 mask of 0 (background), 128 (unsure), 255 (object)."""
+def pseudo_mask(soft: np.ndarray, margin: float, adaptive: bool = False, confidence: bool = False) -> np.ndarray:
+    """Soft map in [0, 1] -> uint8 mask of 0 (background), 128 (unsure), 255 (object); with
+    `confidence`, object / background at the centre and a confidence |soft - centre| / half band."""
     centre = max(float(get_adaptive_threshold(soft, max_value=0.5)), ADAPTIVE_FLOOR) if adaptive else 0.5
     half_band = margin * centre / 0.5
+    if confidence:
+        return encode_confidence(soft >= centre, np.abs(soft - centre) / max(half_band, 1e-6))
     out = np.full(soft.shape, UNSURE, np.uint8)
     out[soft >= centre + half_band] = 255
     out[soft <= centre - half_band] = 0
@@ -68,9 +83,11 @@ def pseudo_mask(soft: np.ndarray, margin: float, adaptive: bool = False) -> np.n
 
 
 def select_photos(stats: list[dict], cfg: PseudoLabelConfig) -> list[dict]:
-    """The `keep` share of plausible photos with the most sure pixels."""
+    """The `keep` share of plausible photos with the most sure pixels (times the teachers'
+    agreement with `rank="agreement"`)."""
     plausible = [s for s in stats if cfg.min_area <= s["area"] <= cfg.max_area]
-    plausible.sort(key=lambda s: (-s["sure"], s["stem"]))
+    score = (lambda s: s["sure"] * s.get("agreement", 1.0)) if cfg.rank == "agreement" else (lambda s: s["sure"])
+    plausible.sort(key=lambda s: (-score(s), s["stem"]))
     return sorted(plausible[: round(cfg.keep * len(stats))], key=lambda s: s["stem"])
 
 
@@ -106,28 +123,34 @@ def label_photos(cfg: PseudoLabelConfig, teachers: list[Callable[[np.ndarray], n
     stats = _read_stats(out / "stats.jsonl")
     with open(out / "stats.jsonl", "w") as f:  # rewrite without a torn tail
         f.writelines(json.dumps(stats[p.stem]) + "\n" for p in photos if p.stem in stats)
-    sheet: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    sheet: list[tuple[np.ndarray, ...]] = []
+    labels = ["photo", *(["teachers fused", "refined"] if cfg.refine else ["teacher"]), "pseudo-mask"]
     with open(out / "stats.jsonl", "a") as log:
         for photo in tqdm(photos, desc="pseudo-label", disable=not progress):
             if photo.stem in stats and (out / "masks" / f"{photo.stem}.png").exists() and len(sheet) >= 16:
                 continue
             image = read_rgb(photo)
-            soft = np.mean([t(image) for t in teachers], axis=0)
-            mask = pseudo_mask(soft, cfg.margin, cfg.adaptive)
+            maps = [t(image) for t in teachers]
+            fused = soft = fuse(maps, cfg.fusion)
+            if cfg.refine:
+                soft = refine(fused, image)
+            mask = pseudo_mask(soft, cfg.margin, cfg.adaptive, cfg.confidence)
             if photo.stem not in stats:
                 ok, png = cv2.imencode(".png", mask)
                 with atomic_write(out / "masks" / f"{photo.stem}.png", "wb") as m:
                     m.write(png.tobytes())
-                row = {"stem": photo.stem, "photo": str(photo.resolve()), "sure": round(float((mask != UNSURE).mean()), 4), "area": round(float((mask == 255).mean()), 4)}
+                _, weight = mask_target(mask)
+                row = {"stem": photo.stem, "photo": str(photo.resolve()), "sure": round(float(weight.mean()), 4), "area": round(float((mask > 191).mean()), 4),
+                       "agreement": round(agreement(maps), 4)}
                 stats[photo.stem] = row
                 log.write(json.dumps(row) + "\n")
                 log.flush()
             if len(sheet) < 16:
-                sheet.append((image, soft, mask))
+                sheet.append((image, fused, soft, mask) if cfg.refine else (image, soft, mask))
     rows = [stats[p.stem] for p in photos]
     kept = select_photos(rows, cfg)
     write_json(out / "pairs.json", {"pairs": [[s["photo"], f"masks/{s['stem']}.png"] for s in kept]})
-    contact_sheet(sheet, out / "pseudo_masks.png")
+    contact_sheet(sheet, out / "pseudo_masks.png", labels)
     summary = {
         "config": asdict(cfg),
         "complete": True,
@@ -140,8 +163,9 @@ def label_photos(cfg: PseudoLabelConfig, teachers: list[Callable[[np.ndarray], n
     return summary
 
 
-def contact_sheet(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]], path: Path, size: int = 96) -> Path:
-    """Photo, teacher map and pseudo-mask (grey = unsure) for each photo, for a person to judge."""
+def contact_sheet(rows: list[tuple[np.ndarray, ...]], path: Path, labels: list[str], size: int = 96) -> Path:
+    """Photo, teacher map (before and after refinement) and pseudo-mask (grey = unsure, darker
+    greys = less confident) for each photo, for a person to judge; one column of `labels` each."""
     from saliency.viz import image_grid, save_png
 
     def tile(a: np.ndarray) -> torch.Tensor:
@@ -150,9 +174,9 @@ def contact_sheet(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]], path: P
         t = t / 127.5 - 1 if a.dtype == np.uint8 else t * 2 - 1
         return t.permute(2, 0, 1) if t.ndim == 3 else t[None]
 
-    grid, labels = [], []
+    grid, row_labels = [], []
     for start in range(0, len(rows), 8):
         chunk = rows[start : start + 8]
-        grid += [torch.stack([tile(r[0]) for r in chunk]), torch.stack([tile(r[1].astype(np.float32)) for r in chunk]), torch.stack([tile(r[2]) for r in chunk])]
-        labels += ["photo", "teacher", "pseudo-mask"]
-    return save_png(image_grid(grid, labels, label_width=80), path)
+        grid += [torch.stack([tile(r[k]) for r in chunk]) for k in range(len(labels))]
+        row_labels += labels
+    return save_png(image_grid(grid, row_labels, label_width=100), path)

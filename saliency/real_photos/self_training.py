@@ -28,6 +28,9 @@ from saliency.unet.data import PairDataset, split_pairs
 from saliency.unet.train import TrainConfig, train, training_source, validation_batches
 
 
+PSEUDO_FIELDS = ("margin", "adaptive", "keep", "limit", "fusion", "refine", "confidence", "rank")
+
+
 @dataclass
 class SelfTrainConfig:
     photos: str
@@ -40,6 +43,10 @@ class SelfTrainConfig:
     adaptive: bool = False
     keep: float = 0.7
     limit: int | None = None
+    fusion: str = "mean"
+    refine: bool = False
+    confidence: bool = False
+    rank: str = "sure"
 
 
 def run_rounds(
@@ -59,7 +66,7 @@ def run_rounds(
         round_dir = out / f"round-{r}"
         names = list(cfg.teachers) if student is None else [student] + (list(cfg.teachers) if cfg.keep_teachers else [])
         teachers = given if student is None else [make_teacher(student)] + (given if cfg.keep_teachers else [])
-        pseudo_cfg = PseudoLabelConfig(photos=cfg.photos, teachers=names, margin=cfg.margin, adaptive=cfg.adaptive, keep=cfg.keep, limit=cfg.limit)
+        pseudo_cfg = PseudoLabelConfig(photos=cfg.photos, teachers=names, **{k: getattr(cfg, k) for k in PSEUDO_FIELDS})
         labelled = label_photos(pseudo_cfg, teachers, round_dir / "pseudo", progress)
         unet_dir = round_dir / "unet"
         if not (unet_dir / "summary.json").exists():

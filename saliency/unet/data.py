@@ -60,9 +60,11 @@ def build_transform(size: int, augment: AugmentConfig | None):
 
 def mask_target(mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 mask -> (target, weight) float [1, H, W]: object above 191, background below 64,
-    anything between is "unsure" and weighs 0."""
-    m = torch.from_numpy(np.ascontiguousarray(mask))[None]
-    return (m > 191).float(), ((m < 64) | (m > 191)).float()
+    anything between is "unsure" and weighs 0. Outside the band the weight is the pixel's
+    confidence: 1 at 0 and 255, falling linearly to 1/64 next to the band (how
+    saliency.real_photos.refine.encode_confidence writes it); 0 / 128 / 255 masks weigh 1 / 0 / 1."""
+    m = torch.from_numpy(np.ascontiguousarray(mask))[None].float()
+    return (m > 191).float(), torch.where(m > 191, (m - 191) / 64, torch.where(m < 64, (64 - m) / 64, torch.zeros_like(m)))
 
 
 class PairDataset(Dataset):

@@ -1,0 +1,113 @@
+"""Label-free teachers (wCtr, MB+, MR), their fusion, and pseudo-mask refinement, each on a
+case with a known answer."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from saliency.bench.fusion import agreement_weights, fuse
+from saliency.bench.mbplus import minimum_barrier_distance
+from saliency.bench.predictors import CLASSICAL, make_predictor
+from saliency.real_photos.pseudo_labels import pseudo_mask
+from saliency.real_photos.refine import encode_confidence, refine
+from saliency.unet.data import mask_target
+
+
+def scene(h: int = 120, w: int = 160, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A red ellipse off centre on a noisy blue-to-green gradient: photo and its true mask."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0, 1, w)[None, :, None]
+    background = np.concatenate([np.zeros((h, w, 1)), 90 + 60 * x.repeat(h, 0), 160 - 60 * x.repeat(h, 0)], axis=2)
+    image = background + rng.normal(0, 6, (h, w, 3))
+    truth = np.zeros((h, w), np.uint8)
+    cv2.ellipse(truth, (w // 2 + 12, h // 2 - 6), (w // 6, h // 5), 20, 0, 360, 1, -1)
+    image[truth.astype(bool)] = (200, 40, 30) + rng.normal(0, 6, (int(truth.sum()), 3))
+    return np.clip(image, 0, 255).astype(np.uint8), truth.astype(bool)
+
+
+@pytest.mark.parametrize("name", sorted(CLASSICAL))
+def test_each_teacher_finds_the_known_object(name):
+    image, truth = scene()
+    m = make_predictor(name, "cpu")(image)
+    assert m.shape == truth.shape and m.dtype == np.float32 and 0 <= m.min() and m.max() <= 1
+    inside, outside = float(m[truth].mean()), float(m[~truth].mean())
+    assert inside > 0.6 and outside < 0.2, (inside, outside)
+    iou = ((m > 0.5) & truth).sum() / ((m > 0.5) | truth).sum()
+    assert iou > 0.8, iou
+
+
+def test_minimum_barrier_distance_ignores_a_slow_ramp_and_sees_a_walled_object():
+    ramp = np.tile(np.linspace(0, 100, 40, dtype=np.float32), (40, 1))[..., None]
+    ramp[15:25, 15:25] = 200.0
+    d = minimum_barrier_distance(ramp)[..., 0]
+    # the ramp is crossed by a path down one column: barrier 0. The flat block's best path
+    # comes down the ramp's highest column next to it (25) and steps in: 200 - ramp[25]
+    assert np.abs(d[:10]).max() == 0 and np.abs(d[30:]).max() == 0
+    assert np.allclose(d[15:25, 15:25], 200.0 - ramp[0, 25, 0], atol=1e-4)
+
+
+def test_agreement_fusion_prefers_the_teachers_that_agree():
+    _, truth = scene()
+    good = [truth.astype(np.float32) * s for s in (0.6, 0.65, 0.7)]  # right, if timid
+    frame = np.ones_like(good[0])
+    frame[20:-20, 20:-20] = 0  # a teacher that lights up the frame: the failure of the day
+    maps = np.stack(good + [frame])
+    w = agreement_weights(maps)
+    assert w.argmin() == 3 and w[3] < 0.5 * w[:3].min() and w.sum() == pytest.approx(1)
+
+    def iou(m):
+        return ((m > 0.5) & truth).sum() / ((m > 0.5) | truth).sum()
+
+    # averaged, the frame teacher pulls the object under 0.5 (0.49) and lifts the frame (0.25);
+    # weighted by agreement, the object stays
+    assert iou(fuse(maps, "mean")) == 0 and iou(fuse(maps, "agree")) == 1
+    assert np.allclose(agreement_weights(maps[:2]), 0.5)  # two teachers cannot outvote each other
+
+
+def test_refinement_moves_a_mask_edge_onto_the_photo_edge():
+    h, w, edge = 64, 96, 48
+    image = np.zeros((h, w, 3), np.uint8)
+    image[:, edge:] = 220
+    soft = np.zeros((h, w), np.float32)
+    soft[:, edge - 2 :] = 1.0  # the teacher's edge is 2 px off the photo's
+    refined = refine(soft, image)
+    row = refined[h // 2] > 0.5
+    assert row[edge:].all() and not row[: edge - 1].any()  # now within 1 px of the photo's edge
+
+
+def test_confidence_is_written_into_the_mask_and_read_back_as_the_loss_weight():
+    soft = np.array([[0.0, 0.2, 0.45, 0.5, 0.55, 0.8, 1.0]], np.float32)
+    mask = pseudo_mask(soft, margin=0.2, confidence=True)
+    target, weight = mask_target(mask)
+    assert target[0, 0].tolist() == [0, 0, 0, 0, 1, 1, 1]  # the threshold itself weighs 0 either way
+    # confidence |soft - 0.5| / 0.2, capped at 1, to 1/64
+    assert np.allclose(weight[0, 0].numpy(), [1, 1, 0.25, 0, 0.25, 1, 1], atol=1 / 64)
+    hard = pseudo_mask(soft, margin=0.2)
+    assert hard.tolist() == [[0, 0, 128, 128, 128, 255, 255]]
+    assert encode_confidence(np.array([True, False]), np.array([1.0, 1.0])).tolist() == [255, 0]
+
+
+def test_pseudo_labels_from_fused_refined_teachers_carry_confidence(tmp_path):
+    from saliency.real_photos.pseudo_labels import PseudoLabelConfig, label_photos
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    truths = {}
+    for i in range(4):
+        image, truth = scene(seed=i)
+        cv2.imwrite(str(photos / f"p{i}.png"), image[..., ::-1])
+        truths[f"p{i}"] = truth
+    names = ["wctr", "mbplus", "mr"]
+    cfg = PseudoLabelConfig(photos=str(photos), teachers=names, margin=0.45, adaptive=True, keep=1.0, fusion="agree", refine=True, confidence=True, rank="agreement")
+    summary = label_photos(cfg, [make_predictor(n, "cpu") for n in names], tmp_path / "out", progress=False)
+    assert summary["kept"] == 4
+    for stem, truth in truths.items():
+        mask = cv2.imread(str(tmp_path / "out" / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE)
+        target, weight = mask_target(mask)
+        obj = target[0].numpy().astype(bool)
+        assert ((obj & truth).sum() / (obj | truth).sum()) > 0.8
+        assert 0 < float(weight.mean()) < 1 and len(np.unique(mask)) > 3  # graded, not 0 / 128 / 255
+    sheet = cv2.imread(str(tmp_path / "out" / "pseudo_masks.png"))
+    assert sheet is not None and sheet.shape[0] > 4 * 96  # photo, fused, refined, pseudo-mask rows
