@@ -111,3 +111,34 @@ def test_pseudo_labels_from_fused_refined_teachers_carry_confidence(tmp_path):
         assert 0 < float(weight.mean()) < 1 and len(np.unique(mask)) > 3  # graded, not 0 / 128 / 255
     sheet = cv2.imread(str(tmp_path / "out" / "pseudo_masks.png"))
     assert sheet is not None and sheet.shape[0] > 4 * 96  # photo, fused, refined, pseudo-mask rows
+
+
+def test_pseudo_labelling_resumes_after_kill_9_with_the_same_masks(tmp_path):
+    """The first half of a self-training round (train-unet's resume is tested on its own)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(60):
+        cv2.imwrite(str(photos / f"p{i:02d}.png"), scene(64, 80, seed=i)[0][..., ::-1])
+    cmd = [sys.executable, "-m", "saliency", "pseudo-label", "--photos", str(photos), "--teacher", "mbplus", "--teacher", "mr", "--teacher", "wctr",
+           "--fusion", "agree", "--refine", "--confidence", "--adaptive", "--rank", "agreement"]
+    env = {**os.environ, "SALIENCY_DATA": str(tmp_path / "data")}
+    subprocess.run(cmd + ["--out", str(tmp_path / "whole")], check=True, env=env, capture_output=True)
+    proc = subprocess.Popen(cmd + ["--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stats = tmp_path / "killed" / "stats.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not stats.exists() or len(stats.read_text().splitlines()) < 15):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(stats.read_text().splitlines())
+    assert 15 <= done_before < 60, "the kill must land mid-run"
+    subprocess.run(cmd + ["--out", str(tmp_path / "killed")], check=True, env=env, capture_output=True)
+    assert (tmp_path / "killed" / "pairs.json").read_text() == (tmp_path / "whole" / "pairs.json").read_text()
+    for mask in sorted((tmp_path / "whole" / "masks").iterdir()):
+        assert (tmp_path / "killed" / "masks" / mask.name).read_bytes() == mask.read_bytes(), mask.name
