@@ -17,10 +17,7 @@ paper with the parameter values of the authors' release:
 from __future__ import annotations
 
 import numpy as np
-from skimage.color import rgb2lab
-from skimage.segmentation import slic
-
-from saliency.bench.wctr import superpixel_graph
+from saliency.bench.wctr import superpixel_graph, superpixels
 
 
 def _normalise(v: np.ndarray) -> np.ndarray:
@@ -31,15 +28,10 @@ def _normalise(v: np.ndarray) -> np.ndarray:
 def manifold_ranking(image: np.ndarray, n_segments: int = 200, compactness: float = 20.0, theta: float = 10.0, alpha: float = 0.99) -> np.ndarray:
     """RGB uint8 [H, W, 3] -> saliency map float32 [H, W] in [0, 1]."""
     h, w = image.shape[:2]
-    raw = slic(image, n_segments=n_segments, compactness=compactness, start_label=0, convert2lab=True)
-    _, labels = np.unique(raw, return_inverse=True)
-    labels = labels.reshape(h, w)
-    n = int(labels.max()) + 1
+    labels, counts, lab = superpixels(image, n_segments, compactness)
+    n = len(counts)
     if n < 3:
         return np.zeros((h, w), np.float32)
-    counts = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
-    rgb = np.stack([np.bincount(labels.ravel(), image[..., c].ravel().astype(np.float64), n) for c in range(3)], 1) / counts[:, None]
-    lab = rgb2lab((rgb / 255.0)[:, None, :])[:, 0, :]
 
     sides = [np.unique(labels[0]), np.unique(labels[-1]), np.unique(labels[:, 0]), np.unique(labels[:, -1])]
     frame = np.unique(np.concatenate(sides))

@@ -48,6 +48,19 @@ def superpixel_graph(labels: np.ndarray) -> np.ndarray:
     return adj | adj.T
 
 
+def superpixels(image: np.ndarray, n_segments: int, compactness: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SLIC labels (consecutive from 0), pixel count and mean CIE-Lab colour of each superpixel,
+    as wCtr and MR start from them."""
+    h, w = image.shape[:2]
+    raw = slic(image, n_segments=n_segments, compactness=compactness, start_label=0, convert2lab=True)
+    _, labels = np.unique(raw, return_inverse=True)
+    labels = labels.reshape(h, w)
+    n = int(labels.max()) + 1
+    counts = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
+    rgb = np.stack([np.bincount(labels.ravel(), image[..., c].ravel().astype(np.float64), n) for c in range(3)], 1) / counts[:, None]
+    return labels, counts, rgb2lab((rgb / 255.0)[:, None, :])[:, 0, :]
+
+
 def _mean_min_distance(adj: np.ndarray, dist: np.ndarray) -> float:
     masked = np.where(adj & ~np.eye(len(adj), dtype=bool), dist, np.inf)
     mins = masked.min(1)
@@ -57,16 +70,10 @@ def _mean_min_distance(adj: np.ndarray, dist: np.ndarray) -> float:
 def wctr(image: np.ndarray, pixels_per_superpixel: int = 600, min_superpixels: int = 60, compactness: float = 20.0, border: int = 8) -> np.ndarray:
     """RGB uint8 [H, W, 3] -> saliency map float32 [H, W] in [0, 1]."""
     h, w = image.shape[:2]
-    n_segments = max(min_superpixels, round(h * w / pixels_per_superpixel))
-    raw = slic(image, n_segments=n_segments, compactness=compactness, start_label=0, convert2lab=True)
-    _, labels = np.unique(raw, return_inverse=True)
-    labels = labels.reshape(h, w)
-    n = int(labels.max()) + 1
+    labels, counts, lab = superpixels(image, max(min_superpixels, round(h * w / pixels_per_superpixel)), compactness)
+    n = len(counts)
     if n < 3:
         return np.zeros((h, w), np.float32)
-    counts = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
-    rgb = np.stack([np.bincount(labels.ravel(), image[..., c].ravel().astype(np.float64), n) for c in range(3)], 1) / counts[:, None]
-    lab = rgb2lab((rgb / 255.0)[:, None, :])[:, 0, :]
     ys, xs = np.mgrid[0:h, 0:w]
     pos = np.stack([np.bincount(labels.ravel(), ys.ravel() / h, n), np.bincount(labels.ravel(), xs.ravel() / w, n)], 1) / counts[:, None]
     band = min(border, max(1, min(h, w) // 8))
