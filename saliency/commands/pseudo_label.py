@@ -41,7 +41,9 @@ def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
 
 def pseudo_label_options(args: argparse.Namespace) -> dict:
     """The pseudo-mask settings of `add_pseudo_label_arguments`, as PseudoLabelConfig fields."""
-    return {k: getattr(args, k) for k in ("margin", "adaptive", "keep", "limit", "fusion", "refine", "confidence", "rank")}
+    from saliency.real_photos.pseudo_labels import PSEUDO_MASK_FIELDS
+
+    return {k: getattr(args, k) for k in PSEUDO_MASK_FIELDS}
 
 
 def build_teachers(args: argparse.Namespace, device) -> list:

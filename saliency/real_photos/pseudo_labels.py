@@ -66,6 +66,10 @@ class PseudoLabelConfig:
     RESUMABLE_CHANGES = ("keep", "min_area", "max_area", "rank")
 
 
+# the settings a caller passes through to a pseudo-mask run (the CLI's flags, self-training's rounds)
+PSEUDO_MASK_FIELDS = ("margin", "adaptive", "keep", "limit", "fusion", "refine", "confidence", "rank")
+
+
 ADAPTIVE_FLOOR = 0.1  # a near-empty map must not turn its faintest pixels into object
 
 

@@ -22,13 +22,10 @@ from typing import Callable
 import torch
 
 from saliency.files import write_json
-from saliency.real_photos.pseudo_labels import PseudoLabelConfig, label_photos
+from saliency.real_photos.pseudo_labels import PSEUDO_MASK_FIELDS, PseudoLabelConfig, label_photos
 from saliency.pairs import find_pairs
 from saliency.unet.data import PairDataset, split_pairs
 from saliency.unet.train import TrainConfig, train, training_source, validation_batches
-
-
-PSEUDO_FIELDS = ("margin", "adaptive", "keep", "limit", "fusion", "refine", "confidence", "rank")
 
 
 @dataclass
@@ -66,7 +63,7 @@ def run_rounds(
         round_dir = out / f"round-{r}"
         names = list(cfg.teachers) if student is None else [student] + (list(cfg.teachers) if cfg.keep_teachers else [])
         teachers = given if student is None else [make_teacher(student)] + (given if cfg.keep_teachers else [])
-        pseudo_cfg = PseudoLabelConfig(photos=cfg.photos, teachers=names, **{k: getattr(cfg, k) for k in PSEUDO_FIELDS})
+        pseudo_cfg = PseudoLabelConfig(photos=cfg.photos, teachers=names, **{k: getattr(cfg, k) for k in PSEUDO_MASK_FIELDS})
         labelled = label_photos(pseudo_cfg, teachers, round_dir / "pseudo", progress)
         unet_dir = round_dir / "unet"
         if not (unet_dir / "summary.json").exists():
