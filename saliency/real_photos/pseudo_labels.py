@@ -4,7 +4,7 @@ A teacher is anything `saliency bench` can run (a `train-unet` checkpoint, `wctr
 ...) or the generator itself through an inversion encoder (`gan`, see saliency.real_photos.inversion).
 Their soft maps are fused per photo (`fusion`: averaged, or weighted by each teacher's agreement
 with the others, saliency.bench.fusion), optionally refined on the photo's edges
-(saliency.real_photos.refine); a pixel is object where the average is above `0.5 + margin`, background below
+(saliency.real_photos.refine); a pixel is object where the fused map is above `0.5 + margin`, background below
 `0.5 - margin`, and "unsure" (128, no loss in training) between. With `adaptive`, the band is
 centred on the map's own adaptive threshold instead (twice its mean, Achanta et al. 2009, at most
 0.5) and scaled with it: a teacher whose maps are cautious (the object only faintly above the
@@ -20,7 +20,7 @@ Output (resumable photo by photo; a rerun skips what is written):
     masks/STEM.png      0 / 128 / 255 pseudo-mask at the photo's size (with confidence: 0..63 / 192..255)
     stats.jsonl         per photo: sure share (mean loss weight), object area, teacher agreement
     pairs.json          (photo, mask) of the kept photos
-    pseudo_masks.png    photo | teacher map | pseudo-mask for 16 photos
+    pseudo_masks.png    photo | teacher map (fused, then refined) | pseudo-mask for 16 photos
     summary.json        settings and counts
 """
 
