@@ -172,8 +172,8 @@ class BigBiGANGenerator(BigGANGenerator):
 
     n_classes = 0
 
-    def __init__(self, classes: Sequence[int] | None = None) -> None:
-        super().__init__(bn_eps=1e-4, sn_eps=1e-4, classes=None)
+    def __init__(self, classes: Sequence[int] | None = None, width: int = 96) -> None:
+        super().__init__(bn_eps=1e-4, sn_eps=1e-4, width=width, classes=None)
         self.n_classes = 0
 
     def sample_classes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
