@@ -113,11 +113,20 @@ def main() -> int:
         saliency("export", "--checkpoint", str(work / "unet" / "best.safetensors"), "--onnx", str(work / "model.onnx"), log=log)
         return f"{(work / 'model.onnx').stat().st_size / 1e6:.1f} MB, checked against PyTorch"
 
+    def recipe() -> str:
+        proc = subprocess.run(["bash", str(ROOT / "scripts" / "paper_recipe.sh"), "biggan-128", "--smoke", "--device", args.device, "--out", str(work / "recipe")],
+                              capture_output=True, text=True)
+        with open(log, "a") as f:
+            f.write(proc.stdout + proc.stderr)
+        if proc.returncode:
+            raise RuntimeError(f"paper_recipe.sh --smoke exited {proc.returncode}; see {log}")
+        return "discover, select, synth, train-unet, bench: " + (work / "recipe" / "table.md").read_text().splitlines()[-1]
+
     import torch
 
     print(f"device check on {args.device}: torch {torch.__version__}" + (f", {torch.cuda.get_device_name(0)}" if args.device == "cuda" and torch.cuda.is_available() else ""), flush=True)
     for name, fn in [("planted discover+select+synth", planted), ("deterministic discovery x2", deterministic), (f"planted recovery, {seeds} seeds", recovery),
-                     ("objects-64 synth", objects), ("train-unet", unet), ("bench ECSSD", bench), ("ONNX export", onnx)]:
+                     ("objects-64 synth", objects), ("train-unet", unet), ("bench ECSSD", bench), ("ONNX export", onnx)] + ([("paper recipe --smoke (biggan-128)", recipe)] if args.device == "cuda" else []):
         stage(name, fn)
     print("\n| stage | seconds | status | result |\n|---|---|---|---|")
     for r in rows:
