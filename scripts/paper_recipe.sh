@@ -80,12 +80,10 @@ stage() {  # stage NAME CMD...: run once; skipped when OUT/.done-NAME exists
 }
 
 if [ -n "$BG" ]; then
-  DIRS=$BG
   SEL=(--directions "$BG" --direction 0 --sign + --shift 5)
 else
   stage discover "${SAL[@]}" discover "${G[@]}" --deformator ortho --reconstructor resnet18 "${DISCOVER[@]}" --out "$OUT/discover"
-  DIRS=$OUT/discover/directions.safetensors
-  SEL=(--directions "$DIRS" "${SHIFTS[@]}")
+  SEL=(--directions "$OUT/discover/directions.safetensors" "${SHIFTS[@]}")
 fi
 # the papers rank the discovered directions; they do not optimise one (--optimise-steps 0)
 stage select "${SAL[@]}" select "${G[@]}" "${SEL[@]}" --optimise-steps 0 --random-starts 0 "${MASKS[@]}" "${SELECT[@]}" --out "$OUT/select"

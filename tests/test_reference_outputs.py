@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from saliency.generators.biggan import BigBiGANGenerator, BigGANGenerator, SelfAttention
+from saliency.generators.biggan import BigGANGenerator, SelfAttention
 from saliency.masks import make_masks
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "reference"))
-from seeded import largest_difference, seeded_state  # noqa: E402
+from seeded import largest_difference, seeded_port  # noqa: E402
 
 FACTS = json.loads((Path(__file__).parent / "fixtures" / "reference" / "biggan_outputs.json").read_text())
 TOLERANCE = 1e-5
@@ -29,10 +29,7 @@ def z() -> torch.Tensor:
 
 
 def port(case: dict, **overrides) -> BigGANGenerator:
-    cls = BigBiGANGenerator if case["generator"] == "bigbigan" else BigGANGenerator
-    G = cls(width=case["width"], **overrides)
-    G.load_state_dict(seeded_state(G.state_dict(), FACTS["seed"], case["bn_scales"]), strict=True)
-    return G.freeze()
+    return seeded_port(case, FACTS["seed"], **overrides)
 
 
 def draw(G: BigGANGenerator, case: dict, latents: torch.Tensor | None = None) -> torch.Tensor:

@@ -18,10 +18,9 @@ import pytest
 import torch
 
 from discovery.trainer import DiscoveryConfig, Discoverer
-from saliency.generators.biggan import BigGANGenerator
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "reference"))
-from seeded import facts_difference, seeded_network, seeded_state, seeded_tensor  # noqa: E402
+from seeded import facts_difference, seeded_network, seeded_port, seeded_tensor  # noqa: E402
 
 HERE = Path(__file__).parent / "fixtures" / "reference"
 STEP = json.loads((HERE / "discovery_step.json").read_text())
@@ -39,9 +38,7 @@ def reference_name(ours: str) -> str:
 @pytest.fixture(scope="module")
 def G():
     case = next(c for c in OUTPUTS["cases"] if c["generator"] == "biggan-128" and c["width"] == STEP["generator"]["width"])
-    g = BigGANGenerator(width=case["width"], classes=STEP["generator"]["classes"])
-    g.load_state_dict(seeded_state(g.state_dict(), OUTPUTS["seed"], case["bn_scales"]), strict=True)
-    return g.double().freeze()
+    return seeded_port(case, OUTPUTS["seed"], classes=STEP["generator"]["classes"]).double()
 
 
 def discoverer(G, case: dict, **overrides) -> Discoverer:
