@@ -142,3 +142,31 @@ def test_pseudo_labelling_resumes_after_kill_9_with_the_same_masks(tmp_path):
     assert (tmp_path / "killed" / "pairs.json").read_text() == (tmp_path / "whole" / "pairs.json").read_text()
     for mask in sorted((tmp_path / "whole" / "masks").iterdir()):
         assert (tmp_path / "killed" / "masks" / mask.name).read_bytes() == mask.read_bytes(), mask.name
+
+
+def test_map_cache_pays_for_a_teacher_once_and_returns_what_it_stored(tmp_path):
+    from saliency.real_photos.map_cache import CachedMaps, quantise
+
+    class Counting:
+        name = "mbplus"
+
+        def __init__(self) -> None:
+            self.calls, self.inner = 0, make_predictor("mbplus", "cpu")
+
+        def __call__(self, image):
+            self.calls += 1
+            return self.inner(image)
+
+    teacher = Counting()
+    cached = CachedMaps(teacher, tmp_path)
+    image, _ = scene(seed=1)
+    first = cached(image)
+    np.testing.assert_array_equal(first, quantise(teacher.inner(image)) / np.float32(65535))
+    assert np.abs(first - teacher.inner(image)).max() <= 0.5 / 65535 + 1e-7
+    again = cached(image.copy())
+    assert teacher.calls == 1 and np.array_equal(first, again), "a cached map must not be computed twice"
+    other, _ = scene(seed=2)
+    cached(other)
+    assert teacher.calls == 2, "another photo is another entry"
+    cached.path(image).write_bytes(b"torn")
+    assert np.array_equal(cached(image), first) and teacher.calls == 3, "a torn entry is computed again"

@@ -121,7 +121,7 @@ def test_early_ema_follows_the_trained_generator_not_its_initialisation(photos, 
     """With decay 0.999 and no warm-up, 12 steps would leave the EMA 99% the random init."""
     from saliency.files import safe_torch_load
     from saliency.gan.models import ObjectGenerator
-    from saliency.gan.train import ema_decay
+    from saliency.ema import ema_decay
 
     assert ema_decay(0, 0.999) == 0.1 and ema_decay(10**6, 0.999) == 0.999
     train_gan(config(photos), tmp_path, CPU, progress=False)

@@ -60,6 +60,40 @@ def test_resume_after_interruption_reaches_same_weights(planted_pairs, tmp_path)
     assert steps == sorted(set(steps)) and steps[-1] == 40
 
 
+def test_ema_student_is_the_decayed_average_of_the_live_weights_and_resumes(planted_pairs, tmp_path):
+    """Known answer: the EMA run saves init folded with every live step's weights (the ema_decay
+    warm-up included), where the live weights are those of a plain run with the same seed."""
+    from saliency.ema import ema_decay
+    from saliency.files import read_safetensors
+
+    from dataclasses import replace
+
+    cfg = tiny_config(planted_pairs, steps=5, val_every=5, checkpoint_every=1)
+    train(replace(cfg, snapshot_every=1), tmp_path / "snaps", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
+    ema = replace(cfg, ema=0.6)
+    train(ema, tmp_path / "ema", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
+    assert train(ema, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False, stop_after=3) is None
+    train(ema, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
+
+    torch.manual_seed(cfg.seed)
+    init = new_model(cfg.encoder, None, cfg.size, tuple(cfg.decoder_channels)).net
+    params = {k for k, _ in init.named_parameters()}
+    expected = {k: v.clone().double() for k, v in init.state_dict().items()}
+    for step in range(cfg.steps):
+        live = read_safetensors(tmp_path / "snaps" / "snapshots" / f"step-{step + 1:06d}.safetensors")[0]
+        for k in expected:
+            expected[k] = expected[k].lerp(live[k].double(), 1 - ema_decay(step, 0.6)) if k in params else live[k].double()
+    got, meta = read_safetensors(tmp_path / "ema" / "last.safetensors")
+    assert json.loads(meta["saliency_model"])["ema"] == 0.6
+    final_live = read_safetensors(tmp_path / "snaps" / "last.safetensors")[0]
+    moved = max((got[k] - final_live[k]).abs().max().item() for k in params)
+    assert moved > 1e-3, "the EMA model is the live one"
+    for k, v in expected.items():
+        torch.testing.assert_close(got[k].double(), v, rtol=1e-5, atol=1e-6, msg=k)
+    resumed = read_safetensors(tmp_path / "split" / "last.safetensors")[0]
+    assert all(torch.equal(resumed[k], got[k]) for k in got)
+
+
 def test_batches_are_a_function_of_step():
     a = StepBatches(50, 8, 0, 20, seed=3)
     b = StepBatches(50, 8, 13, 20, seed=3)

@@ -37,6 +37,8 @@ def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--inverter", type=Path, default=None, help="with --teacher gan: the inversion encoder from `saliency invert`")
     g.add_argument("--selection", type=Path, default=None, help="with --teacher gan: selection.json (default: the generator's latest or shipped one)")
     g.add_argument("--short-side", type=int, default=128, help="U-Net teachers: input short side (papers: 128)")
+    g.add_argument("--map-cache", type=Path, default=None, help="where the classical teachers' maps are kept for later rounds (default: DATA/cache/teacher-maps)")
+    g.add_argument("--no-map-cache", action="store_true", help="compute every classical teacher's map afresh and keep none")
 
 
 def pseudo_label_options(args: argparse.Namespace) -> dict:
@@ -47,12 +49,18 @@ def pseudo_label_options(args: argparse.Namespace) -> dict:
 
 
 def build_teachers(args: argparse.Namespace, device) -> list:
-    from saliency.bench.predictors import make_predictor
+    """The teachers by name; the classical ones (a function of the photo alone) read and fill the
+    map cache, so a later round pays only for its new student."""
+    from saliency.bench.predictors import CLASSICAL, make_predictor
+    from saliency.paths import data_dir
+    from saliency.real_photos.map_cache import CachedMaps
 
     teachers = []
     for name in args.teacher:
         if name == "gan":
             teachers.append(gan_teacher(args, device))
+        elif name in CLASSICAL and not args.no_map_cache:
+            teachers.append(CachedMaps(make_predictor(name, device), args.map_cache or data_dir() / "cache" / "teacher-maps"))
         else:
             teachers.append(make_predictor(name, device, args.short_side))
     return teachers

@@ -62,6 +62,7 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     t.add_argument("--snapshot-every", type=int, default=0, help="keep the model every N steps in snapshots/ (budget curves; 0: off)")
     t.add_argument("--workers", type=int, default=-1, help="data-loading worker processes (-1: none on CPU, where they steal the model's cores; up to 8 on CUDA)")
+    t.add_argument("--ema", type=float, default=0.0, help="validate and save an exponential moving average of the weights with this decay, e.g. 0.999 (the mean teacher: a student of noisy pseudo-masks follows their consensus); 0: off")
     t.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
 
 
@@ -99,6 +100,7 @@ def training_config(args: argparse.Namespace, device: torch.device, data: str | 
         snapshot_every=args.snapshot_every,
         workers=workers,
         amp=not args.no_amp,
+        ema=args.ema,
     )
 
 

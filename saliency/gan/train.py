@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from safetensors.torch import save
 from tqdm import tqdm
 
+from saliency.ema import update_ema
 from saliency.errors import UserError
 from saliency.files import atomic_write, safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.gan.models import Discriminator, ObjectGenerator, diff_augment
@@ -76,12 +77,6 @@ def load_images(folder: str | Path, resolution: int, progress: bool = True) -> t
 
 def _rng(seed: int, step: int, stream: int) -> torch.Generator:
     return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 7 + stream) % (2**63))
-
-
-def ema_decay(step: int, ema: float) -> float:
-    """The EMA's decay at `step`, warmed up as (1 + step) / (10 + step): a plain 0.999 keeps 78%
-    of the random initial weights after 250 steps, so early sample grids showed noise."""
-    return min(ema, (1 + step) / (10 + step))
 
 
 def standing_stats(G: torch.nn.Module, latent_dim: int, device: torch.device, batches: int = 16, batch_size: int = 64, seed: int = 0) -> torch.nn.Module:
@@ -162,12 +157,7 @@ def train_gan(
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
-            with torch.no_grad():
-                decay = ema_decay(step, cfg.ema)
-                for pe, p in zip(G_ema.parameters(), G.parameters()):
-                    pe.lerp_(p, 1 - decay)
-                for be, b in zip(G_ema.buffers(), G.buffers()):
-                    be.copy_(b)
+            update_ema(G_ema, G, step, cfg.ema)
             done = step + 1
             bar.update(1)
             if done == stop_after:

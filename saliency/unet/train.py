@@ -8,6 +8,7 @@ last train_state.pt and finishes at the same step count.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from saliency.ema import update_ema
 from saliency.errors import UserError
 from saliency.files import safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.metrics import per_image_iou
@@ -64,6 +66,7 @@ class TrainConfig:
     snapshot_every: int = 0  # keep the weights every N steps (snapshots/step-NNNNNN.safetensors), for budget curves
     workers: int = 0
     amp: bool = True
+    ema: float = 0.0  # > 0: validate and save an EMA of the weights with this decay (mean teacher); 0: the live weights
 
     RESUMABLE_CHANGES = ("steps", "val_every", "checkpoint_every", "log_every", "snapshot_every", "workers")
 
@@ -193,6 +196,7 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
 
         initialise_from(model, cfg.init)
     model = model.to(device)
+    average = copy.deepcopy(model).eval() if cfg.ema else None  # what is validated and saved
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=cfg.milestones, gamma=cfg.gamma)
     state_path, log_path = out / "train_state.pt", out / "log.jsonl"
@@ -203,6 +207,8 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
         if diff:
             raise UserError(f"{state_path} was written with other settings ({'; '.join(diff)}); use another --out or delete it")
         model.net.load_state_dict(state["model"])
+        if average is not None:
+            average.net.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start, best = int(state["step"]), state["best"]
@@ -225,6 +231,7 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
         per_rank = cfg.batch_size // ddp.world
         next_batch = lambda step: source.batch(step, per_rank, stream=ddp.rank)  # noqa: E731
 
+    kept = average if average is not None else model  # the weights validated and saved
     log = open(log_path, "a") if ddp.main else None
     bar = tqdm(total=cfg.steps, initial=start, desc="train-unet", disable=not (progress and ddp.main))
     t0, seen = time.perf_counter(), 0
@@ -241,6 +248,8 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
             scaler.step(opt)
             scaler.update()
             sched.step()
+            if average is not None:
+                update_ema(average, model, step, cfg.ema)
             seen += len(x) * ddp.world
             done = step + 1
             if done == stop_after:
@@ -251,22 +260,23 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
                 log.flush()
                 bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{rate:.1f}")
             if ddp.main and (done % cfg.val_every == 0 or done == cfg.steps):
-                metrics = validate(model, val_source, device)
+                metrics = validate(kept, val_source, device)
                 log.write(json.dumps({"step": done, **{k: round(v, 5) for k, v in metrics.items()}}) + "\n")
                 log.flush()
                 if metrics["val_iou"] > best["val_iou"]:
                     best = {"val_iou": metrics["val_iou"], "step": done}
-                    save_model(out / "best.safetensors", model, step=done, val_iou=round(metrics["val_iou"], 5))
+                    save_model(out / "best.safetensors", kept, step=done, val_iou=round(metrics["val_iou"], 5))
                 plot_curves(log_path, out / "curves.png")
             if ddp.main and cfg.snapshot_every and done % cfg.snapshot_every == 0:
-                save_model(out / "snapshots" / f"step-{done:06d}.safetensors", model, step=done)
+                save_model(out / "snapshots" / f"step-{done:06d}.safetensors", kept, step=done)
             if ddp.main and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
-                torch_save({"model": model.net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": done, "best": best, "config": asdict(cfg)}, state_path)
+                extra = {"ema": average.net.state_dict()} if average is not None else {}
+                torch_save({"model": model.net.state_dict(), **extra, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": done, "best": best, "config": asdict(cfg)}, state_path)
             bar.update(1)
         checksums = ddp.gather(weights_checksum(model))
         summary = None
         if ddp.main:
-            save_model(out / "last.safetensors", model, step=cfg.steps)
+            save_model(out / "last.safetensors", kept, step=cfg.steps, **({"ema": cfg.ema} if cfg.ema else {}))
             rows = [json.loads(line) for line in log_path.read_text().splitlines()]
             vals = [r for r in rows if "val_iou" in r]
             summary = {
