@@ -68,11 +68,11 @@ def test_ema_student_is_the_decayed_average_of_the_live_weights_and_resumes(plan
 
     from dataclasses import replace
 
-    cfg = tiny_config(planted_pairs, steps=5, val_every=5, checkpoint_every=1)
+    cfg = tiny_config(planted_pairs, steps=5, val_every=5, checkpoint_every=3)
     train(replace(cfg, snapshot_every=1), tmp_path / "snaps", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
     ema = replace(cfg, ema=0.6)
     train(ema, tmp_path / "ema", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
-    assert train(ema, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False, stop_after=3) is None
+    assert train(ema, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False, stop_after=4) is None
     train(ema, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
 
     torch.manual_seed(cfg.seed)
