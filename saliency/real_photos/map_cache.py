@@ -6,7 +6,8 @@ A self-training round re-labels every photo with the new student *and* the class
 the same maps every round. Maps are keyed by the teacher's name and a hash of the photo's
 pixels (not its path: a replaced photo gets a new entry), stored as 16-bit PNG, and every map
 is returned at that 16-bit precision whether it was just computed or read back, so a run that
-reads the cache writes the same pseudo-masks as one that filled it.
+reads the cache writes the same pseudo-masks as one that filled it. The key does not cover the
+teacher's code: after changing a teacher, delete its folder (or pass --no-map-cache).
 """
 
 from __future__ import annotations
