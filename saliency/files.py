@@ -12,11 +12,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 
 from saliency.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -45,6 +48,17 @@ def write_json(path: str | Path, obj: Any) -> None:
     with atomic_write(path, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=False)
         f.write("\n")
+
+
+def write_png(path: str | Path, array: np.ndarray) -> None:
+    """A PNG (8- or 16-bit, grey or BGR) written atomically; an array PNG cannot hold is named."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", array)
+    if not ok:
+        raise UserError(f"could not encode {path}")
+    with atomic_write(path, "wb") as f:
+        f.write(buf.tobytes())
 
 
 def torch_save(obj: Any, path: str | Path) -> None:

@@ -63,10 +63,10 @@ def test_resume_after_interruption_reaches_same_weights(planted_pairs, tmp_path)
 def test_ema_student_is_the_decayed_average_of_the_live_weights_and_resumes(planted_pairs, tmp_path):
     """Known answer: the EMA run saves init folded with every live step's weights (the ema_decay
     warm-up included), where the live weights are those of a plain run with the same seed."""
+    from dataclasses import replace
+
     from saliency.ema import ema_decay
     from saliency.files import read_safetensors
-
-    from dataclasses import replace
 
     cfg = tiny_config(planted_pairs, steps=5, val_every=5, checkpoint_every=3)
     train(replace(cfg, snapshot_every=1), tmp_path / "snaps", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from saliency.errors import UserError
-from saliency.files import atomic_write
+from saliency.files import write_png
 from saliency.images import is_image_file, try_read_rgb
 
 
@@ -57,15 +57,6 @@ def expand(paths: list[Path]) -> list[tuple[Path, Path]]:
 def outputs(out: Path, name: Path, cutout: bool) -> list[Path]:
     kinds = ["map", "mask"] + (["cutout"] if cutout else [])
     return [out / name.parent / f"{name.name}_{kind}.png" for kind in kinds]
-
-
-def write_png(path: Path, array: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".png", array)
-    if not ok:
-        raise UserError(f"could not encode {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "wb") as f:
-        f.write(buf.tobytes())
 
 
 def run(args: argparse.Namespace) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from saliency.files import atomic_write
+from saliency.files import write_png
 
 LEVELS = 65535
 
@@ -43,7 +43,5 @@ class CachedMaps:
         stored = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.is_file() else None
         if stored is None or stored.dtype != np.uint16 or stored.shape != image.shape[:2]:  # absent, torn or foreign: compute again
             stored = quantise(self.teacher(image))
-            ok, png = cv2.imencode(".png", stored)
-            with atomic_write(path, "wb") as f:
-                f.write(png.tobytes())
+            write_png(path, stored)
         return stored.astype(np.float32) / LEVELS

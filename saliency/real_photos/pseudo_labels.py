@@ -40,7 +40,7 @@ from tqdm import tqdm
 from saliency.bench.fusion import agreement, fuse
 from saliency.errors import UserError
 from saliency.real_photos.refine import encode_confidence, refine
-from saliency.files import atomic_write, write_json
+from saliency.files import write_json, write_png
 from saliency.resume import changed_settings
 from saliency.images import list_photos, read_rgb
 from saliency.unet.data import mask_target
@@ -140,9 +140,7 @@ def label_photos(cfg: PseudoLabelConfig, teachers: list[Callable[[np.ndarray], n
                 soft = refine(fused, image)
             mask = pseudo_mask(soft, cfg.margin, cfg.adaptive, cfg.confidence)
             if photo.stem not in stats:
-                ok, png = cv2.imencode(".png", mask)
-                with atomic_write(out / "masks" / f"{photo.stem}.png", "wb") as m:
-                    m.write(png.tobytes())
+                write_png(out / "masks" / f"{photo.stem}.png", mask)
                 _, weight = mask_target(mask)
                 row = {"stem": photo.stem, "photo": str(photo.resolve()), "sure": round(float(weight.mean()), 4), "area": round(float((mask > 191).mean()), 4),
                        "agreement": round(agreement(maps), 4)}
