@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from saliency.pairs import find_pairs
-from saliency.unet.data import PairDataset, PasteDataset, background_crop, mask_target, paste_object
-from saliency.unet.train import weighted_bce
+from saliency.errors import UserError
+from saliency.unet.data import MixedDataset, PairDataset, PasteDataset, background_crop, mask_target, paste_object
+from saliency.unet.train import TrainConfig, soft_target, training_source, weighted_bce
 
 
 def test_pasted_mask_is_exactly_the_pasted_pixels():
@@ -72,3 +73,48 @@ def test_pairs_json_and_paste_dataset(tmp_path):
     always = PasteDataset(pairs, sorted(photos.iterdir()), 32, paste=1.0)
     a, b = always[(1, 7)], always[(1, 7)]
     assert all(torch.equal(u, v) for u, v in zip(a, b)), "an item is a pure function of (index, seed)"
+
+
+def _pairs_folder(root, n, value):
+    """n 16x16 pairs whose masks are all `value`: which set an item came from is in its target."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        cv2.imwrite(str(root / "images" / f"{i}.png"), np.full((16, 16, 3), 9 * i, np.uint8))
+        cv2.imwrite(str(root / "masks" / f"{i}.png"), np.full((16, 16), value, np.uint8))
+    return root
+
+
+def test_mixed_dataset_draws_the_ratio_from_the_synthetic_pairs(tmp_path):
+    photos = find_pairs(_pairs_folder(tmp_path / "photos", 8, 0))
+    synthetic = find_pairs(_pairs_folder(tmp_path / "synthetic", 5, 255))
+    for ratio in (0.0, 0.25, 1.0):
+        mixed = MixedDataset(PairDataset(photos, 16), PairDataset(synthetic, 16), ratio)
+        drawn = [mixed[(i % 8, seed)][1].mean().item() for i, seed in enumerate(range(1000, 1800))]
+        assert set(drawn) <= {0.0, 1.0} and len(mixed) == 8
+        assert abs(np.mean(drawn) - ratio) < 0.05, (ratio, np.mean(drawn))
+    assert all(torch.equal(u, v) for u, v in zip(mixed[(3, 11)], mixed[(3, 11)])), "an item is a pure function of (index, seed)"
+    with pytest.raises(UserError, match="mix ratio"):
+        MixedDataset(PairDataset(photos, 16), PairDataset(synthetic, 16), 1.5)
+    # train-unet --mix: the photos stay as they are, the synthetic pairs are the ones mixed in
+    cfg = TrainConfig(size=16, mix=str(tmp_path / "synthetic"), mix_ratio=0.5, crop=False, color=False)
+    source = training_source(cfg, photos)
+    assert isinstance(source, MixedDataset) and len(source.extra) == 5
+    assert 0.4 < np.mean([source[(0, s)][1].mean().item() for s in range(400)]) < 0.6
+
+
+def test_soft_targets_are_learnt_where_the_hard_ones_push_to_the_extremes():
+    """Confidence-encoded pseudo-mask levels: sure object, half-sure object, unsure, sure background.
+    As soft targets they are 1, 0.75, 0.5 and 0, every pixel weighing 1; logits at those targets are
+    the loss's minimum (zero gradient), while the confidence-weighted hard loss still pushes the
+    half-sure pixel to 1."""
+    mask = np.array([[255, 223, 128, 0]], np.uint8)
+    hard, confidence = mask_target(mask)
+    target, weight = soft_target(hard, confidence)
+    assert target.flatten().tolist() == pytest.approx([1.0, 0.5 + 0.5 * 32 / 64, 0.5, 0.0]) and weight.min() == 1
+    logits = torch.logit(target.clamp(1e-6, 1 - 1e-6)).requires_grad_()
+    weighted_bce(logits, target, weight).backward()
+    assert logits.grad.abs().max() < 1e-4
+    logits.grad = None
+    weighted_bce(logits, hard, confidence).backward()
+    assert logits.grad.flatten()[1] < -0.01  # the hard target asks for more than the teachers' confidence

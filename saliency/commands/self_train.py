@@ -3,7 +3,7 @@
 `--teacher` (repeatable) starts round 0: a `train-unet` checkpoint (e.g. the U-Net trained on
 synthetic pairs), a bench baseline (`wctr`) or `gan` (with `--inverter`); each later round's
 teacher is the previous student. Every model, schedule and augmentation flag of `train-unet`
-applies to each round's student. Writes OUT/round-R/{pseudo,unet}/ and OUT/summary.json; the
+applies to each round's student (`--mix` synthetic pairs into every round's batches). Writes OUT/round-R/{pseudo,unet}/ and OUT/summary.json; the
 final student is OUT/round-LAST/unet/last.safetensors. Rerun to resume.
 """
 
@@ -23,7 +23,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--photos", type=Path, required=True, help="folder of unlabeled photos (searched recursively)")
     p.add_argument("--teacher", action="append", required=True, help="round 0's teacher(s): train-unet checkpoint, bench baseline (wctr) or 'gan'; repeatable")
     p.add_argument("--rounds", type=int, default=2, help="pseudo-label / train rounds")
-    p.add_argument("--synthetic", type=Path, default=None, help="synth output (or any pairs folder) mixed into every round's training data")
     p.add_argument("--keep-teachers", action="store_true", help="later rounds average the previous student with the given teachers")
     p.add_argument("--from-scratch", action="store_true", help="each student starts from --init or random weights, not from the previous student")
     p.add_argument("--out", type=Path, default=None, help="run directory (default: DATA/runs/self-train)")
@@ -35,8 +34,7 @@ def run(args: argparse.Namespace) -> None:
     from saliency.real_photos.self_training import SelfTrainConfig, run_rounds
 
     device = device_from_args(args)
-    cfg = SelfTrainConfig(photos=str(args.photos), teachers=list(args.teacher), rounds=args.rounds, synthetic=str(args.synthetic) if args.synthetic else None,
-                          keep_teachers=args.keep_teachers, from_scratch=args.from_scratch, **pseudo_label_options(args))
+    cfg = SelfTrainConfig(photos=str(args.photos), teachers=list(args.teacher), rounds=args.rounds, keep_teachers=args.keep_teachers, from_scratch=args.from_scratch, **pseudo_label_options(args))
     template = training_config(args, device, data=None)
 
     def make_teacher(name: str):

@@ -49,12 +49,17 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--milestones", default=None, help="comma-separated steps where lr is multiplied by --gamma (default: preset's)")
     t.add_argument("--gamma", type=float, default=None, help="lr decay factor at milestones (default: preset's)")
     t.add_argument("--dice-weight", type=float, default=0.0, help="add this times a soft Dice loss to BCE (0: BCE only)")
+    t.add_argument("--soft-targets", action="store_true", help="pseudo-masks with confidence (pseudo-label --confidence): learn 0.5 +- confidence/2 at every pixel "
+                   "instead of a hard target weighted by confidence (soft targets: the student learns how sure its teachers were)")
     t.add_argument("--no-flip", action="store_true", help="disable horizontal flips")
     t.add_argument("--no-crop", action="store_true", help="disable random scale/crop")
     t.add_argument("--no-color", action="store_true", help="disable colour jitter")
     t.add_argument("--degrade", action="store_true", help="blur, noise, JPEG and greyscale augmentation (real photos' textures and softness)")
     t.add_argument("--backgrounds", type=Path, default=None, help="folder of unlabeled real photos: paste synthetic objects onto crops of their corners")
-    t.add_argument("--paste", type=float, default=None, help="share of training items that are pasted composites (default with --backgrounds: 0.5)")
+    t.add_argument("--paste", type=float, default=None, help="share of synthetic items that are pasted composites (default with --backgrounds: 0.5)")
+    t.add_argument("--mix", type=Path, default=None, help="synthetic pairs (synth output or any pairs folder) mixed into the batches of --data's pseudo-labelled photos; "
+                   "with --backgrounds they are pasted onto real photos")
+    t.add_argument("--mix-ratio", type=float, default=None, help="share of training items drawn from --mix (default with --mix: 0.25)")
     t.add_argument("--init", type=Path, default=None, help="start from a train-unet model (whole network) or a `saliency invert` encoder (the U-Net's encoder)")
     t.add_argument("--seed", type=int, default=0, help="seed of weights, data order and augmentation")
     t.add_argument("--val-every", type=int, default=500, help="steps between validations (best checkpoint kept)")
@@ -86,12 +91,15 @@ def training_config(args: argparse.Namespace, device: torch.device, data: str | 
         milestones=[int(m) for m in args.milestones.split(",")] if args.milestones else None,
         gamma=args.gamma,
         dice_weight=args.dice_weight,
+        soft_targets=args.soft_targets,
         flip=not args.no_flip,
         crop=not args.no_crop,
         color=not args.no_color,
         degrade=args.degrade,
         backgrounds=str(args.backgrounds) if args.backgrounds else None,
         paste=(0.5 if args.paste is None else args.paste) if args.backgrounds else 0.0,
+        mix=str(args.mix) if args.mix else None,
+        mix_ratio=(0.25 if args.mix_ratio is None else args.mix_ratio) if args.mix else 0.0,
         init=str(args.init) if args.init else None,
         seed=args.seed,
         val_every=args.val_every,

@@ -2,8 +2,8 @@
 
 Round r: the teachers (round 0: the ones given; later: the previous student, plus the given
 ones with `keep_teachers`) pseudo-label the photos (saliency.real_photos.pseudo_labels: sure pixels only,
-surest photos only); a student trains on those real photos, and on synthetic pairs too if
-given, starting from the previous student unless `from_scratch`. A U-Net that learnt from
+surest photos only); a student trains on those real photos, with synthetic pairs mixed into its
+batches if the training template says so (`TrainConfig.mix`), starting from the previous student unless `from_scratch`. A U-Net that learnt from
 generated scenes sees real textures, clutter and objects cut by the frame this way, which is
 what its synthetic data lacked.
 
@@ -33,7 +33,6 @@ class SelfTrainConfig:
     photos: str
     teachers: list[str] = field(default_factory=list)
     rounds: int = 2
-    synthetic: str | None = None  # pairs mixed into every round's training data
     keep_teachers: bool = False
     from_scratch: bool = False
     margin: float = 0.2
@@ -69,12 +68,10 @@ def run_rounds(
         if not (unet_dir / "summary.json").exists():
             pairs = find_pairs(round_dir / "pseudo")
             train_pairs, val_pairs = split_pairs(pairs)
-            if cfg.synthetic:
-                train_pairs = train_pairs + find_pairs(cfg.synthetic)
             init = template.init if student is None or cfg.from_scratch else student
             train_cfg = replace(template, data=str(round_dir / "pseudo"), init=init)
-            meta = {"trained_on": f"self-training round {r}: {len(train_pairs)} pairs ({labelled['kept']} pseudo-labelled photos of {cfg.photos}"
-                    + (f" and synthetic pairs of {cfg.synthetic}" if cfg.synthetic else "") + ")", "teachers": names}
+            meta = {"trained_on": f"self-training round {r}: {len(train_pairs)} of {labelled['kept']} pseudo-labelled photos of {cfg.photos}"
+                    + (f", with synthetic pairs of {template.mix} as {template.mix_ratio:.0%} of the items" if template.mix and template.mix_ratio > 0 else ""), "teachers": names}
             train(train_cfg, unet_dir, device, training_source(train_cfg, train_pairs), validation_batches(PairDataset(val_pairs, train_cfg.size)), meta, progress=progress)
         student = str(unet_dir / "last.safetensors")
         rounds.append({"round": r, "teachers": names, "kept_photos": labelled["kept"], "mean_sure": labelled["mean_sure_kept"], "mean_area": labelled["mean_area_kept"], "student": student,

@@ -6,7 +6,8 @@ in 64..191), and such pixels carry no loss. Every source yields (image, target, 
 
 Synthetic objects can be pasted onto real photos (`PasteDataset`): a U-Net that only ever sees
 generated scenes learns their shortcuts (masks never touch the frame; backgrounds are smooth),
-and real textured backgrounds with objects cut by the frame take both away.
+and real textured backgrounds with objects cut by the frame take both away. And synthetic pairs
+can be mixed into a student's batches of pseudo-labelled photos at a ratio (`MixedDataset`).
 
 Batches are a pure function of (seed, step): step s takes global positions s*B .. s*B+B-1 of an
 endless sequence of per-epoch permutations, and each sample's augmentation is seeded by its
@@ -147,6 +148,27 @@ class PasteDataset(PairDataset):
             photo = read_rgb(self.backgrounds[int(rng.integers(len(self.backgrounds)))])
             image, mask = paste_object(background_crop(photo, self.size, rng), image, mask, rng)
         return self.finish(image, mask, seed)
+
+
+class MixedDataset(Dataset):
+    """Items of `primary`, but with probability `ratio` (drawn from the item's seed, so a resumed
+    run sees the same batches) a random item of `extra` instead: synthetic pairs with exact masks
+    mixed into a student's batches of pseudo-labelled photos at a fixed share."""
+
+    def __init__(self, primary: Dataset, extra: Dataset, ratio: float) -> None:
+        if not 0.0 <= ratio <= 1.0:
+            raise UserError(f"the mix ratio must lie in [0, 1], not {ratio}")
+        self.primary, self.extra, self.ratio = primary, extra, ratio
+
+    def __len__(self) -> int:
+        return len(self.primary)
+
+    def __getitem__(self, key: tuple[int, int] | int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index, seed = key if isinstance(key, tuple) else (key, 0)
+        rng = np.random.default_rng([seed, 0x6D6978])  # a stream of its own: the paste / augmentation draws stay those of `seed`
+        if rng.random() < self.ratio:
+            return self.extra[int(rng.integers(len(self.extra))), seed]
+        return self.primary[index, seed]
 
 
 class StepBatches:

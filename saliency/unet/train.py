@@ -52,12 +52,15 @@ class TrainConfig:
     steps: int = 12000
     batch_size: int = 95
     dice_weight: float = 0.0
+    soft_targets: bool = False  # learn the pseudo-mask's confidence as a soft target instead of weighting a hard one by it
     flip: bool = True
     crop: bool = True
     color: bool = True
     degrade: bool = False
     backgrounds: str | None = None  # folder of real photos to paste synthetic objects onto
-    paste: float = 0.0  # share of training items that are pasted composites
+    paste: float = 0.0  # share of synthetic items that are pasted composites
+    mix: str | None = None  # synthetic pairs mixed into `data`'s (pseudo-labelled photos) at mix_ratio
+    mix_ratio: float = 0.0  # share of training items drawn from `mix`
     init: str | None = None  # U-Net checkpoint, or inversion encoder (its trunk initialises the U-Net's encoder)
     seed: int = 0
     val_every: int = 500
@@ -97,6 +100,13 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Ten
 def weighted_bce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """BCE averaged over the pixels that carry a label (weight 1); unsure pixels (0) add nothing."""
     return F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction="sum") / weight.sum().clamp_min(1)
+
+
+def soft_target(target: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(hard target, confidence) -> (0.5 +- confidence / 2, weight 1 everywhere): the student
+    learns how sure the teachers were (Hinton et al. 2015's soft targets) instead of only where
+    they were sure; an "unsure" pixel becomes a 0.5 target. Exact masks (confidence 1) are unchanged."""
+    return 0.5 + (target - 0.5) * weight, torch.ones_like(weight)
 
 
 def weights_checksum(model: torch.nn.Module) -> str:
@@ -238,6 +248,8 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
     try:
         for step in range(start, cfg.steps):
             x, y, w = (t.to(device, non_blocking=True) for t in next_batch(step))
+            if cfg.soft_targets:
+                y, w = soft_target(y, w)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                 logits = net(x)
                 loss = weighted_bce(logits.float(), y, w)
@@ -300,14 +312,23 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
 
 
 def training_source(cfg: TrainConfig, pairs: list):
-    """The dataset a config asks for: plain pairs, or pairs pasted onto real backgrounds."""
+    """The dataset a config asks for: plain pairs, or pairs pasted onto real backgrounds; with
+    `mix`, those pairs are the photos and the synthetic pairs of `mix` (pasted, if asked) are
+    mixed in at `mix_ratio`."""
     from saliency.images import list_photos
-    from saliency.unet.data import AugmentConfig, PairDataset, PasteDataset
+    from saliency.pairs import find_pairs
+    from saliency.unet.data import AugmentConfig, MixedDataset, PairDataset, PasteDataset
 
     augment = AugmentConfig(cfg.flip, cfg.crop, cfg.color, cfg.degrade)
-    if cfg.backgrounds and cfg.paste > 0:
-        return PasteDataset(pairs, list_photos(cfg.backgrounds), cfg.size, cfg.paste, augment)
-    return PairDataset(pairs, cfg.size, augment)
+
+    def synthetic(synthetic_pairs: list):
+        if cfg.backgrounds and cfg.paste > 0:
+            return PasteDataset(synthetic_pairs, list_photos(cfg.backgrounds), cfg.size, cfg.paste, augment)
+        return PairDataset(synthetic_pairs, cfg.size, augment)
+
+    if cfg.mix and cfg.mix_ratio > 0:
+        return MixedDataset(PairDataset(pairs, cfg.size, augment), synthetic(find_pairs(cfg.mix)), cfg.mix_ratio)
+    return synthetic(pairs)
 
 
 def validation_batches(val_set) -> list:
