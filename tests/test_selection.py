@@ -105,21 +105,23 @@ def test_no_background_direction_is_reported(candidates, tmp_path, capsys):
     assert not (tmp_path / "selection.json").exists()
 
 
-def test_optimisation_from_random_starts_finds_the_planted_direction(tmp_path):
-    """Only decoy directions to rank and only random directions to start from (max |cos| to d*
-    of 0.55 at the start): the chosen one must be d* (|cos| > 0.9). A direction cut off from the
-    gradient stays where it started (and backward() would fail)."""
+def test_optimisation_from_random_starts_finds_the_planted_direction(tmp_path, capsys):
+    """No discovery at all (`--directions none`, as Melas-Kyriazi et al. 2022) and only random
+    directions to start from (max |cos| to d* of 0.55 at the start): the chosen one must be d*
+    (|cos| > 0.9). A direction cut off from the gradient stays where it started (and backward()
+    would fail)."""
     G = build_generator("planted")
-    path = tmp_path / "decoys.safetensors"
-    save_directions(path, torch.randn(4, 8, generator=torch.Generator().manual_seed(11)), {"generator": "planted"})
     starts = [torch.randn(8, generator=torch.Generator().manual_seed(1_000 + i)) for i in range(4)]
     assert max(abs(float(s @ G.planted_direction / s.norm())) for s in starts) < 0.6
-    assert main(["select", "--generator", "planted", "--directions", str(path), "--out", str(tmp_path), "--starts", "0", "--random-starts", "4", "--optimise-steps", "300", "--polarity", "light"]) == 0
+    assert main(["select", "--generator", "planted", "--directions", "none", "--out", str(tmp_path), "--random-starts", "4", "--optimise-steps", "300", "--polarity", "light"]) == 0
     sel = json.loads((tmp_path / "selection.json").read_text())
-    assert sel["source"].startswith("optimised from random start")
+    assert sel["source"].startswith("optimised from random start") and sel["directions_file"] is None
     assert abs(float(torch.tensor(sel["vector"]) @ G.planted_direction)) > 0.9
     frozen = optimise_direction(G, starts[0], 9.0, MaskSpec(), steps=0)
     assert abs(float(frozen @ G.planted_direction)) < 0.6
+    capsys.readouterr()
+    assert main(["select", "--generator", "planted", "--directions", "none", "--out", str(tmp_path / "none"), "--random-starts", "0"]) == 2
+    assert "random starts only" in capsys.readouterr().err
 
 
 def test_optimisation_improves_a_rough_start():

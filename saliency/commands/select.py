@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from discovery.directions import load_directions
+from discovery.directions import DirectionSet, load_directions
 from discovery.grids import direction_grid
 from saliency.commands.common import (
     add_generator_arguments,
@@ -47,7 +47,8 @@ from saliency.viz import image_grid, save_png
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_generator_arguments(p)
-    p.add_argument("--directions", type=Path, default=None, help="directions file (default: DATA/runs/discover-GENERATOR, else the shipped one)")
+    p.add_argument("--directions", type=Path, default=None, help="directions file (default: DATA/runs/discover-GENERATOR, else the shipped one); "
+                   "'none': no discovery, optimise from --random-starts only (Melas-Kyriazi et al. 2022)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: DATA/runs/select-GENERATOR)")
     p.add_argument("--shifts", default=None, help="comma-separated shift magnitudes along unit directions (default: generator's)")
     p.add_argument("--samples", type=int, default=32, help="latents in the fixed scoring batch")
@@ -107,10 +108,13 @@ def run(args: argparse.Namespace) -> None:
     device = device_from_args(args)
     defaults = spec(args.generator).defaults
     G = generator_from_args(args, device)
-    path = args.directions or default_directions(args.generator)
-    ds = load_directions(path)
-    if ds.directions.shape[1] != G.latent_dim:
-        raise UserError(f"{path} holds {ds.directions.shape[1]}-d directions but {args.generator} has a {G.latent_dim}-d latent")
+    path = None if str(args.directions).lower() == "none" else args.directions or default_directions(args.generator)
+    if path is None:  # no discovered candidates: a (0, d) set leaves the random starts alone in the ranking
+        ds = DirectionSet(torch.zeros(0, G.latent_dim))
+    else:
+        ds = load_directions(path)
+        if ds.directions.shape[1] != G.latent_dim:
+            raise UserError(f"{path} holds {ds.directions.shape[1]}-d directions but {args.generator} has a {G.latent_dim}-d latent")
     base = mask_spec_from_args(args)
     polarities = [base.polarity] if args.polarity or base.rule != "intensity" else ["light", "dark"]
     specs = {p: replace(base, polarity=p) for p in polarities}
@@ -120,6 +124,8 @@ def run(args: argparse.Namespace) -> None:
     steps = args.optimise_steps if args.optimise_steps is not None else defaults["optimise_steps"]
     n_starts = args.starts if args.starts is not None else defaults["optimise_starts"]
     n_random = args.random_starts if args.random_starts is not None else defaults["optimise_random_starts"]
+    if path is None and (not steps or not n_random or args.direction is not None):
+        raise UserError("--directions none optimises from random starts only: give --random-starts N and --optimise-steps N above 0, and no --direction")
 
     directions, indices, signs = ds.directions, list(range(len(ds))), (1, -1)
     if args.direction is not None:
@@ -160,7 +166,7 @@ def run(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "ranking.md").write_text(table + "\n")
     write_json(out / "ranking.json", {
-        "directions_file": str(path),
+        "directions_file": str(path) if path else None,
         "mask": {"rule": base.rule, "threshold": base.threshold, "polarities": polarities},
         "rows": [dict(r, vector=[round(float(v), 6) for v in vectors[id(r)]] if r["source"] != "discovered" else None) for r in rows],
     })
@@ -183,8 +189,8 @@ def run(args: argparse.Namespace) -> None:
     mask = specs[best["polarity"]]
     selection = {
         "generator": args.generator,
-        "directions_file": shown_path(path),
-        "directions_sha256": sha256_file(path),
+        "directions_file": shown_path(path) if path else None,
+        "directions_sha256": sha256_file(path) if path else None,
         "direction": best["direction"],
         "sign": best["sign"],
         "source": best["source"],
