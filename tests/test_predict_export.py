@@ -151,3 +151,18 @@ def test_demo_draws_every_unet_on_the_bundled_photos(tmp_path, checkpoint):
     for path in sheets.values():
         width, height = Image.open(path).size
         assert width > 5 * 160 and height > 3 * 160  # five photos, three rows
+
+
+def test_flip_tta_is_the_mean_of_both_mirrors_and_mirror_equivariant(checkpoint):
+    """A width that needs padding to /32 (the mirror is padded on its own side): the flipped
+    prediction of the mirror image is the prediction of the image, exactly; without TTA a random
+    network is not mirror-symmetric, so the check can fail."""
+    from saliency.bench.predictors import UNetPredictor
+
+    image = np.random.default_rng(1).integers(0, 255, (64, 90, 3), dtype=np.uint8)
+    plain, tta = UNetPredictor(checkpoint, torch.device("cpu"), 64), UNetPredictor(checkpoint, torch.device("cpu"), 64, flip=True)
+    assert tta.name.endswith("+flip")
+    both = tta(image)
+    assert np.allclose(both, tta(image[:, ::-1].copy())[:, ::-1], atol=1e-6)
+    assert not np.allclose(plain(image), plain(image[:, ::-1].copy())[:, ::-1], atol=1e-3)
+    assert np.allclose(both, (plain(image) + plain(image[:, ::-1].copy())[:, ::-1]) / 2, atol=1e-5)

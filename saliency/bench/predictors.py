@@ -92,20 +92,27 @@ def model_name(checkpoint: Path) -> str:
 class UNetPredictor:
     """A `saliency train-unet` checkpoint under the papers' inference protocol."""
 
-    def __init__(self, checkpoint: str | Path, device: torch.device, short_side: int = 128) -> None:
+    def __init__(self, checkpoint: str | Path, device: torch.device, short_side: int = 128, flip: bool = False) -> None:
         from saliency.unet.model import load_model
 
         self.model = load_model(checkpoint, device)
-        self.device, self.short_side = device, short_side
-        self.name = model_name(Path(checkpoint))
+        self.device, self.short_side, self.flip = device, short_side, flip
+        self.name = model_name(Path(checkpoint)) + ("+flip" if flip else "")
 
     @torch.no_grad()
     def batch(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, 3, H, W] RGB in [0, 1] at any size -> soft maps [B, 1, H, W] (padded to /32 inside)."""
+        """[B, 3, H, W] RGB in [0, 1] at any size -> soft maps [B, 1, H, W] (padded to /32 inside);
+        with `flip`, the mean of the maps of the image and of its mirror image (test-time
+        augmentation: the model was trained on both, and their disagreements average out)."""
         h, w = x.shape[-2:]
         ph, pw = (-h) % 32, (-w) % 32
-        padded = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
-        return torch.sigmoid(self.model(padded.to(self.device)))[..., :h, :w].float().cpu()
+        padded = (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x).to(self.device)
+        maps = torch.sigmoid(self.model(padded))[..., :h, :w].float()
+        if self.flip:  # the mirror is padded on its own right side, so it is cut before flipping back
+            mirrored = x.flip(-1)
+            mirrored = (F.pad(mirrored, (0, pw, 0, ph), mode="replicate") if ph or pw else mirrored).to(self.device)
+            maps = (maps + torch.sigmoid(self.model(mirrored))[..., :h, :w].float().flip(-1)) / 2
+        return maps.cpu()
 
     def at_model_size(self, image: np.ndarray) -> np.ndarray:
         """The soft map at the size the model saw (short side `short_side`), for an upsampler of
@@ -123,8 +130,9 @@ class UNetPredictor:
         return F.interpolate(small, size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
-def make_predictor(name: str, device: torch.device, short_side: int = 128) -> Predictor:
-    """A predictor by name: a baseline, 'shipped', a checkpoint path, or a fusion `RULE:A+B`."""
+def make_predictor(name: str, device: torch.device, short_side: int = 128, flip: bool = False) -> Predictor:
+    """A predictor by name: a baseline, 'shipped', a checkpoint path, or a fusion `RULE:A+B`;
+    `flip`: U-Nets average their maps of the image and its mirror image."""
     from saliency.errors import UserError
 
     if name == "center-prior":
@@ -142,14 +150,14 @@ def make_predictor(name: str, device: torch.device, short_side: int = 128) -> Pr
 
         if rule not in FUSION_RULES:
             raise UserError(f"--model {name!r}: fusion rule {rule!r} is not one of {', '.join(FUSION_RULES)} (write e.g. agree:wctr+mbplus+mr)")
-        return Fused([make_predictor(m, device, short_side) for m in members.split("+")], rule)
+        return Fused([make_predictor(m, device, short_side, flip) for m in members.split("+")], rule)
 
     if name == "shipped":
         from saliency.unet.model import shipped_model
 
-        predictor = UNetPredictor(shipped_model(), device, short_side)
-        predictor.name = "shipped"
+        predictor = UNetPredictor(shipped_model(), device, short_side, flip)
+        predictor.name = "shipped" + ("+flip" if flip else "")
         return predictor
     if not Path(name).exists():
         raise UserError(f"--model {name!r} is neither a baseline ({', '.join(BASELINES)}), 'shipped' nor a checkpoint file")
-    return UNetPredictor(name, device, short_side)
+    return UNetPredictor(name, device, short_side, flip)
