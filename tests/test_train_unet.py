@@ -60,6 +60,24 @@ def test_resume_after_interruption_reaches_same_weights(planted_pairs, tmp_path)
     assert steps == sorted(set(steps)) and steps[-1] == 40
 
 
+def test_mixed_batches_with_soft_targets_train_and_resume_to_the_same_weights(planted_pairs, tmp_path):
+    """train-unet --mix (a MixedDataset goes through the DataLoader like any dataset) with
+    --soft-targets: a run killed at step 27 and resumed ends on the uninterrupted run's weights."""
+    from saliency.unet.data import MixedDataset
+    from saliency.unet.train import training_source
+
+    cfg = tiny_config(planted_pairs, mix=str(planted_pairs), mix_ratio=0.5, soft_targets=True)
+    tr, va = split_pairs(find_pairs(planted_pairs))
+    val = [next(iter(torch.utils.data.DataLoader(PairDataset(va, cfg.size), batch_size=64)))]
+    assert isinstance(training_source(cfg, tr), MixedDataset)
+    train(cfg, tmp_path / "whole", torch.device("cpu"), training_source(cfg, tr), val, progress=False)
+    assert train(cfg, tmp_path / "split", torch.device("cpu"), training_source(cfg, tr), val, progress=False, stop_after=27) is None
+    assert train(cfg, tmp_path / "split", torch.device("cpu"), training_source(cfg, tr), val, progress=False)["steps"] == 40
+    a, b = load_model(tmp_path / "whole" / "last.safetensors"), load_model(tmp_path / "split" / "last.safetensors")
+    for (k, va_), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va_, vb), k
+
+
 def test_ema_student_is_the_decayed_average_of_the_live_weights_and_resumes(planted_pairs, tmp_path):
     """Known answer: the EMA run saves init folded with every live step's weights (the ema_decay
     warm-up included), where the live weights are those of a plain run with the same seed."""

@@ -230,7 +230,7 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
-    if hasattr(source, "pairs"):  # a dataset of files: a DataLoader decodes ahead on workers
+    if isinstance(source, torch.utils.data.Dataset):  # a dataset of files: a DataLoader decodes ahead on workers
         from saliency.unet.data import StepBatches
 
         sampler = StepBatches(len(source), cfg.batch_size, start, cfg.steps, cfg.seed, ddp.rank, ddp.world)
