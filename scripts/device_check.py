@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SIZES = {  # (recovery seeds, objects-64 pairs, U-Net steps, U-Net size, ECSSD images)
-    "cuda": (8, 4000, 200, 128, 100),
-    "cpu": (2, 200, 10, 64, 20),
+SIZES = {  # (recovery seeds, deterministic discovery steps, objects-64 pairs, U-Net steps, U-Net size, ECSSD images)
+    "cuda": (8, 300, 4000, 200, 128, 100),
+    "cpu": (1, 100, 200, 10, 64, 20),
 }
 
 
@@ -47,7 +47,7 @@ def main() -> int:
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = p.parse_args()
-    seeds, pairs, steps, size, images = SIZES[args.device]
+    seeds, det_steps, pairs, steps, size, images = SIZES[args.device]
     out = Path(os.environ["OUT"]) if os.environ.get("OUT") else None
     work = args.work or Path(tempfile.mkdtemp(prefix="device-check-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -76,7 +76,7 @@ def main() -> int:
 
     def deterministic() -> str:
         for run in ("a", "b"):
-            saliency("discover", "--generator", "planted", "--deterministic", "--steps", "300", "--out", str(work / f"det-{run}"), "--no-grids", *dev, log=log)
+            saliency("discover", "--generator", "planted", "--deterministic", "--steps", str(det_steps), "--out", str(work / f"det-{run}"), "--no-grids", *dev, log=log)
         from discovery import load_directions
 
         a, b = (load_directions(work / f"det-{r}" / "directions.safetensors").directions for r in ("a", "b"))

@@ -22,7 +22,7 @@ def test_card_commands_run_as_typed_on_a_fresh_data_folder(tmp_path):
     out = saliency(env, "synth", "--n", "200")
     assert "selection: " in out and "objects-64.selection.json" in out and "pass --selection FILE" in out
     assert "200 pairs in" in out
-    out = saliency(env, "train-unet", "--steps", "20")
+    out = saliency(env, "train-unet", "--steps", "2")
     assert "data: " in out and "latest `saliency synth` output of objects-64" in out
     if not any((r / layout("ecssd").images).is_dir() for r in candidate_roots("ecssd")):
         pytest.skip("ECSSD not found beside the checkout (../shared/datasets/ECSSD); bench not run")
