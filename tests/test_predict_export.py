@@ -153,16 +153,29 @@ def test_demo_draws_every_unet_on_the_bundled_photos(tmp_path, checkpoint):
         assert width > 5 * 160 and height > 3 * 160  # five photos, three rows
 
 
-def test_flip_tta_is_the_mean_of_both_mirrors_and_mirror_equivariant(checkpoint):
+def test_flip_tta_is_the_mean_of_both_mirrors_and_mirror_equivariant(tmp_path, checkpoint, capsys):
     """A width that needs padding to /32 (the mirror is padded on its own side): the flipped
     prediction of the mirror image is the prediction of the image, exactly; without TTA a random
-    network is not mirror-symmetric, so the check can fail."""
+    network is not mirror-symmetric, so the check can fail. A model exported with `--tta flip`
+    is run that way by default (`--tta auto`), and `--tta none` still turns it off."""
     from saliency.bench.predictors import UNetPredictor
 
     image = np.random.default_rng(1).integers(0, 255, (64, 90, 3), dtype=np.uint8)
     plain, tta = UNetPredictor(checkpoint, torch.device("cpu"), 64), UNetPredictor(checkpoint, torch.device("cpu"), 64, flip=True)
-    assert tta.name.endswith("+flip")
+    assert not plain.flip and tta.name.endswith("+flip")
     both = tta(image)
     assert np.allclose(both, tta(image[:, ::-1].copy())[:, ::-1], atol=1e-6)
     assert not np.allclose(plain(image), plain(image[:, ::-1].copy())[:, ::-1], atol=1e-3)
     assert np.allclose(both, (plain(image) + plain(image[:, ::-1].copy())[:, ::-1]) / 2, atol=1e-5)
+
+    recommended = tmp_path / "flip.safetensors"
+    assert main(["export", "--checkpoint", str(checkpoint), "--fp16", str(recommended), "--tta", "flip"]) == 0
+    assert UNetPredictor(recommended, torch.device("cpu")).flip and not UNetPredictor(recommended, torch.device("cpu"), flip=False).flip
+    images = tmp_path / "imgs"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), image[..., ::-1])
+    maps = {}
+    for choice in ("auto", "none", "flip"):
+        assert main(["predict", str(images), "--checkpoint", str(recommended), "--out", str(tmp_path / choice), "--tta", choice, "--device", "cpu", "--short-side", "64"]) == 0
+        maps[choice] = cv2.imread(str(tmp_path / choice / "a_map.png"), cv2.IMREAD_UNCHANGED).astype(int)
+    assert np.array_equal(maps["auto"], maps["flip"]) and not np.array_equal(maps["auto"], maps["none"])

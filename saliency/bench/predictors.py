@@ -1,7 +1,8 @@
 """Things that turn an RGB image into a soft saliency map at the image's own size.
 
 - a U-Net checkpoint from `saliency train-unet` (the papers' protocol: resize so the short side is
-  128, predict, resize the soft map back);
+  128, predict, resize the soft map back; with flip test-time augmentation where asked or where
+  the checkpoint recommends it);
 - `center-prior`: an isotropic Gaussian at the image centre (sigma = 0.25 of each side), the
   reference row every table needs;
 - `spectral-residual`: Hou & Zhang, CVPR 2007, a classical unsupervised method (grey image at
@@ -89,15 +90,25 @@ def model_name(checkpoint: Path) -> str:
         return path.name if path.name not in ("best", "last") else f"{path.parent.name}/{path.name}"
 
 
+TTA_CHOICES = ("auto", "none", "flip")
+
+
+def tta_flip(choice: str) -> bool | None:
+    """A --tta flag's value -> UNetPredictor's `flip` (None: the checkpoint's own recommendation)."""
+    return {"auto": None, "none": False, "flip": True}[choice]
+
+
 class UNetPredictor:
     """A `saliency train-unet` checkpoint under the papers' inference protocol."""
 
-    def __init__(self, checkpoint: str | Path, device: torch.device, short_side: int = 128, flip: bool = False) -> None:
+    def __init__(self, checkpoint: str | Path, device: torch.device, short_side: int = 128, flip: bool | None = None) -> None:
+        """`flip` None: as the checkpoint recommends (metadata "tta", set by `saliency export --tta`)."""
         from saliency.unet.model import load_model
 
         self.model = load_model(checkpoint, device)
-        self.device, self.short_side, self.flip = device, short_side, flip
-        self.name = model_name(Path(checkpoint)) + ("+flip" if flip else "")
+        self.flip = self.model.meta.get("tta") == "flip" if flip is None else flip
+        self.device, self.short_side = device, short_side
+        self.name = model_name(Path(checkpoint)) + ("+flip" if self.flip else "")
 
     @torch.no_grad()
     def batch(self, x: torch.Tensor) -> torch.Tensor:
@@ -130,9 +141,10 @@ class UNetPredictor:
         return F.interpolate(small, size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
-def make_predictor(name: str, device: torch.device, short_side: int = 128, flip: bool = False) -> Predictor:
+def make_predictor(name: str, device: torch.device, short_side: int = 128, flip: bool | None = None) -> Predictor:
     """A predictor by name: a baseline, 'shipped', a checkpoint path, or a fusion `RULE:A+B`;
-    `flip`: U-Nets average their maps of the image and its mirror image."""
+    `flip`: U-Nets average their maps of the image and its mirror image (None: as each checkpoint
+    recommends)."""
     from saliency.errors import UserError
 
     if name == "center-prior":
@@ -156,7 +168,7 @@ def make_predictor(name: str, device: torch.device, short_side: int = 128, flip:
         from saliency.unet.model import shipped_model
 
         predictor = UNetPredictor(shipped_model(), device, short_side, flip)
-        predictor.name = "shipped" + ("+flip" if flip else "")
+        predictor.name = "shipped" + ("+flip" if predictor.flip else "")
         return predictor
     if not Path(name).exists():
         raise UserError(f"--model {name!r} is neither a baseline ({', '.join(BASELINES)}), 'shipped' nor a checkpoint file")

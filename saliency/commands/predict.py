@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from saliency.bench.predictors import TTA_CHOICES
 from saliency.errors import UserError
 from saliency.files import write_png
 from saliency.images import is_image_file, try_read_rgb
@@ -32,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cutout", action="store_true", help="also write RGBA cut-outs with a transparent background")
     p.add_argument("--upsample", choices=("guided", "bilinear"), default="guided", help="map to full resolution: guided by the photo's edges, or a plain resize (the benchmarks' protocol)")
     p.add_argument("--short-side", type=int, default=128, help="resize so the short side is this before predicting (papers: 128)")
-    p.add_argument("--flip-tta", action="store_true", help="average the maps of each image and its mirror image (two passes)")
+    p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help="U-Net test-time augmentation: auto (as the checkpoint recommends; the shipped model: flip), none (the papers' single pass) or flip (average with the mirror image's map)")
     p.add_argument("--overwrite", action="store_true", help="redo photos whose outputs exist (default: a rerun skips them)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (CUDA absent: a warning, then the CPU)")
 
@@ -61,7 +62,7 @@ def outputs(out: Path, name: Path, cutout: bool) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> None:
-    from saliency.bench.predictors import UNetPredictor
+    from saliency.bench.predictors import UNetPredictor, tta_flip
     from saliency.cutout import guided_upsample, rgba_cutout
     from saliency.device import describe, pick_device
 
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> None:
     todo = [(src, name) for src, name in items if args.overwrite or not all(p.exists() for p in outputs(args.out, name, args.cutout))]
     device = pick_device(args.device, fallback=True)
     print(f"device: {describe(device)}; {len(items)} images, {len(items) - len(todo)} already done (skipped; --overwrite redoes them)")
-    predictor = UNetPredictor(args.checkpoint, device, args.short_side, args.flip_tta)
+    predictor = UNetPredictor(args.checkpoint, device, args.short_side, tta_flip(args.tta))
     failed: list[tuple[Path, str]] = []
     for src, name in tqdm(todo, desc="predict", unit="img"):
         image, why = try_read_rgb(src)
