@@ -147,7 +147,7 @@ def test_demo_draws_every_unet_on_the_bundled_photos(tmp_path, checkpoint):
     from saliency.commands.demo import bundled_sheets
 
     sheets = bundled_sheets(["shipped", str(checkpoint)], tmp_path, "cpu")
-    assert list(sheets) == ["shipped", "model"]
+    assert list(sheets) == ["shipped+flip", "model"]  # the shipped model recommends flip TTA (export --tta flip)
     for path in sheets.values():
         width, height = Image.open(path).size
         assert width > 5 * 160 and height > 3 * 160  # five photos, three rows
