@@ -170,3 +170,38 @@ def test_map_cache_pays_for_a_teacher_once_and_returns_what_it_stored(tmp_path):
     assert teacher.calls == 2, "another photo is another entry"
     cached.path(image).write_bytes(b"torn")
     assert np.array_equal(cached(image), first) and teacher.calls == 3, "a torn entry is computed again"
+
+
+def test_heldout_agreement_is_perfect_for_the_model_that_drew_the_masks(tmp_path):
+    """benchmarks/heldout_agreement.py on a pseudo-label folder whose masks are a model's own maps
+    at 0.5: that model agrees with its held-out photos (to the few pixels where a random U-Net's
+    map rounds either way), and the rows name it with and without flip TTA."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from saliency.bench.predictors import UNetPredictor
+    from saliency.unet.model import new_model, save_model
+
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "model.safetensors"
+    save_model(checkpoint, new_model("resnet18", None, 64, (32, 16, 16, 8, 8)))
+    model = UNetPredictor(checkpoint, torch.device("cpu"), 64)
+    (tmp_path / "pseudo" / "masks").mkdir(parents=True)
+    rows, rng = [], np.random.default_rng(0)
+    for i in range(40):
+        photo = cv2.GaussianBlur(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), (0, 0), 3)
+        cv2.imwrite(str(tmp_path / f"p{i:02d}.png"), photo[..., ::-1])
+        cv2.imwrite(str(tmp_path / "pseudo" / "masks" / f"p{i:02d}.png"), np.where(model(photo) > 0.5, 255, 0).astype(np.uint8))
+        rows.append([str(tmp_path / f"p{i:02d}.png"), f"masks/p{i:02d}.png"])
+    (tmp_path / "pseudo" / "pairs.json").write_text(json.dumps({"pairs": rows}))
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_agreement.py"
+    proc = subprocess.run([sys.executable, str(script), "--pseudo", str(tmp_path / "pseudo"), "--model", str(checkpoint), "--flip-tta", "--out", str(tmp_path / "h.json")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    plain, flipped = json.loads((tmp_path / "h.json").read_text())["rows"]
+    assert plain["model"] == str(checkpoint) and flipped["model"] == f"{checkpoint}+flip" and plain["photos"] == 2
+    assert plain["iou"] > 0.99 and plain["accuracy"] > 0.99  # a random U-Net's maps sit near 0.5: a few pixels tie
