@@ -91,6 +91,7 @@ def model_name(checkpoint: Path) -> str:
 
 
 TTA_CHOICES = ("auto", "none", "flip")
+TTA_HELP = "U-Net test-time augmentation: auto (as the checkpoint recommends; the shipped model: flip), none (the papers' single pass) or flip (average with the mirror image's map)"
 
 
 def tta_flip(choice: str) -> bool | None:
@@ -101,14 +102,15 @@ def tta_flip(choice: str) -> bool | None:
 class UNetPredictor:
     """A `saliency train-unet` checkpoint under the papers' inference protocol."""
 
-    def __init__(self, checkpoint: str | Path, device: torch.device, short_side: int = 128, flip: bool | None = None) -> None:
-        """`flip` None: as the checkpoint recommends (metadata "tta", set by `saliency export --tta`)."""
+    def __init__(self, checkpoint: str | Path, device: torch.device, short_side: int = 128, flip: bool | None = None, name: str | None = None) -> None:
+        """`flip` None: as the checkpoint recommends (metadata "tta", set by `saliency export --tta`);
+        `name` for tables (default: from the path), marked "+flip" when flipping."""
         from saliency.unet.model import load_model
 
         self.model = load_model(checkpoint, device)
         self.flip = self.model.meta.get("tta") == "flip" if flip is None else flip
         self.device, self.short_side = device, short_side
-        self.name = model_name(Path(checkpoint)) + ("+flip" if self.flip else "")
+        self.name = (name or model_name(Path(checkpoint))) + ("+flip" if self.flip else "")
 
     @torch.no_grad()
     def batch(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,13 +119,14 @@ class UNetPredictor:
         augmentation: the model was trained on both, and their disagreements average out)."""
         h, w = x.shape[-2:]
         ph, pw = (-h) % 32, (-w) % 32
-        padded = (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x).to(self.device)
-        maps = torch.sigmoid(self.model(padded))[..., :h, :w].float()
-        if self.flip:  # the mirror is padded on its own right side, so it is cut before flipping back
-            mirrored = x.flip(-1)
-            mirrored = (F.pad(mirrored, (0, pw, 0, ph), mode="replicate") if ph or pw else mirrored).to(self.device)
-            maps = (maps + torch.sigmoid(self.model(mirrored))[..., :h, :w].float().flip(-1)) / 2
-        return maps.cpu()
+
+        def maps(images: torch.Tensor) -> torch.Tensor:
+            padded = F.pad(images, (0, pw, 0, ph), mode="replicate") if ph or pw else images
+            return torch.sigmoid(self.model(padded.to(self.device)))[..., :h, :w].float()
+
+        if self.flip:  # the mirror is padded on its own right side and cut before flipping back
+            return ((maps(x) + maps(x.flip(-1)).flip(-1)) / 2).cpu()
+        return maps(x).cpu()
 
     def at_model_size(self, image: np.ndarray) -> np.ndarray:
         """The soft map at the size the model saw (short side `short_side`), for an upsampler of
@@ -167,9 +170,7 @@ def make_predictor(name: str, device: torch.device, short_side: int = 128, flip:
     if name == "shipped":
         from saliency.unet.model import shipped_model
 
-        predictor = UNetPredictor(shipped_model(), device, short_side, flip)
-        predictor.name = "shipped" + ("+flip" if predictor.flip else "")
-        return predictor
+        return UNetPredictor(shipped_model(), device, short_side, flip, name="shipped")
     if not Path(name).exists():
         raise UserError(f"--model {name!r} is neither a baseline ({', '.join(BASELINES)}), 'shipped' nor a checkpoint file")
     return UNetPredictor(name, device, short_side, flip)

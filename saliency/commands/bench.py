@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from saliency.bench.datasets import LAYOUTS, candidate_roots, open_dataset
 from saliency.bench.evaluator import Evaluator
-from saliency.bench.predictors import BASELINES, TTA_CHOICES, make_predictor, tta_flip
+from saliency.bench.predictors import BASELINES, TTA_CHOICES, TTA_HELP, make_predictor, tta_flip
 from saliency.bench.report import plot_pr_curves, qualitative_grid, slug, write_table
 from saliency.device import pick_device
 from saliency.files import write_json
@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", action="append", default=None, help=f"checkpoint file, 'shipped' or a baseline ({', '.join(BASELINES)}); repeatable (default: center-prior, wctr, the shipped model and the newest trained U-Net)")
     p.add_argument("--out", type=Path, default=None, help="results directory (default: DATA/runs/bench/DATASET)")
     p.add_argument("--short-side", type=int, default=128, help="U-Net input: resize so the short side is this (papers: 128)")
-    p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help="U-Net test-time augmentation: auto (as the checkpoint recommends; the shipped model: flip), none (the papers' single pass) or flip (average with the mirror image's map)")
+    p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
     p.add_argument("--download", action="store_true", help="fetch the set from its official source into DATA/datasets if it is not found (online only)")
     p.add_argument("--skip-bad", action="store_true", help="skip (and list) unreadable or mismatched files instead of stopping")
     p.add_argument("--limit", type=int, default=None, help="only the first N images (quick looks; not comparable to published figures)")

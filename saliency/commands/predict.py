@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from saliency.bench.predictors import TTA_CHOICES
+from saliency.bench.predictors import TTA_CHOICES, TTA_HELP
 from saliency.errors import UserError
 from saliency.files import write_png
 from saliency.images import is_image_file, try_read_rgb
@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cutout", action="store_true", help="also write RGBA cut-outs with a transparent background")
     p.add_argument("--upsample", choices=("guided", "bilinear"), default="guided", help="map to full resolution: guided by the photo's edges, or a plain resize (the benchmarks' protocol)")
     p.add_argument("--short-side", type=int, default=128, help="resize so the short side is this before predicting (papers: 128)")
-    p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help="U-Net test-time augmentation: auto (as the checkpoint recommends; the shipped model: flip), none (the papers' single pass) or flip (average with the mirror image's map)")
+    p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
     p.add_argument("--overwrite", action="store_true", help="redo photos whose outputs exist (default: a rerun skips them)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (CUDA absent: a warning, then the CPU)")
 
