@@ -5,7 +5,10 @@ table, not by a benchmark's human masks.
 
 Rows: every --model, and with --flip-tta each again with flip test-time augmentation; columns:
 the papers' max F / IoU / accuracy against the pseudo-masks (object where the mask says so).
-Run: `python benchmarks/heldout_agreement.py --pseudo data/runs/pseudo-round5 --model A --model B [--flip-tta]`.
+With --close-ups each model is also scored on close-ups of the held-out photos' objects (the crop
+`train-unet --close-up` trains on, one per photo whose pseudo-mask holds a whole object, against
+the same crop of its pseudo-mask): whether a model keeps a subject whole when it fills the frame.
+Run: `python benchmarks/heldout_agreement.py --pseudo data/runs/pseudo-round5 --model A --model B [--flip-tta] [--close-ups]`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from saliency.bench.predictors import make_predictor  # noqa: E402
 from saliency.device import pick_device  # noqa: E402
 from saliency.images import read_mask, read_rgb  # noqa: E402
 from saliency.pairs import find_pairs  # noqa: E402
-from saliency.unet.data import split_pairs  # noqa: E402
+from saliency.unet.data import close_up_crop, split_pairs  # noqa: E402
 
 
 def main() -> None:
@@ -33,18 +36,26 @@ def main() -> None:
     p.add_argument("--pseudo", type=Path, required=True, help="a `saliency pseudo-label` output")
     p.add_argument("--model", action="append", required=True, help="checkpoint or 'shipped'; repeatable")
     p.add_argument("--flip-tta", action="store_true", help="also each model with flip test-time augmentation")
+    p.add_argument("--close-ups", action="store_true", help="also score each model on a close-up of each held-out photo's object")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     device = pick_device(args.device)
     _, held_out = split_pairs(find_pairs(args.pseudo))
     predictors = {m + ("+flip" if flip else ""): make_predictor(m, device, flip=flip) for m in args.model for flip in ((False, True) if args.flip_tta else (False,))}
-    metrics = {label: PaperMetrics() for label in predictors}
-    for image_path, mask_path in tqdm(held_out, desc="held-out photos"):
-        image, gt = read_rgb(image_path), (read_mask(mask_path) > 127).astype(np.float32)
-        for label, predictor in predictors.items():
-            metrics[label].step(predictor(image), gt)
-    rows = [{"model": label, "photos": len(held_out), **{k: round(v, 4) for k, v in m.get_results().items()}} for label, m in metrics.items()]
+    views = ("photo", "close-up") if args.close_ups else ("photo",)
+    metrics = {(label, view): PaperMetrics() for label in predictors for view in views}
+    counts = dict.fromkeys(views, 0)
+    for i, (image_path, mask_path) in enumerate(tqdm(held_out, desc="held-out photos")):
+        image, mask = read_rgb(image_path), read_mask(mask_path)
+        shown = {"photo": (image, mask)}
+        if args.close_ups and (crop := close_up_crop(image, mask, np.random.default_rng(i))) is not None:
+            shown["close-up"] = crop
+        for view, (x, m) in shown.items():
+            counts[view] += 1
+            for label, predictor in predictors.items():
+                metrics[label, view].step(predictor(x), (m > 127).astype(np.float32))
+    rows = [{"model": label, "view": view, "photos": counts[view], **{k: round(v, 4) for k, v in m.get_results().items()}} for (label, view), m in metrics.items()]
     report(f"heldout-{args.pseudo.name}", rows, device, args.out)
 
 

@@ -9,7 +9,7 @@ import torch
 
 from saliency.pairs import find_pairs
 from saliency.errors import UserError
-from saliency.unet.data import MixedDataset, PairDataset, PasteDataset, background_crop, mask_target, paste_object
+from saliency.unet.data import MixedDataset, PairDataset, PasteDataset, background_crop, close_up_crop, mask_target, paste_object
 from saliency.unet.train import TrainConfig, soft_target, training_source, weighted_bce
 
 
@@ -101,6 +101,63 @@ def test_mixed_dataset_draws_the_ratio_from_the_synthetic_pairs(tmp_path):
     source = training_source(cfg, photos)
     assert isinstance(source, MixedDataset) and len(source.extra) == 5
     assert 0.4 < np.mean([source[(0, s)][1].mean().item() for s in range(400)]) < 0.6
+
+
+def _ellipse_photo(axes, size=128, centre=(64, 64)):
+    """A red ellipse (the object, mask 255) on a blue-green gradient (no pixel of it is red)."""
+    image = np.zeros((size, size, 3), np.uint8)
+    image[..., 1] = np.linspace(0, 120, size, dtype=np.uint8)[:, None]
+    image[..., 2] = 200
+    mask = np.zeros((size, size), np.uint8)
+    cv2.ellipse(mask, centre, axes, 0, 0, 360, 255, -1)
+    image[mask == 255] = (230, 20, 20)
+    return image, mask
+
+
+def test_close_ups_fill_the_frame_with_the_whole_objects_label():
+    """A close-up is a crop of image and mask alike (every object pixel still red, nothing else),
+    the object fills more of it than of the photo, and the frame cuts a large object in most
+    draws; masks with no whole object to zoom on give None."""
+    for axes in ((50, 35), (20, 14)):
+        image, mask = _ellipse_photo(axes)
+        touched = 0
+        for seed in range(30):
+            crop, crop_mask = close_up_crop(image, mask, np.random.default_rng(seed))
+            assert crop.shape[:2] == crop_mask.shape and crop.shape[0] == crop.shape[1] >= 57, "square, at most ~2x upsampling of a 128 px photo"
+            red = (crop == (230, 20, 20)).all(-1)
+            assert np.array_equal(red, crop_mask == 255), "the mask is cropped with the image"
+            assert (crop_mask == 255).mean() > (mask == 255).mean()
+            touched += bool(crop_mask[0].any() or crop_mask[-1].any() or crop_mask[:, 0].any() or crop_mask[:, -1].any())
+        if axes[0] == 50:
+            assert touched >= 20, touched  # a close-up: the frame cuts the subject
+    rng = np.random.default_rng(0)
+    assert close_up_crop(*_ellipse_photo((5, 5)), rng) is None, "too small to zoom on"
+    assert close_up_crop(*_ellipse_photo((80, 80)), rng) is None, "a close-up already"
+    assert close_up_crop(*_ellipse_photo((40, 40), centre=(10, 64)), rng) is None, "cut by the frame: maybe a part"
+    unsure = _ellipse_photo((50, 35))[1] // 2  # 0 / 127: the teacher was sure of nothing
+    assert close_up_crop(image, unsure, rng) is None
+
+
+def test_close_up_share_is_drawn_per_item_and_reproducible(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for i in range(4):
+        image, mask = _ellipse_photo((44, 30))
+        cv2.imwrite(str(tmp_path / "images" / f"{i}.png"), image[..., ::-1])
+        cv2.imwrite(str(tmp_path / "masks" / f"{i}.png"), mask)
+    pairs = find_pairs(tmp_path)
+    area = (_ellipse_photo((44, 30))[1] == 255).mean()
+    for share in (0.0, 0.25, 1.0):
+        data = PairDataset(pairs, 64, None, close_up=share)  # no augmentation: only the close-up changes an item
+        zoomed = [data[(i % 4, seed)][1].mean().item() > area + 0.05 for i, seed in enumerate(range(400))]
+        assert abs(np.mean(zoomed) - share) < 0.07, (share, np.mean(zoomed))
+    assert all(torch.equal(u, v) for u, v in zip(data[(2, 5)], data[(2, 5)])), "an item is a pure function of (index, seed)"
+    with pytest.raises(UserError, match="close-up share"):
+        PairDataset(pairs, 64, close_up=2.0)
+    # train-unet --close-up: the photos get it, the synthetic pairs mixed in do not
+    cfg = TrainConfig(size=64, mix=str(tmp_path), mix_ratio=0.5, close_up=0.3, crop=False, color=False)
+    source = training_source(cfg, pairs)
+    assert source.primary.close_up == 0.3 and source.extra.close_up == 0.0
 
 
 def test_soft_targets_are_learnt_where_the_hard_ones_push_to_the_extremes():

@@ -205,3 +205,37 @@ def test_heldout_agreement_is_perfect_for_the_model_that_drew_the_masks(tmp_path
     plain, flipped = json.loads((tmp_path / "h.json").read_text())["rows"]
     assert plain["model"] == str(checkpoint) and flipped["model"] == f"{checkpoint}+flip" and plain["photos"] == 2
     assert plain["iou"] > 0.99 and plain["accuracy"] > 0.99  # a random U-Net's maps sit near 0.5: a few pixels tie
+
+
+def test_heldout_agreement_scores_close_ups_of_the_photos_with_a_whole_object(tmp_path, monkeypatch):
+    """--close-ups adds a "close-up" row per model, over the held-out photos whose pseudo-mask holds
+    a whole object (an ellipse in the middle), not those whose mask fills the frame."""
+    import json
+    import runpy
+    import sys
+    from pathlib import Path
+
+    from saliency.pairs import find_pairs
+    from saliency.unet.data import split_pairs
+    from saliency.unet.model import new_model, save_model
+
+    checkpoint = tmp_path / "model.safetensors"
+    save_model(checkpoint, new_model("resnet18", None, 64, (32, 16, 16, 8, 8)))
+    (tmp_path / "pseudo" / "masks").mkdir(parents=True)
+    rows = []
+    for i in range(60):
+        mask = np.zeros((64, 64), np.uint8)
+        cv2.ellipse(mask, (32, 32), (18, 12), 0, 0, 360, 255, -1) if i % 3 else mask.fill(255)
+        cv2.imwrite(str(tmp_path / f"p{i:02d}.png"), np.dstack([mask // 2] * 3))
+        cv2.imwrite(str(tmp_path / "pseudo" / "masks" / f"p{i:02d}.png"), mask)
+        rows.append([str(tmp_path / f"p{i:02d}.png"), f"masks/p{i:02d}.png"])
+    (tmp_path / "pseudo" / "pairs.json").write_text(json.dumps({"pairs": rows}))
+    held_out = split_pairs(find_pairs(tmp_path / "pseudo"))[1]
+    whole = sum(int(image.stem[1:]) % 3 != 0 for image, _ in held_out)
+    assert 0 < whole < len(held_out)
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_agreement.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--pseudo", str(tmp_path / "pseudo"), "--model", str(checkpoint), "--close-ups", "--out", str(tmp_path / "h.json")])
+    runpy.run_path(str(script), run_name="__main__")
+    photo, close = json.loads((tmp_path / "h.json").read_text())["rows"]
+    assert (photo["view"], photo["photos"]) == ("photo", len(held_out))
+    assert (close["view"], close["photos"], close["model"]) == ("close-up", whole, str(checkpoint))

@@ -157,12 +157,15 @@ def test_bad_training_data_is_reported(tmp_path):
         find_pairs(tmp_path / "images")
 
 
-def test_cli_on_the_fly(tmp_path):
+def test_cli_on_the_fly(tmp_path, capsys):
     G = build_generator("planted")
     sel = tmp_path / "selection.json"
     from saliency.filters import FilterConfig
 
     sel.write_text(json.dumps({"generator": "planted", "vector": G.planted_direction.tolist(), "shift": 12.0, "rule": "intensity", "threshold": None, "polarity": "light", "filters": FilterConfig().as_dict()}))
+    # flags that act on a folder of pairs are refused, not silently ignored
+    assert main(["train-unet", "--generator", "planted", "--on-the-fly", "--selection", str(sel), "--close-up", "0.25", "--mix", str(tmp_path), "--out", str(tmp_path / "no")]) == 2
+    assert "--mix, --close-up take(s) a folder of pairs as --data, not --on-the-fly" in capsys.readouterr().err
     rc = main(["train-unet", "--generator", "planted", "--on-the-fly", "--selection", str(sel), "--out", str(tmp_path / "run"), "--steps", "10", "--batch-size", "8", "--val-every", "5", *TINY])
     assert rc == 0
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 10

@@ -60,6 +60,8 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--mix", type=Path, default=None, help="synthetic pairs (synth output or any pairs folder) mixed into the batches of --data's pseudo-labelled photos; "
                    "with --backgrounds they are pasted onto real photos")
     t.add_argument("--mix-ratio", type=float, default=None, help="share of training items drawn from --mix (default with --mix: 0.25)")
+    t.add_argument("--close-up", type=float, default=0.0, help="share of --data's items shown as a close-up of their mask's object (a crop that the object fills and "
+                   "the frame cuts), for whole subjects at close range where teachers cut them into parts; 0: off")
     t.add_argument("--init", type=Path, default=None, help="start from a train-unet model (whole network) or a `saliency invert` encoder (the U-Net's encoder)")
     t.add_argument("--seed", type=int, default=0, help="seed of weights, data order and augmentation")
     t.add_argument("--val-every", type=int, default=500, help="steps between validations (best checkpoint kept)")
@@ -100,6 +102,7 @@ def training_config(args: argparse.Namespace, device: torch.device, data: str | 
         paste=(0.5 if args.paste is None else args.paste) if args.backgrounds else 0.0,
         mix=str(args.mix) if args.mix else None,
         mix_ratio=(0.25 if args.mix_ratio is None else args.mix_ratio) if args.mix else 0.0,
+        close_up=args.close_up,
         init=str(args.init) if args.init else None,
         seed=args.seed,
         val_every=args.val_every,
@@ -124,6 +127,11 @@ def run(args: argparse.Namespace) -> None:
         print(f"data: {data} (the latest `saliency synth` output of {args.generator}; --data DIR for another)")
     cfg = training_config(args, device, str(data) if data else None, args.on_the_fly)
     from saliency.unet.stream import StreamSource
+
+    folder_only = [flag for flag, on in (("--mix", cfg.mix), ("--backgrounds", cfg.backgrounds), ("--close-up", cfg.close_up)) if on]
+    if folder_only and (cfg.on_the_fly or is_stream(cfg.data)):
+        raise UserError(f"{', '.join(folder_only)} take(s) a folder of pairs as --data, not {'--on-the-fly' if cfg.on_the_fly else 'WebDataset shards'}: "
+                        "run `saliency synth` (which writes a pairs folder) or drop the flag")
 
     if cfg.on_the_fly:
         source, val = on_the_fly_sources(args, cfg, device)

@@ -9,6 +9,10 @@ generated scenes learns their shortcuts (masks never touch the frame; background
 and real textured backgrounds with objects cut by the frame take both away. And synthetic pairs
 can be mixed into a student's batches of pseudo-labelled photos at a ratio (`MixedDataset`).
 
+A pseudo-labelled photo can be shown as a close-up of its object (`close_up_crop`): teachers that
+take the frame for background cut a subject that fills the frame into its most contrasted parts,
+and a crop of a whole object's mask is a label for exactly that case, on real textures.
+
 Batches are a pure function of (seed, step): step s takes global positions s*B .. s*B+B-1 of an
 endless sequence of per-epoch permutations, and each sample's augmentation is seeded by its
 position. A resumed run therefore sees exactly the batches an uninterrupted one would.
@@ -68,12 +72,34 @@ def mask_target(mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     return (m > 191).float(), torch.where(m > 191, (m - 191) / 64, torch.where(m < 64, (64 - m) / 64, torch.zeros_like(m)))
 
 
+def close_up_crop(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, min_side: float = 0.45) -> tuple[np.ndarray, np.ndarray] | None:
+    """A square crop on the mask's object, 60-100% of the object's longer extent (so the frame cuts
+    it, as in a close-up) but at least `min_side` of the photo's shorter side (at most ~2x
+    upsampling), centred on the object give or take 15% of the crop. None where the mask holds no
+    whole object to zoom on: object under 3% or over 50% of the photo (nothing to see, or a
+    close-up already), or touching the frame along more than 10% of it (the teacher's object may
+    be a part of one the frame cut)."""
+    obj = mask > 191
+    if not 0.03 <= obj.mean() <= 0.5 or np.concatenate([obj[0], obj[-1], obj[:, 0], obj[:, -1]]).mean() > 0.1:
+        return None
+    h, w = obj.shape
+    ys, xs = np.nonzero(obj)
+    extent = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+    side = int(np.clip(rng.uniform(0.6, 1.0) * extent, min_side * min(h, w), min(h, w)))
+    cy, cx = (ys.min() + ys.max()) / 2 + rng.uniform(-0.15, 0.15, size=2) * side
+    y0, x0 = int(np.clip(round(cy - side / 2), 0, h - side)), int(np.clip(round(cx - side / 2), 0, w - side))
+    return image[y0 : y0 + side, x0 : x0 + side], mask[y0 : y0 + side, x0 : x0 + side]
+
+
 class PairDataset(Dataset):
     """Items are (index, augmentation seed) -> (RGB float [3, S, S] in [0, 1], target [1, S, S],
-    weight [1, S, S])."""
+    weight [1, S, S]). With `close_up` > 0, that share of the items whose mask holds a whole
+    object are shown as a close-up of it (`close_up_crop`; drawn from the item's seed)."""
 
-    def __init__(self, pairs: list[tuple[Path, Path]], size: int, augment: AugmentConfig | None = None) -> None:
-        self.pairs, self.size = pairs, size
+    def __init__(self, pairs: list[tuple[Path, Path]], size: int, augment: AugmentConfig | None = None, close_up: float = 0.0) -> None:
+        if not 0.0 <= close_up <= 1.0:
+            raise UserError(f"the close-up share must lie in [0, 1], not {close_up}")
+        self.pairs, self.size, self.close_up = pairs, size, close_up
         self.transform = build_transform(size, augment)
 
     def __len__(self) -> int:
@@ -86,6 +112,13 @@ class PairDataset(Dataset):
             raise UserError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} is {image.shape[1]}x{image.shape[0]}")
         return image, mask
 
+    def maybe_close_up(self, image: np.ndarray, mask: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.close_up > 0:
+            rng = np.random.default_rng([seed, 0x7A6F6F6D])  # a stream of its own, as MixedDataset's
+            if rng.random() < self.close_up and (crop := close_up_crop(image, mask, rng)) is not None:
+                return crop
+        return image, mask
+
     def finish(self, image: np.ndarray, mask: np.ndarray, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         self.transform.set_random_seed(seed)
         out = self.transform(image=image, mask=mask)
@@ -94,7 +127,7 @@ class PairDataset(Dataset):
 
     def __getitem__(self, key: tuple[int, int] | int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index, seed = key if isinstance(key, tuple) else (key, 0)
-        return self.finish(*self.load(index), seed)
+        return self.finish(*self.maybe_close_up(*self.load(index), seed), seed)
 
 
 def background_crop(photo: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -134,8 +167,8 @@ class PasteDataset(PairDataset):
     """Pairs as PairDataset, but with probability `paste` an item is the pair's object pasted
     onto a background crop of a random real photo (deterministic in the item's seed)."""
 
-    def __init__(self, pairs: list[tuple[Path, Path]], backgrounds: list[Path], size: int, paste: float = 0.5, augment: AugmentConfig | None = None) -> None:
-        super().__init__(pairs, size, augment)
+    def __init__(self, pairs: list[tuple[Path, Path]], backgrounds: list[Path], size: int, paste: float = 0.5, augment: AugmentConfig | None = None, close_up: float = 0.0) -> None:
+        super().__init__(pairs, size, augment, close_up)
         if not backgrounds:
             raise UserError("no background photos to paste onto")
         self.backgrounds, self.paste = backgrounds, paste
@@ -147,6 +180,8 @@ class PasteDataset(PairDataset):
         if rng.random() < self.paste:
             photo = read_rgb(self.backgrounds[int(rng.integers(len(self.backgrounds)))])
             image, mask = paste_object(background_crop(photo, self.size, rng), image, mask, rng)
+        else:
+            image, mask = self.maybe_close_up(image, mask, seed)
         return self.finish(image, mask, seed)
 
 

@@ -61,6 +61,7 @@ class TrainConfig:
     paste: float = 0.0  # share of synthetic items that are pasted composites
     mix: str | None = None  # synthetic pairs mixed into `data`'s (pseudo-labelled photos) at mix_ratio
     mix_ratio: float = 0.0  # share of training items drawn from `mix`
+    close_up: float = 0.0  # share of `data`'s items shown as a close-up of their mask's object
     init: str | None = None  # U-Net checkpoint, or inversion encoder (its trunk initialises the U-Net's encoder)
     seed: int = 0
     val_every: int = 500
@@ -321,14 +322,14 @@ def training_source(cfg: TrainConfig, pairs: list):
 
     augment = AugmentConfig(cfg.flip, cfg.crop, cfg.color, cfg.degrade)
 
-    def synthetic(synthetic_pairs: list):
+    def synthetic(synthetic_pairs: list, close_up: float = 0.0):
         if cfg.backgrounds and cfg.paste > 0:
-            return PasteDataset(synthetic_pairs, list_photos(cfg.backgrounds), cfg.size, cfg.paste, augment)
-        return PairDataset(synthetic_pairs, cfg.size, augment)
+            return PasteDataset(synthetic_pairs, list_photos(cfg.backgrounds), cfg.size, cfg.paste, augment, close_up)
+        return PairDataset(synthetic_pairs, cfg.size, augment, close_up)
 
     if cfg.mix and cfg.mix_ratio > 0:
-        return MixedDataset(PairDataset(pairs, cfg.size, augment), synthetic(find_pairs(cfg.mix)), cfg.mix_ratio)
-    return synthetic(pairs)
+        return MixedDataset(PairDataset(pairs, cfg.size, augment, cfg.close_up), synthetic(find_pairs(cfg.mix)), cfg.mix_ratio)
+    return synthetic(pairs, cfg.close_up)
 
 
 def validation_batches(val_set) -> list:
