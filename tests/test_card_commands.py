@@ -26,7 +26,7 @@ def test_card_commands_run_as_typed_on_a_fresh_data_folder(tmp_path):
     assert "data: " in out and "latest `saliency synth` output of objects-64" in out
     if not any((r / layout("ecssd").images).is_dir() for r in candidate_roots("ecssd")):
         pytest.skip("ECSSD not found beside the checkout (../shared/datasets/ECSSD); bench not run")
-    out = saliency(env, "bench", "--dataset", "ecssd", "--limit", "50")
+    out = saliency(env, "bench", "--dataset", "ecssd", "--limit", "10")
     models = next(line for line in out.splitlines() if line.startswith("models: "))
     assert "center-prior" in models and "wctr" in models and str(tmp_path / "data") in models
     assert out.count("| ") >= 3 and "results: " in out
