@@ -41,9 +41,9 @@ def log_steps(path: Path) -> int:
 
 @pytest.mark.slow
 def test_kill_9_during_discover(tmp_path):
-    args = ["discover", "--generator", "planted", "--steps", "300", "--checkpoint-every", "50", "--log-every", "10", "--no-grids", "--device", "cpu"]
+    args = ["discover", "--generator", "planted", "--steps", "150", "--checkpoint-every", "25", "--log-every", "10", "--no-grids", "--device", "cpu"]
     killed, whole = tmp_path / "killed", tmp_path / "whole"
-    kill_when(saliency(*args, "--out", str(killed)), lambda: log_steps(killed / "log.jsonl") >= 12)  # past the 2nd checkpoint
+    kill_when(saliency(*args, "--out", str(killed)), lambda: log_steps(killed / "log.jsonl") >= 6)  # past the 2nd checkpoint
     subprocess.run(saliency(*args, "--out", str(killed)), env=ENV, check=True, capture_output=True)
     subprocess.run(saliency(*args, "--out", str(whole)), env=ENV, check=True, capture_output=True)
     a, b = load_directions(killed / "directions.safetensors"), load_directions(whole / "directions.safetensors")
@@ -54,13 +54,13 @@ def test_kill_9_during_discover(tmp_path):
 def test_kill_9_during_train_unet(tmp_path):
     G = build_generator("planted")
     synthesize(G, SynthConfig(generator="planted", direction=G.planted_direction.tolist(), shift=12.0, n=200, shard_size=100), tmp_path / "data", progress=False)
-    args = ["train-unet", "--generator", "planted", "--data", str(tmp_path / "data"), "--steps", "60", "--batch-size", "8", "--size", "32",
-            "--decoder-channels", "32,16,16,8,8", "--workers", "0", "--val-every", "20", "--checkpoint-every", "10", "--log-every", "5", "--device", "cpu"]
+    args = ["train-unet", "--generator", "planted", "--data", str(tmp_path / "data"), "--steps", "30", "--batch-size", "8", "--size", "32",
+            "--decoder-channels", "32,16,16,8,8", "--workers", "0", "--val-every", "10", "--checkpoint-every", "10", "--log-every", "5", "--device", "cpu"]
     killed, whole = tmp_path / "killed", tmp_path / "whole"
-    kill_when(saliency(*args, "--out", str(killed)), lambda: log_steps(killed / "log.jsonl") >= 5)
+    kill_when(saliency(*args, "--out", str(killed)), lambda: log_steps(killed / "log.jsonl") >= 3)  # past the 1st checkpoint
     subprocess.run(saliency(*args, "--out", str(killed)), env=ENV, check=True, capture_output=True)
     subprocess.run(saliency(*args, "--out", str(whole)), env=ENV, check=True, capture_output=True)
-    assert json.loads((killed / "summary.json").read_text())["steps"] == 60
+    assert json.loads((killed / "summary.json").read_text())["steps"] == 30
     a, b = load_model(killed / "last.safetensors"), load_model(whole / "last.safetensors")
     for (k, x), y in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(x, y), k
