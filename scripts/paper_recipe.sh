@@ -46,8 +46,8 @@ torch.manual_seed(0)
 torch.save(build_generator(sys.argv[1], random_init=True).state_dict(), sys.argv[2])
 PY
   fi
-  DISCOVER=(--directions 4 --steps 2 --batch-size 2 --eval-samples 1 --checkpoint-every 1 --no-grids)
-  SELECT=(--samples 4 --top 1 --min-score 0 --threshold 0.5 --min-area 0 --max-area 1 --min-peaks 0 --min-component 0)
+  DISCOVER=(--directions 2 --steps 2 --batch-size 2 --eval-samples 1 --checkpoint-every 1 --no-grids)
+  SELECT=(--samples 2 --top 1 --min-score 0 --threshold 0.5 --min-area 0 --max-area 1 --min-peaks 0 --min-component 0)
   SYNTH=(--n 8 --batch-size 4 --threshold 0.5 --min-area 0 --max-area 1 --min-peaks 0 --min-component 0)
   UNET=(--steps 2 --batch-size 2 --size 64 --val-every 2 --encoder resnet18)
   BENCH=(--limit 4 --no-field-metrics)
