@@ -8,7 +8,11 @@ the papers' max F / IoU / accuracy against the pseudo-masks (object where the ma
 With --close-ups each model is also scored on close-ups of the held-out photos' objects (the crop
 `train-unet --close-up` trains on, one per photo whose pseudo-mask holds a whole object, against
 the same crop of its pseudo-mask): whether a model keeps a subject whole when it fills the frame.
-Run: `python benchmarks/heldout_agreement.py --pseudo data/runs/pseudo-round5 --model A --model B [--flip-tta] [--close-ups]`.
+With --upsample-proxy SIDE each model also predicts at that short side and its map is brought
+back to the photo's size by each upsampler (bilinear, guided): scored against the pseudo-masks
+and against the model's own map at full size ("own map", > 0.5), which no guided filter made.
+It stands in for a benchmark photo, which the model sees at a fraction of its size.
+Run: `python benchmarks/heldout_agreement.py --pseudo data/runs/pseudo-round5 --model A --model B [--flip-tta] [--close-ups] [--upsample-proxy 64]`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report  # noqa: E402
 
 from saliency.bench.evaluator import PaperMetrics  # noqa: E402
-from saliency.bench.predictors import make_predictor  # noqa: E402
+from saliency.bench.predictors import UPSAMPLERS, make_predictor  # noqa: E402
 from saliency.device import pick_device  # noqa: E402
 from saliency.images import read_mask, read_rgb  # noqa: E402
 from saliency.pairs import find_pairs  # noqa: E402
@@ -37,24 +41,40 @@ def main() -> None:
     p.add_argument("--model", action="append", required=True, help="checkpoint or 'shipped'; repeatable")
     p.add_argument("--flip-tta", action="store_true", help="also each model with flip test-time augmentation")
     p.add_argument("--close-ups", action="store_true", help="also score each model on a close-up of each held-out photo's object")
+    p.add_argument("--upsample-proxy", type=int, default=None, metavar="SIDE", help="also predict at this short side and upsample by each method (see above)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     device = pick_device(args.device)
     _, held_out = split_pairs(find_pairs(args.pseudo))
-    predictors = {m + ("+flip" if flip else ""): make_predictor(m, device, flip=flip) for m in args.model for flip in ((False, True) if args.flip_tta else (False,))}
+    variants = [(m, flip) for m in args.model for flip in ((False, True) if args.flip_tta else (False,))]
+    predictors = {m + ("+flip" if flip else ""): make_predictor(m, device, flip=flip, upsample="bilinear") for m, flip in variants}
     views = ("photo", "close-up") if args.close_ups else ("photo",)
     metrics = {(label, view): PaperMetrics() for label in predictors for view in views}
-    counts = dict.fromkeys(views, 0)
+    # (label of the full-size model whose own map is the reference, label of the row) -> predictor
+    upsampled = {(m + ("+flip" if flip else ""), f"{m}{'+flip' if flip else ''}@{args.upsample_proxy}px+{method}"):
+                 make_predictor(m, device, args.upsample_proxy, flip=flip, upsample=method)
+                 for m, flip in variants for method in UPSAMPLERS} if args.upsample_proxy else {}
+    for _, label in upsampled:
+        metrics[label, "photo"], metrics[label, "own map"] = PaperMetrics(), PaperMetrics()
+    counts = dict.fromkeys(views + (("own map",) if upsampled else ()), 0)
     for i, (image_path, mask_path) in enumerate(tqdm(held_out, desc="held-out photos")):
         image, mask = read_rgb(image_path), read_mask(mask_path)
         shown = {"photo": (image, mask)}
         if args.close_ups and (crop := close_up_crop(image, mask, np.random.default_rng(i))) is not None:
             shown["close-up"] = crop
+        own = {}
         for view, (x, m) in shown.items():
             counts[view] += 1
             for label, predictor in predictors.items():
-                metrics[label, view].step(predictor(x), (m > 127).astype(np.float32))
+                own[label, view] = predictor(x)
+                metrics[label, view].step(own[label, view], (m > 127).astype(np.float32))
+        if upsampled:
+            counts["own map"] += 1
+            for (reference, label), predictor in upsampled.items():
+                soft = predictor(image)
+                metrics[label, "photo"].step(soft, (mask > 127).astype(np.float32))
+                metrics[label, "own map"].step(soft, (own[reference, "photo"] > 0.5).astype(np.float32))
     rows = [{"model": label, "view": view, "photos": counts[view], **{k: round(v, 4) for k, v in m.get_results().items()}} for (label, view), m in metrics.items()]
     report(f"heldout-{args.pseudo.name}", rows, device, args.out)
 

@@ -154,6 +154,30 @@ def test_bench_cli_on_a_fixture_set(tmp_path):
         assert (out / f).is_file()
 
 
+def test_bench_upsamples_as_the_checkpoint_records_unless_told(tmp_path):
+    """A model exported with `--upsample guided` is benched with guided maps ("+guided" in its
+    row), and `--upsample bilinear` gives the papers' plain resize: another row, other figures."""
+    from saliency.unet.model import new_model, save_model
+
+    rng = np.random.default_rng(0)
+    for i in range(2):  # photos of coloured blocks, whose edges the guided filter follows
+        write(tmp_path / "set" / "DUT-OMRON-image" / f"im{i}.jpg", cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), (80, 60), interpolation=cv2.INTER_NEAREST))
+        write(tmp_path / "set" / "pixelwiseGT-new-PNG" / f"im{i}.png", np.pad(np.full((20, 40), 255, np.uint8), ((20, 20), (20, 20))))
+    torch.manual_seed(0)
+    save_model(tmp_path / "net.safetensors", new_model("resnet18", None, 64, (32, 16, 16, 8, 8)))
+    assert main(["export", "--checkpoint", str(tmp_path / "net.safetensors"), "--fp16", str(tmp_path / "net16.safetensors"), "--upsample", "guided"]) == 0
+    rows = {}
+    for choice in ("auto", "bilinear"):
+        out = tmp_path / choice
+        assert main(["bench", "--dataset", "dut-omron", "--root", str(tmp_path / "set"), "--model", str(tmp_path / "net16.safetensors"), "--short-side", "32",
+                     "--upsample", choice, "--no-field-metrics", "--out", str(out)]) == 0
+        (rows[choice],) = json.loads((out / "results.json").read_text())["results"]
+        assert len(list(out.glob("grid-*.png"))) == 1  # best and worst of a 2-image set: one image each
+    assert rows["auto"]["model"] == "net16+guided" and rows["bilinear"]["model"] == "net16"
+    assert "+guided: guided by the photo's edges" in rows["auto"]["protocol"]
+    assert abs(rows["auto"]["max_fbeta"] - rows["bilinear"]["max_fbeta"]) > 1e-4
+
+
 @pytest.mark.skipif(not (__import__("pathlib").Path(__file__).resolve().parents[2] / "shared/datasets/ECSSD/images").is_dir(), reason="../shared/datasets/ECSSD is absent")
 def test_center_prior_on_real_ecssd_matches_known_figures(tmp_path):
     """The centre prior on the first 100 ECSSD images, a regression anchor for the whole protocol."""

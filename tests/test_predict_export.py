@@ -179,3 +179,33 @@ def test_flip_tta_is_the_mean_of_both_mirrors_and_mirror_equivariant(tmp_path, c
         assert main(["predict", str(images), "--checkpoint", str(recommended), "--out", str(tmp_path / choice), "--tta", choice, "--device", "cpu", "--short-side", "64"]) == 0
         maps[choice] = cv2.imread(str(tmp_path / choice / "a_map.png"), cv2.IMREAD_UNCHANGED).astype(int)
     assert np.array_equal(maps["auto"], maps["flip"]) and not np.array_equal(maps["auto"], maps["none"])
+
+
+def test_guided_upsampling_is_recorded_by_export_and_is_what_predict_writes(tmp_path, checkpoint):
+    """`export --upsample guided` makes a model's maps reach the photo's size through the guided
+    filter wherever it is run by default (`bench`, any UNetPredictor); an explicit choice still
+    overrides it; `predict` writes exactly the predictor's map for either upsampler."""
+    from saliency.bench.predictors import UNetPredictor, make_predictor, upsampler
+    from saliency.cutout import guided_upsample
+
+    rng = np.random.default_rng(2)
+    image = cv2.resize(rng.integers(0, 255, (16, 24, 3), dtype=np.uint8), (192, 128), interpolation=cv2.INTER_NEAREST)
+    guided_file = tmp_path / "guided.safetensors"
+    assert main(["export", "--checkpoint", str(checkpoint), "--fp16", str(guided_file), "--upsample", "guided"]) == 0
+    cpu = torch.device("cpu")
+    by_default = UNetPredictor(guided_file, cpu, 64)
+    assert by_default.upsample == "guided" and by_default.name == "guided+guided"
+    assert np.allclose(by_default(image), guided_upsample(by_default.at_model_size(image), image), atol=1e-6)
+    bilinear = make_predictor(str(guided_file), cpu, 64, None, upsampler("bilinear"))
+    assert bilinear.name == "guided" and bilinear(image).shape == image.shape[:2]
+    assert np.abs(bilinear(image) - by_default(image)).max() > 0.01  # the photo's blocks' edges reshape the map
+    assert make_predictor(str(checkpoint), cpu, 64, None, upsampler("auto")).upsample == "bilinear"  # nothing recorded
+
+    images = tmp_path / "imgs"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), image[..., ::-1])
+    for method in ("guided", "bilinear"):
+        assert main(["predict", str(images), "--checkpoint", str(checkpoint), "--out", str(tmp_path / method), "--upsample", method, "--device", "cpu", "--short-side", "64"]) == 0
+        written = cv2.imread(str(tmp_path / method / "a_map.png"), cv2.IMREAD_UNCHANGED).astype(int)
+        expected = (UNetPredictor(checkpoint, cpu, 64, upsample=method)(image) * 255).round().astype(int)
+        assert np.abs(written - expected).max() <= 1

@@ -175,7 +175,8 @@ def test_map_cache_pays_for_a_teacher_once_and_returns_what_it_stored(tmp_path):
 def test_heldout_agreement_is_perfect_for_the_model_that_drew_the_masks(tmp_path):
     """benchmarks/heldout_agreement.py on a pseudo-label folder whose masks are a model's own maps
     at 0.5: that model agrees with its held-out photos (to the few pixels where a random U-Net's
-    map rounds either way), and the rows name it with and without flip TTA."""
+    map rounds either way), and the rows name it with and without flip TTA. --upsample-proxy at
+    the size the masks were drawn at: the bilinear row reproduces them, the guided one does not."""
     import json
     import subprocess
     import sys
@@ -199,12 +200,17 @@ def test_heldout_agreement_is_perfect_for_the_model_that_drew_the_masks(tmp_path
         rows.append([str(tmp_path / f"p{i:02d}.png"), f"masks/p{i:02d}.png"])
     (tmp_path / "pseudo" / "pairs.json").write_text(json.dumps({"pairs": rows}))
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_agreement.py"
-    proc = subprocess.run([sys.executable, str(script), "--pseudo", str(tmp_path / "pseudo"), "--model", str(checkpoint), "--flip-tta", "--out", str(tmp_path / "h.json")],
+    proc = subprocess.run([sys.executable, str(script), "--pseudo", str(tmp_path / "pseudo"), "--model", str(checkpoint), "--flip-tta", "--upsample-proxy", "64", "--out", str(tmp_path / "h.json")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    plain, flipped = json.loads((tmp_path / "h.json").read_text())["rows"]
+    plain, flipped, *proxy = json.loads((tmp_path / "h.json").read_text())["rows"]
     assert plain["model"] == str(checkpoint) and flipped["model"] == f"{checkpoint}+flip" and plain["photos"] == 2
     assert plain["iou"] > 0.99 and plain["accuracy"] > 0.99  # a random U-Net's maps sit near 0.5: a few pixels tie
+    proxy = {(row["model"].removeprefix(str(checkpoint)), row["view"]): row for row in proxy}
+    assert set(proxy) == {(f"{flip}@64px+{up}", view) for flip in ("", "+flip") for up in ("bilinear", "guided") for view in ("photo", "own map")}
+    assert proxy["@64px+bilinear", "photo"]["iou"] == 1.0  # exactly how the masks were drawn
+    assert proxy["@64px+bilinear", "own map"]["iou"] > 0.99
+    assert proxy["@64px+guided", "photo"]["iou"] < 1.0  # the filter moves pixels of the map the masks were drawn from
 
 
 def test_heldout_agreement_scores_close_ups_of_the_photos_with_a_whole_object(tmp_path, monkeypatch):

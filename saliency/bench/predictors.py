@@ -1,8 +1,9 @@
 """Things that turn an RGB image into a soft saliency map at the image's own size.
 
 - a U-Net checkpoint from `saliency train-unet` (the papers' protocol: resize so the short side is
-  128, predict, resize the soft map back; with flip test-time augmentation where asked or where
-  the checkpoint recommends it);
+  128, predict, resize the soft map back; with flip test-time augmentation, and the map brought
+  back guided by the photo's edges as `saliency predict` does, where asked or where the
+  checkpoint recommends it);
 - `center-prior`: an isotropic Gaussian at the image centre (sigma = 0.25 of each side), the
   reference row every table needs;
 - `spectral-residual`: Hou & Zhang, CVPR 2007, a classical unsupervised method (grey image at
@@ -99,18 +100,34 @@ def tta_flip(choice: str) -> bool | None:
     return {"auto": None, "none": False, "flip": True}[choice]
 
 
+UPSAMPLERS = ("bilinear", "guided")
+UPSAMPLE_CHOICES = ("auto", *UPSAMPLERS)
+UPSAMPLE_HELP = ("U-Net map to the image's size: auto (as the checkpoint recommends, else bilinear), bilinear (the papers' "
+                 "protocol: a plain resize) or guided (its edges snapped onto the photo's, as `saliency predict` delivers it)")
+
+
+def upsampler(choice: str) -> str | None:
+    """An --upsample flag's value -> UNetPredictor's `upsample` (None: the checkpoint's own recommendation)."""
+    return None if choice == "auto" else choice
+
+
 class UNetPredictor:
     """A `saliency train-unet` checkpoint under the papers' inference protocol."""
 
-    def __init__(self, checkpoint: str | Path, device: torch.device, short_side: int = 128, flip: bool | None = None, name: str | None = None) -> None:
+    def __init__(self, checkpoint: str | Path, device: torch.device, short_side: int = 128, flip: bool | None = None,
+                 name: str | None = None, upsample: str | None = None) -> None:
         """`flip` None: as the checkpoint recommends (metadata "tta", set by `saliency export --tta`);
-        `name` for tables (default: from the path), marked "+flip" when flipping."""
+        `upsample` (bilinear or guided) None: likewise (metadata "upsample", else bilinear);
+        `name` for tables (default: from the path), marked "+flip" / "+guided" when so run."""
         from saliency.unet.model import load_model
 
         self.model = load_model(checkpoint, device)
         self.flip = self.model.meta.get("tta") == "flip" if flip is None else flip
+        self.upsample = self.model.meta.get("upsample", "bilinear") if upsample is None else upsample
+        if self.upsample not in UPSAMPLERS:
+            raise ValueError(f"upsample {self.upsample!r} is not one of {UPSAMPLERS}")
         self.device, self.short_side = device, short_side
-        self.name = (name or model_name(Path(checkpoint))) + ("+flip" if self.flip else "")
+        self.name = (name or model_name(Path(checkpoint))) + ("+flip" if self.flip else "") + ("+guided" if self.upsample == "guided" else "")
 
     @torch.no_grad()
     def batch(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,15 +156,20 @@ class UNetPredictor:
         return self.batch(x)[0, 0].numpy()
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        """The papers' protocol: the map resized back bilinearly to the image's size."""
-        small = torch.from_numpy(self.at_model_size(image))[None, None]
-        return F.interpolate(small, size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
+        """The map at the image's size: resized back bilinearly (the papers' protocol) or guided by
+        the photo's edges (saliency.cutout: what `predict` writes)."""
+        small = self.at_model_size(image)
+        if self.upsample == "guided":
+            from saliency.cutout import guided_upsample
+
+            return guided_upsample(small, image)
+        return F.interpolate(torch.from_numpy(small)[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
-def make_predictor(name: str, device: torch.device, short_side: int = 128, flip: bool | None = None) -> Predictor:
+def make_predictor(name: str, device: torch.device, short_side: int = 128, flip: bool | None = None, upsample: str | None = None) -> Predictor:
     """A predictor by name: a baseline, 'shipped', a checkpoint path, or a fusion `RULE:A+B`;
-    `flip`: U-Nets average their maps of the image and its mirror image (None: as each checkpoint
-    recommends)."""
+    `flip`: U-Nets average their maps of the image and its mirror image; `upsample`: how U-Net
+    maps reach the image's size (None, both: as each checkpoint recommends)."""
     from saliency.errors import UserError
 
     if name == "center-prior":
@@ -165,12 +187,12 @@ def make_predictor(name: str, device: torch.device, short_side: int = 128, flip:
 
         if rule not in FUSION_RULES:
             raise UserError(f"--model {name!r}: fusion rule {rule!r} is not one of {', '.join(FUSION_RULES)} (write e.g. agree:wctr+mbplus+mr)")
-        return Fused([make_predictor(m, device, short_side, flip) for m in members.split("+")], rule)
+        return Fused([make_predictor(m, device, short_side, flip, upsample) for m in members.split("+")], rule)
 
     if name == "shipped":
         from saliency.unet.model import shipped_model
 
-        return UNetPredictor(shipped_model(), device, short_side, flip, name="shipped")
+        return UNetPredictor(shipped_model(), device, short_side, flip, name="shipped", upsample=upsample)
     if not Path(name).exists():
         raise UserError(f"--model {name!r} is neither a baseline ({', '.join(BASELINES)}), 'shipped' nor a checkpoint file")
-    return UNetPredictor(name, device, short_side, flip)
+    return UNetPredictor(name, device, short_side, flip, upsample=upsample)

@@ -93,9 +93,10 @@ def plot_pr_curves(out: Path, dataset: str) -> Path:
 
 
 def qualitative_grid(records: list[dict[str, Any]], path: Path, k: int = 6, size: int = 96) -> Path:
-    """Best and worst images by per-image max F: rows of image, ground truth, prediction."""
+    """Best and worst images by per-image max F: rows of image, ground truth, prediction (k of
+    each, fewer on a set of under 2k images, so that no image is in both rows but a lone one)."""
     ranked = sorted(records, key=lambda r: -r["max_f"])
-    picks = ranked[:k] + ranked[-k:]
+    k = max(1, min(k, len(ranked) // 2))
 
     def tile(a: np.ndarray) -> torch.Tensor:
         a = cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA)
@@ -103,7 +104,7 @@ def qualitative_grid(records: list[dict[str, Any]], path: Path, k: int = 6, size
         return t.permute(2, 0, 1) if t.ndim == 3 else t[None]
 
     rows, labels = [], []
-    for group, items in (("best", picks[:k]), ("worst", picks[k:])):
+    for group, items in (("best", ranked[:k]), ("worst", ranked[-k:])):
         rows += [torch.stack([tile(r["image"]) for r in items]), torch.stack([tile(r["gt"]) for r in items]), torch.stack([tile(r["pred"]) for r in items])]
         labels += [f"{group}: image", "ground truth", "prediction"]
     return save_png(image_grid(rows, labels, label_width=90), path)

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from saliency.bench.datasets import LAYOUTS, candidate_roots, open_dataset
 from saliency.bench.evaluator import Evaluator
-from saliency.bench.predictors import BASELINES, TTA_CHOICES, TTA_HELP, make_predictor, tta_flip
+from saliency.bench.predictors import BASELINES, TTA_CHOICES, TTA_HELP, UPSAMPLE_CHOICES, UPSAMPLE_HELP, make_predictor, tta_flip, upsampler
 from saliency.bench.report import plot_pr_curves, qualitative_grid, slug, write_table
 from saliency.device import pick_device
 from saliency.files import write_json
@@ -32,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="results directory (default: DATA/runs/bench/DATASET)")
     p.add_argument("--short-side", type=int, default=128, help="U-Net input: resize so the short side is this (papers: 128)")
     p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
+    p.add_argument("--upsample", choices=UPSAMPLE_CHOICES, default="auto", help=UPSAMPLE_HELP)
     p.add_argument("--download", action="store_true", help="fetch the set from its official source into DATA/datasets if it is not found (online only)")
     p.add_argument("--skip-bad", action="store_true", help="skip (and list) unreadable or mismatched files instead of stopping")
     p.add_argument("--limit", type=int, default=None, help="only the first N images (quick looks; not comparable to published figures)")
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> None:
     out = args.out or runs_dir() / "bench" / args.dataset
     out.mkdir(parents=True, exist_ok=True)
     for name in args.model or default_models():
-        predictor = make_predictor(name, device, args.short_side, tta_flip(args.tta))
+        predictor = make_predictor(name, device, args.short_side, tta_flip(args.tta), upsampler(args.upsample))
         result, records = evaluate(predictor, dataset, field=not args.no_field_metrics)
         result.update({
             "model": predictor.name,
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> None:
             "dataset": args.dataset,
             "root": str(dataset.root),
             "images": len(records),
-            "protocol": f"short side {args.short_side} for U-Nets (+flip: with flip TTA), map resized back; GT >= 128; per-image metrics averaged",
+            "protocol": f"short side {args.short_side} for U-Nets (+flip: with flip TTA), map resized back (+guided: guided by the photo's edges); GT >= 128; per-image metrics averaged",
             "skipped": dataset.skipped,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         })

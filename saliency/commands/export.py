@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--onnx", type=Path, default=None, help="output .onnx file")
     p.add_argument("--fp16", type=Path, default=None, help="output .safetensors with fp16 weights (same metadata)")
     p.add_argument("--tta", choices=("none", "flip"), default=None, help="with --fp16: record the test-time augmentation `predict` and `bench` use for this model by default (default: keep the checkpoint's)")
+    p.add_argument("--upsample", choices=("bilinear", "guided"), default=None, help="with --fp16: record how `bench` brings this model's maps to the image's size by default (default: keep the checkpoint's)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |onnx - torch| on the test batch")
 
@@ -63,11 +64,12 @@ def check_onnx(model: torch.nn.Module, path: Path, tolerance: float) -> float | 
     return diff
 
 
-def export_fp16(checkpoint: Path, path: Path, tta: str | None = None) -> float:
-    """Writes the half-precision copy (recording `tta` as the model's inference default, if given);
-    returns the largest map difference it makes on a test batch."""
+def export_fp16(checkpoint: Path, path: Path, tta: str | None = None, upsample: str | None = None) -> float:
+    """Writes the half-precision copy (recording `tta` and `upsample` as the model's inference
+    defaults, where given); returns the largest map difference it makes on a test batch."""
     model = load_model(checkpoint)
-    save_model(path, model, half=True, **({"tta": tta} if tta else {}))
+    recorded = {key: value for key, value in (("tta", tta), ("upsample", upsample)) if value}
+    save_model(path, model, half=True, **recorded)
     x = torch.rand(2, 3, 96, 160, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         return float((torch.sigmoid(model(x)) - torch.sigmoid(load_model(path)(x))).abs().max())
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> None:
     if args.onnx is None and args.fp16 is None:
         raise UserError("nothing to write: pass --onnx FILE and/or --fp16 FILE")
     if args.fp16 is not None:
-        diff = export_fp16(args.checkpoint, args.fp16, args.tta)
+        diff = export_fp16(args.checkpoint, args.fp16, args.tta, args.upsample)
         print(f"wrote {args.fp16} ({args.fp16.stat().st_size / 1e6:.1f} MB); max |fp16 - fp32| map difference {diff:.2e} on a 2x3x96x160 batch")
     if args.onnx is None:
         return

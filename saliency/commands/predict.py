@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from saliency.bench.predictors import TTA_CHOICES, TTA_HELP
+from saliency.bench.predictors import TTA_CHOICES, TTA_HELP, UPSAMPLERS
 from saliency.errors import UserError
 from saliency.files import write_png
 from saliency.images import is_image_file, try_read_rgb
@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder (mirrors the input folders)")
     p.add_argument("--threshold", type=float, default=0.5, help="binary mask threshold on the soft map")
     p.add_argument("--cutout", action="store_true", help="also write RGBA cut-outs with a transparent background")
-    p.add_argument("--upsample", choices=("guided", "bilinear"), default="guided", help="map to full resolution: guided by the photo's edges, or a plain resize (the benchmarks' protocol)")
+    p.add_argument("--upsample", choices=UPSAMPLERS, default="guided", help="map to full resolution: guided by the photo's edges, or a plain resize (the benchmarks' protocol)")
     p.add_argument("--short-side", type=int, default=128, help="resize so the short side is this before predicting (papers: 128)")
     p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
     p.add_argument("--overwrite", action="store_true", help="redo photos whose outputs exist (default: a rerun skips them)")
@@ -63,7 +63,7 @@ def outputs(out: Path, name: Path, cutout: bool) -> list[Path]:
 
 def run(args: argparse.Namespace) -> None:
     from saliency.bench.predictors import UNetPredictor, tta_flip
-    from saliency.cutout import guided_upsample, rgba_cutout
+    from saliency.cutout import rgba_cutout
     from saliency.device import describe, pick_device
 
     if args.checkpoint is None:
@@ -75,18 +75,14 @@ def run(args: argparse.Namespace) -> None:
     todo = [(src, name) for src, name in items if args.overwrite or not all(p.exists() for p in outputs(args.out, name, args.cutout))]
     device = pick_device(args.device, fallback=True)
     print(f"device: {describe(device)}; {len(items)} images, {len(items) - len(todo)} already done (skipped; --overwrite redoes them)")
-    predictor = UNetPredictor(args.checkpoint, device, args.short_side, tta_flip(args.tta))
+    predictor = UNetPredictor(args.checkpoint, device, args.short_side, tta_flip(args.tta), upsample=args.upsample)
     failed: list[tuple[Path, str]] = []
     for src, name in tqdm(todo, desc="predict", unit="img"):
         image, why = try_read_rgb(src)
         if image is None:
             failed.append((src, why))
             continue
-        small = predictor.at_model_size(image)
-        if args.upsample == "guided":
-            soft = guided_upsample(small, image)
-        else:
-            soft = cv2.resize(small, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        soft = predictor(image)
         paths = outputs(args.out, name, args.cutout)
         write_png(paths[0], (soft * 255).round().astype(np.uint8))
         write_png(paths[1], (soft > args.threshold).astype(np.uint8) * 255)
