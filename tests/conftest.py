@@ -8,6 +8,14 @@ import pytest
 import torch
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one xdist worker per core: each computes on one thread (and so do the commands it starts),
+    # instead of every worker's torch and OpenCV fighting for all the cores
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    import cv2
+
+    cv2.setNumThreads(1)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

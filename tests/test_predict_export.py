@@ -209,3 +209,30 @@ def test_guided_upsampling_is_recorded_by_export_and_is_what_predict_writes(tmp_
         written = cv2.imread(str(tmp_path / method / "a_map.png"), cv2.IMREAD_UNCHANGED).astype(int)
         expected = (UNetPredictor(checkpoint, cpu, 64, upsample=method)(image) * 255).round().astype(int)
         assert np.abs(written - expected).max() <= 1
+
+
+def test_export_of_several_checkpoints_writes_their_weight_average(tmp_path, checkpoint, capsys):
+    """`export --checkpoint A --checkpoint B --fp16 OUT`: every float weight is the mean of A's
+    and B's (to fp16 rounding), the file says what it averages; a model of another architecture
+    is refused with both files and shapes named, and nothing is written."""
+    from saliency.unet.model import load_model
+
+    torch.manual_seed(1)
+    other = tmp_path / "other.safetensors"
+    save_model(other, new_model("resnet18", None, 64, (32, 16, 16, 8, 8)))
+    soup = tmp_path / "soup.safetensors"
+    assert main(["export", "--checkpoint", str(checkpoint), "--checkpoint", str(other), "--fp16", str(soup)]) == 0
+    a, b, mean = (load_model(p).net.state_dict() for p in (checkpoint, other, soup))
+    assert load_model(soup).meta["averaged"] == [str(checkpoint), str(other)]
+    weight = "encoder.conv1.weight"
+    assert not torch.allclose(a[weight], b[weight])
+    for key, value in mean.items():
+        if value.is_floating_point():
+            assert torch.allclose(value, (a[key] + b[key]) / 2, atol=2e-3, rtol=1e-3), key
+
+    wider = tmp_path / "wider.safetensors"
+    save_model(wider, new_model("resnet18", None, 64, (64, 32, 16, 8, 8)))
+    assert main(["export", "--checkpoint", str(checkpoint), "--checkpoint", str(wider), "--fp16", str(tmp_path / "no.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "wider.safetensors" in err and "decoder_channels [64, 32, 16, 8, 8]" in err and "one architecture" in err
+    assert not (tmp_path / "no.safetensors").exists()

@@ -40,8 +40,10 @@ def planted_photos(tmp_path_factory):
 def inverter(tmp_path_factory):
     G = build_generator("planted")
     out = tmp_path_factory.mktemp("invert")
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    summary = train_inverter(G, InvertConfig(generator="planted", steps=250, batch_size=16, lr=2e-3, log_every=50, checkpoint_every=250), out, CPU, progress=False)
+    # 400 steps: the planted coordinate's correlation ended at 0.95-0.98 (seeds 0, 1, 3, 5 on one
+    # thread, seed 0 on two); at 250 steps 0.92-0.98 but 0.72 for seed 0 on one thread (as under
+    # pytest -n 2): a pass that depended on the thread count's rounding, not a margin
+    summary = train_inverter(G, InvertConfig(generator="planted", steps=400, batch_size=16, lr=2e-3, log_every=50, checkpoint_every=400), out, CPU, progress=False)
     return out / "inverter.safetensors", summary
 
 
@@ -56,15 +58,15 @@ def test_inverter_recovers_what_the_image_determines(inverter):
     path, summary = inverter
     G = build_generator("planted")
     E, meta = load_inverter(path)
-    assert meta["generator"] == "planted" and meta["steps"] == 250
+    assert meta["generator"] == "planted" and meta["steps"] == 400
     z = G.sample_latents(256, torch.Generator().manual_seed(77))
     with torch.no_grad():
         x = G(z)
         z_hat = E((x + 1) / 2)
         error, average_scene = (G(z_hat) - x).abs().mean(), (G(torch.zeros_like(z)) - x).abs().mean()
     d = G.planted_direction
-    assert torch.corrcoef(torch.stack([z_hat @ d, z @ d]))[0, 1] > 0.9  # 0.97 after 250 steps
-    assert error < average_scene  # 0.254 against 0.288 for z = 0 (0.313 between unrelated scenes)
+    assert torch.corrcoef(torch.stack([z_hat @ d, z @ d]))[0, 1] > 0.9
+    assert error < average_scene  # 0.22-0.26 against 0.288 for z = 0 (0.313 between unrelated scenes)
 
 
 def test_inverter_initialises_a_unet_encoder(inverter):

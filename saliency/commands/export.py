@@ -1,5 +1,6 @@
 """`saliency export`: write a trained model as ONNX (RGB in [0, 1] -> saliency in [0, 1]), or as
 an fp16 model file (half the size, loads like any checkpoint: how the shipped model was made).
+Given --checkpoint more than once, what is written is the models' uniform weight average.
 
 Batch, height and width are dynamic (height and width must be multiples of 32). The export is
 checked against PyTorch on a test batch with onnxruntime when it is installed (`pip install
@@ -15,11 +16,12 @@ from pathlib import Path
 import torch
 
 from saliency.errors import UserError
-from saliency.unet.model import load_model, save_model
+from saliency.unet.model import SaliencyModel, average_models, load_model, save_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", type=Path, required=True, help="model from `saliency train-unet`")
+    p.add_argument("--checkpoint", type=Path, action="append", required=True,
+                   help="model from `saliency train-unet`; repeat it to write the weight average of several of one architecture (a model soup)")
     p.add_argument("--onnx", type=Path, default=None, help="output .onnx file")
     p.add_argument("--fp16", type=Path, default=None, help="output .safetensors with fp16 weights (same metadata)")
     p.add_argument("--tta", choices=("none", "flip"), default=None, help="with --fp16: record the test-time augmentation `predict` and `bench` use for this model by default (default: keep the checkpoint's)")
@@ -37,8 +39,12 @@ class WithSigmoid(torch.nn.Module):
         return torch.sigmoid(self.model(image))
 
 
-def export_onnx(checkpoint: Path, path: Path, opset: int = 17) -> torch.nn.Module:
-    model = WithSigmoid(load_model(checkpoint)).eval()
+def load_for_export(checkpoints: list[Path]) -> SaliencyModel:
+    return load_model(checkpoints[0]) if len(checkpoints) == 1 else average_models(checkpoints)
+
+
+def export_onnx(net: SaliencyModel, path: Path, opset: int = 17) -> torch.nn.Module:
+    model = WithSigmoid(net).eval()
     size = model.model.meta["input_size"]
     example = torch.rand(1, 3, size, size)
     dynamic = {"image": {0: "batch", 2: "height", 3: "width"}, "saliency": {0: "batch", 2: "height", 3: "width"}}
@@ -64,10 +70,9 @@ def check_onnx(model: torch.nn.Module, path: Path, tolerance: float) -> float | 
     return diff
 
 
-def export_fp16(checkpoint: Path, path: Path, tta: str | None = None, upsample: str | None = None) -> float:
+def export_fp16(model: SaliencyModel, path: Path, tta: str | None = None, upsample: str | None = None) -> float:
     """Writes the half-precision copy (recording `tta` and `upsample` as the model's inference
     defaults, where given); returns the largest map difference it makes on a test batch."""
-    model = load_model(checkpoint)
     recorded = {key: value for key, value in (("tta", tta), ("upsample", upsample)) if value}
     save_model(path, model, half=True, **recorded)
     x = torch.rand(2, 3, 96, 160, generator=torch.Generator().manual_seed(0))
@@ -78,12 +83,15 @@ def export_fp16(checkpoint: Path, path: Path, tta: str | None = None, upsample: 
 def run(args: argparse.Namespace) -> None:
     if args.onnx is None and args.fp16 is None:
         raise UserError("nothing to write: pass --onnx FILE and/or --fp16 FILE")
+    model = load_for_export(args.checkpoint)
+    if len(args.checkpoint) > 1:
+        print(f"exporting the weight average of {len(args.checkpoint)} models: {', '.join(map(str, args.checkpoint))}")
     if args.fp16 is not None:
-        diff = export_fp16(args.checkpoint, args.fp16, args.tta, args.upsample)
+        diff = export_fp16(model, args.fp16, args.tta, args.upsample)
         print(f"wrote {args.fp16} ({args.fp16.stat().st_size / 1e6:.1f} MB); max |fp16 - fp32| map difference {diff:.2e} on a 2x3x96x160 batch")
     if args.onnx is None:
         return
-    model = export_onnx(args.checkpoint, args.onnx, args.opset)
-    diff = check_onnx(model, args.onnx, args.tolerance)
+    wrapped = export_onnx(model, args.onnx, args.opset)
+    diff = check_onnx(wrapped, args.onnx, args.tolerance)
     check = f"max |onnx - torch| = {diff:.2e} on a 2x3x96x160 batch" if diff is not None else "not checked (onnxruntime not installed)"
     print(f"wrote {args.onnx}; {check}")

@@ -107,6 +107,26 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> Saliency
     return model.to(device).eval()
 
 
+def average_models(paths: list[str | Path]) -> SaliencyModel:
+    """The uniform weight average of models of one architecture (a "model soup", Wortsman et al.
+    2022): students fine-tuned from a common ancestor sit in one basin, so their mean is a model
+    that often predicts better than either, at one model's cost. Integer buffers (batch-norm step
+    counts) come from the first; metadata too, plus the files averaged."""
+    models = [load_model(path) for path in paths]
+    first, arch = models[0], ("encoder", "input_size", "decoder_channels")
+
+    def shape(model: SaliencyModel) -> str:
+        return ", ".join(f"{key} {model.meta[key]}" for key in arch)
+
+    for path, model in zip(paths[1:], models[1:]):
+        if shape(model) != shape(first):
+            raise UserError(f"cannot average {path} ({shape(model)}) with {paths[0]} ({shape(first)}): weights average only within one architecture")
+    states = [m.net.state_dict() for m in models]
+    first.net.load_state_dict({k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v for k, v in states[0].items()})
+    first.meta = {**first.meta, "averaged": [str(path) for path in paths]}
+    return first
+
+
 def initialise_from(model: SaliencyModel, path: str | Path) -> str:
     """Start training from another file's weights: a `saliency train-unet` checkpoint (the whole
     network; same architecture) or a `saliency invert` encoder (its ResNet trunk becomes the
