@@ -28,6 +28,9 @@ from saliency.errors import UserError
 from saliency.files import atomic_write
 from saliency.images import is_image_file
 
+# a mask's levels: object above OBJECT_ABOVE, background below BACKGROUND_BELOW, "unsure" between
+OBJECT_ABOVE, BACKGROUND_BELOW = 191, 64
+
 
 def shard_dir(out: Path, shard: int) -> Path:
     return out / "shards" / f"{shard:05d}"

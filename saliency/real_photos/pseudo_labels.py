@@ -43,6 +43,7 @@ from saliency.real_photos.refine import encode_confidence, refine
 from saliency.files import write_json, write_png
 from saliency.resume import changed_settings
 from saliency.images import list_photos, read_rgb
+from saliency.pairs import OBJECT_ABOVE
 from saliency.unet.data import mask_target
 
 UNSURE = 128
@@ -142,7 +143,7 @@ def label_photos(cfg: PseudoLabelConfig, teachers: list[Callable[[np.ndarray], n
             if photo.stem not in stats:
                 write_png(out / "masks" / f"{photo.stem}.png", mask)
                 _, weight = mask_target(mask)
-                row = {"stem": photo.stem, "photo": str(photo.resolve()), "sure": round(float(weight.mean()), 4), "area": round(float((mask > 191).mean()), 4),
+                row = {"stem": photo.stem, "photo": str(photo.resolve()), "sure": round(float(weight.mean()), 4), "area": round(float((mask > OBJECT_ABOVE).mean()), 4),
                        "agreement": round(agreement(maps), 4)}
                 stats[photo.stem] = row
                 log.write(json.dumps(row) + "\n")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from saliency.cutout import guided_upsample
+from saliency.pairs import BACKGROUND_BELOW, OBJECT_ABOVE
 
 
 def refine(soft: np.ndarray, image: np.ndarray, radius: int = 4, eps: float = 1e-3) -> np.ndarray:
@@ -30,4 +31,4 @@ def encode_confidence(is_object: np.ndarray, confidence: np.ndarray) -> np.ndarr
     """Boolean object mask + confidence in [0, 1] -> uint8 mask: object 191 + 64 c, background
     64 - 64 c (c = 0 lands on the unsure band's edge and weighs nothing)."""
     c = np.clip(confidence, 0, 1)
-    return np.where(is_object, 191 + 64 * c, 64 - 64 * c).round().astype(np.uint8)
+    return np.where(is_object, OBJECT_ABOVE + (255 - OBJECT_ABOVE) * c, BACKGROUND_BELOW * (1 - c)).round().astype(np.uint8)

@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 
 from saliency.errors import UserError
 from saliency.images import read_mask, read_rgb
+from saliency.pairs import BACKGROUND_BELOW, OBJECT_ABOVE
 
 
 @dataclass
@@ -69,7 +70,9 @@ def mask_target(mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     confidence: 1 at 0 and 255, falling linearly to 1/64 next to the band (how
     saliency.real_photos.refine.encode_confidence writes it); 0 / 128 / 255 masks weigh 1 / 0 / 1."""
     m = torch.from_numpy(np.ascontiguousarray(mask))[None].float()
-    return (m > 191).float(), torch.where(m > 191, (m - 191) / 64, torch.where(m < 64, (64 - m) / 64, torch.zeros_like(m)))
+    obj, ramp = m > OBJECT_ABOVE, 255 - OBJECT_ABOVE  # == BACKGROUND_BELOW: both ramps are 64 levels
+    weight = torch.where(obj, (m - OBJECT_ABOVE) / ramp, torch.where(m < BACKGROUND_BELOW, (BACKGROUND_BELOW - m) / BACKGROUND_BELOW, torch.zeros_like(m)))
+    return obj.float(), weight
 
 
 def close_up_crop(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, min_side: float = 0.45) -> tuple[np.ndarray, np.ndarray] | None:
@@ -79,7 +82,7 @@ def close_up_crop(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
     whole object to zoom on: object under 3% or over 50% of the photo (nothing to see, or a
     close-up already), or touching the frame along more than 10% of it (the teacher's object may
     be a part of one the frame cut)."""
-    obj = mask > 191
+    obj = mask > OBJECT_ABOVE
     if not 0.03 <= obj.mean() <= 0.5 or np.concatenate([obj[0], obj[-1], obj[:, 0], obj[:, -1]]).mean() > 0.1:
         return None
     h, w = obj.shape
