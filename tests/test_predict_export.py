@@ -200,6 +200,12 @@ def test_guided_upsampling_is_recorded_by_export_and_is_what_predict_writes(tmp_
     assert bilinear.name == "guided" and bilinear(image).shape == image.shape[:2]
     assert np.abs(bilinear(image) - by_default(image)).max() > 0.01  # the photo's blocks' edges reshape the map
     assert make_predictor(str(checkpoint), cpu, 64, None, upsampler("auto")).upsample == "bilinear"  # nothing recorded
+    from saliency.errors import UserError
+    from saliency.unet.model import load_model
+
+    save_model(tmp_path / "odd.safetensors", load_model(checkpoint), upsample="sharp")
+    with pytest.raises(UserError, match="odd.safetensors: upsampling 'sharp'"):
+        UNetPredictor(tmp_path / "odd.safetensors", cpu)
 
     images = tmp_path / "imgs"
     images.mkdir()

@@ -125,7 +125,10 @@ class UNetPredictor:
         self.flip = self.model.meta.get("tta") == "flip" if flip is None else flip
         self.upsample = self.model.meta.get("upsample", "bilinear") if upsample is None else upsample
         if self.upsample not in UPSAMPLERS:
-            raise ValueError(f"upsample {self.upsample!r} is not one of {UPSAMPLERS}")
+            from saliency.errors import UserError
+
+            raise UserError(f"{checkpoint}: upsampling {self.upsample!r} is not one of {', '.join(UPSAMPLERS)}; pass --upsample bilinear or guided, "
+                            "or re-export the file with `saliency export --fp16 OUT --upsample bilinear|guided`")
         self.device, self.short_side = device, short_side
         self.name = (name or model_name(Path(checkpoint))) + ("+flip" if self.flip else "") + ("+guided" if self.upsample == "guided" else "")
 
