@@ -47,14 +47,13 @@ def main() -> None:
     args = p.parse_args()
     device = pick_device(args.device)
     _, held_out = split_pairs(find_pairs(args.pseudo))
-    variants = [(m, flip) for m in args.model for flip in ((False, True) if args.flip_tta else (False,))]
-    predictors = {m + ("+flip" if flip else ""): make_predictor(m, device, flip=flip, upsample="bilinear") for m, flip in variants}
+    variants = {m + ("+flip" if flip else ""): (m, flip) for m in args.model for flip in ((False, True) if args.flip_tta else (False,))}
+    predictors = {label: make_predictor(m, device, flip=flip, upsample="bilinear") for label, (m, flip) in variants.items()}
     views = ("photo", "close-up") if args.close_ups else ("photo",)
     metrics = {(label, view): PaperMetrics() for label in predictors for view in views}
     # (label of the full-size model whose own map is the reference, label of the row) -> predictor
-    upsampled = {(m + ("+flip" if flip else ""), f"{m}{'+flip' if flip else ''}@{args.upsample_proxy}px+{method}"):
-                 make_predictor(m, device, args.upsample_proxy, flip=flip, upsample=method)
-                 for m, flip in variants for method in UPSAMPLERS} if args.upsample_proxy else {}
+    upsampled = {(label, f"{label}@{args.upsample_proxy}px+{method}"): make_predictor(m, device, args.upsample_proxy, flip=flip, upsample=method)
+                 for label, (m, flip) in variants.items() for method in UPSAMPLERS} if args.upsample_proxy else {}
     for _, label in upsampled:
         metrics[label, "photo"], metrics[label, "own map"] = PaperMetrics(), PaperMetrics()
     counts = dict.fromkeys(views + (("own map",) if upsampled else ()), 0)

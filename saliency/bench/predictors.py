@@ -29,6 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from saliency.cutout import guided_upsample
+
 CLASSICAL = {
     "wctr": "saliency.bench.wctr:WCtr",
     "mbplus": "saliency.bench.mbplus:MBPlus",
@@ -163,8 +165,6 @@ class UNetPredictor:
         the photo's edges (saliency.cutout: what `predict` writes)."""
         small = self.at_model_size(image)
         if self.upsample == "guided":
-            from saliency.cutout import guided_upsample
-
             return guided_upsample(small, image)
         return F.interpolate(torch.from_numpy(small)[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
 

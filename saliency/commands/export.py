@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from saliency.bench.predictors import UPSAMPLERS
 from saliency.errors import UserError
 from saliency.unet.model import SaliencyModel, average_models, load_model, save_model
 
@@ -25,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--onnx", type=Path, default=None, help="output .onnx file")
     p.add_argument("--fp16", type=Path, default=None, help="output .safetensors with fp16 weights (same metadata)")
     p.add_argument("--tta", choices=("none", "flip"), default=None, help="with --fp16: record the test-time augmentation `predict` and `bench` use for this model by default (default: keep the checkpoint's)")
-    p.add_argument("--upsample", choices=("bilinear", "guided"), default=None, help="with --fp16: record how `bench` brings this model's maps to the image's size by default (default: keep the checkpoint's)")
+    p.add_argument("--upsample", choices=UPSAMPLERS, default=None, help="with --fp16: record how `bench` brings this model's maps to the image's size by default (default: keep the checkpoint's)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |onnx - torch| on the test batch")
 
