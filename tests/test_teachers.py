@@ -48,6 +48,28 @@ def test_minimum_barrier_distance_ignores_a_slow_ramp_and_sees_a_walled_object()
     assert np.allclose(d[15:25, 15:25], 200.0 - ramp[0, 25, 0], atol=1e-4)
 
 
+def test_dsr_lasso_is_soft_thresholding_on_an_orthonormal_dictionary():
+    from saliency.bench.dsr import lasso
+
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    codes = rng.normal(size=(8, 5))
+    # with D^T D = I the Lasso decouples: each code is the correlation soft-thresholded by lambda
+    expected = np.sign(codes) * np.maximum(np.abs(codes) - 0.1, 0)
+    assert np.allclose(lasso(q, q @ codes, lam=0.1), expected, atol=1e-6)
+
+
+def test_dsr_errors_are_low_for_the_frame_and_highest_for_a_colour_the_frame_lacks():
+    from saliency.bench.dsr import dense_error, sparse_error
+
+    rng = np.random.default_rng(1)
+    frame = np.concatenate([rng.uniform(0.3, 0.5, (30, 6)), rng.uniform(0, 1, (30, 2))], 1)  # greyish, all over the frame
+    odd = np.array([[1.0, 0.0, 0.1, 0.6, 0.9, 0.8, 0.5, 0.5]])  # a saturated red at the centre
+    feats = np.concatenate([frame, odd])
+    for error in (dense_error(frame, feats), sparse_error(frame, feats)):
+        assert error.argmax() == len(frame) and error[-1] == 1.0 and error[:-1].mean() < 0.3, error
+
+
 def test_agreement_fusion_prefers_the_teachers_that_agree():
     _, truth = scene()
     good = [truth.astype(np.float32) * s for s in (0.6, 0.65, 0.7)]  # right, if timid

@@ -13,6 +13,7 @@
   classical row of the papers' tables (saliency.bench.wctr);
 - `mbplus`: Zhang et al., ICCV 2015 (minimum barrier saliency, saliency.bench.mbplus);
 - `mr`: Yang et al., CVPR 2013 (graph-based manifold ranking, saliency.bench.manifold_ranking);
+- `dsr`: Li et al., ICCV 2013 (dense and sparse reconstruction, saliency.bench.dsr);
 - a fusion of any of these, `mean:A+B+...` or `agree:A+B+...` (saliency.bench.fusion).
 
 Classical methods are listed lazily (name -> "module:class", imported on use), as smp lists its
@@ -35,6 +36,7 @@ CLASSICAL = {
     "wctr": "saliency.bench.wctr:WCtr",
     "mbplus": "saliency.bench.mbplus:MBPlus",
     "mr": "saliency.bench.manifold_ranking:ManifoldRanking",
+    "dsr": "saliency.bench.dsr:DSR",
 }
 BASELINES = ("center-prior", "spectral-residual", *CLASSICAL)
 
