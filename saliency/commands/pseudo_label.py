@@ -39,6 +39,7 @@ def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--short-side", type=int, default=128, help="U-Net teachers: input short side (papers: 128)")
     g.add_argument("--map-cache", type=Path, default=None, help="where the classical teachers' maps are kept for later rounds (default: DATA/cache/teacher-maps)")
     g.add_argument("--no-map-cache", action="store_true", help="compute every classical teacher's map afresh and keep none")
+    g.add_argument("--workers", type=int, default=1, help="processes that compute the classical teachers' maps into the map cache first (default 1: one at a time, as pseudo-labelling goes)")
 
 
 def pseudo_label_options(args: argparse.Namespace) -> dict:
@@ -50,17 +51,28 @@ def pseudo_label_options(args: argparse.Namespace) -> dict:
 
 def build_teachers(args: argparse.Namespace, device) -> list:
     """The teachers by name; the classical ones (a function of the photo alone) read and fill the
-    map cache, so a later round pays only for its new student."""
+    map cache, so a later round pays only for its new student, and with `--workers N` fill it
+    first, N photos at a time."""
     from saliency.bench.predictors import CLASSICAL, make_predictor
+    from saliency.errors import UserError
     from saliency.paths import data_dir
     from saliency.real_photos.map_cache import CachedMaps
 
+    map_folder = args.map_cache or data_dir() / "cache" / "teacher-maps"
     teachers = []
+    classical = [name for name in args.teacher if name in CLASSICAL]
+    if args.workers > 1 and classical:
+        if args.no_map_cache:
+            raise UserError("--workers N computes the classical teachers' maps into the map cache; it cannot go with --no-map-cache")
+        from saliency.images import list_photos
+        from saliency.real_photos.map_cache import fill_cache
+
+        fill_cache(classical, map_folder, list_photos(args.photos)[: args.limit], args.workers)
     for name in args.teacher:
         if name == "gan":
             teachers.append(gan_teacher(args, device))
         elif name in CLASSICAL and not args.no_map_cache:
-            teachers.append(CachedMaps(make_predictor(name, device), args.map_cache or data_dir() / "cache" / "teacher-maps"))
+            teachers.append(CachedMaps(make_predictor(name, device), map_folder))
         else:
             teachers.append(make_predictor(name, device, args.short_side))
     return teachers
