@@ -176,12 +176,12 @@ def test_teacher_maps_from_worker_processes_give_the_same_pseudo_masks(tmp_path,
         cv2.imwrite(str(photos / f"p{i}.png"), scene(64, 80, seed=i)[0][..., ::-1])
     common = ["pseudo-label", "--photos", str(photos), "--teacher", "mbplus", "--teacher", "mr", "--fusion", "agree", "--confidence", "--adaptive"]
     assert main([*common, "--map-cache", str(tmp_path / "one"), "--out", str(tmp_path / "a")]) == 0
-    assert main([*common, "--map-cache", str(tmp_path / "two"), "--workers", "2", "--out", str(tmp_path / "b")]) == 0
+    assert main([*common, "--map-cache", str(tmp_path / "two"), "--map-workers", "2", "--out", str(tmp_path / "b")]) == 0
     for name in ("mbplus", "mr"):
         assert len(list((tmp_path / "two" / name).rglob("*.png"))) == 6  # filled by the workers
     for mask in sorted((tmp_path / "a" / "masks").iterdir()):
         assert (tmp_path / "b" / "masks" / mask.name).read_bytes() == mask.read_bytes(), mask.name
-    assert main([*common, "--no-map-cache", "--workers", "2", "--out", str(tmp_path / "c")]) == 2  # named, not ignored
+    assert main([*common, "--no-map-cache", "--map-workers", "2", "--out", str(tmp_path / "c")]) == 2  # named, not ignored
 
 
 def test_map_cache_pays_for_a_teacher_once_and_returns_what_it_stored(tmp_path):

@@ -39,7 +39,7 @@ def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--short-side", type=int, default=128, help="U-Net teachers: input short side (papers: 128)")
     g.add_argument("--map-cache", type=Path, default=None, help="where the classical teachers' maps are kept for later rounds (default: DATA/cache/teacher-maps)")
     g.add_argument("--no-map-cache", action="store_true", help="compute every classical teacher's map afresh and keep none")
-    g.add_argument("--workers", type=int, default=1, help="processes that compute the classical teachers' maps into the map cache first (default 1: one at a time, as pseudo-labelling goes)")
+    g.add_argument("--map-workers", type=int, default=1, help="processes that compute the classical teachers' maps into the map cache first (default 1: one at a time, as pseudo-labelling goes)")
 
 
 def pseudo_label_options(args: argparse.Namespace) -> dict:
@@ -51,7 +51,7 @@ def pseudo_label_options(args: argparse.Namespace) -> dict:
 
 def build_teachers(args: argparse.Namespace, device) -> list:
     """The teachers by name; the classical ones (a function of the photo alone) read and fill the
-    map cache, so a later round pays only for its new student, and with `--workers N` fill it
+    map cache, so a later round pays only for its new student, and with `--map-workers N` fill it
     first, N photos at a time."""
     from saliency.bench.predictors import CLASSICAL, make_predictor
     from saliency.errors import UserError
@@ -61,13 +61,13 @@ def build_teachers(args: argparse.Namespace, device) -> list:
     map_folder = args.map_cache or data_dir() / "cache" / "teacher-maps"
     teachers = []
     classical = [name for name in args.teacher if name in CLASSICAL]
-    if args.workers > 1 and classical:
+    if args.map_workers > 1 and classical:
         if args.no_map_cache:
-            raise UserError("--workers N computes the classical teachers' maps into the map cache; it cannot go with --no-map-cache")
+            raise UserError("--map-workers N computes the classical teachers' maps into the map cache; it cannot go with --no-map-cache")
         from saliency.images import list_photos
         from saliency.real_photos.map_cache import fill_cache
 
-        fill_cache(classical, map_folder, list_photos(args.photos)[: args.limit], args.workers)
+        fill_cache(classical, map_folder, list_photos(args.photos)[: args.limit], args.map_workers)
     for name in args.teacher:
         if name == "gan":
             teachers.append(gan_teacher(args, device))
