@@ -156,12 +156,11 @@ def dsr(image: np.ndarray, scales: tuple[tuple[int, int], ...] = SCALES) -> np.n
     fimg = pixel_features(image).reshape(h * w, -1)
     sparse_sum, dense_sum, used = np.zeros(h * w), np.zeros(h * w), 0
     for n_segments, compactness in scales:
-        labels = superpixels(image, n_segments, compactness)[0]
-        n = int(labels.max()) + 1
+        labels, counts, _ = superpixels(image, n_segments, compactness)
+        n = len(counts)
         if n < 3:
             continue
         flat = labels.ravel()
-        counts = np.bincount(flat, minlength=n)
         feats = np.stack([np.bincount(flat, fimg[:, c], n) for c in range(fimg.shape[1])], 1) / counts[:, None]
         frame = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
         templates = feats[frame]

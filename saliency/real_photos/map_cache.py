@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from saliency.files import write_png
+from saliency.images import read_rgb
 
 LEVELS = 65535
 
@@ -61,8 +62,6 @@ def _fill_one(job: tuple[str, str, str]) -> None:
 
         cv2.setNumThreads(1)  # the workers already fill the cores
         _WORKER_TEACHERS[name] = CachedMaps(make_predictor(name, "cpu"), folder)
-    from saliency.images import read_rgb
-
     _WORKER_TEACHERS[name](read_rgb(Path(photo)))
 
 
