@@ -12,6 +12,9 @@ With --upsample-proxy SIDE each model also predicts at that short side and its m
 back to the photo's size by each upsampler (bilinear, guided): scored against the pseudo-masks
 and against the model's own map at full size ("own map", > 0.5), which no guided filter made.
 It stands in for a benchmark photo, which the model sees at a fraction of its size.
+With --exclude-trained OTHER (repeatable) the held-out photos that sit in OTHER's training split
+are left out: a neutral reference (e.g. pseudo-masks of the classical teachers alone, no student
+among them) scored only on photos that none of the compared students trained on.
 Run: `python benchmarks/heldout_agreement.py --pseudo data/runs/pseudo-round5 --model A --model B [--flip-tta] [--close-ups] [--upsample-proxy 64]`.
 """
 
@@ -42,11 +45,18 @@ def main() -> None:
     p.add_argument("--flip-tta", action="store_true", help="also each model with flip test-time augmentation")
     p.add_argument("--close-ups", action="store_true", help="also score each model on a close-up of each held-out photo's object")
     p.add_argument("--upsample-proxy", type=int, default=None, metavar="SIDE", help="also predict at this short side and upsample by each method (see above)")
+    p.add_argument("--exclude-trained", type=Path, action="append", default=[], metavar="PSEUDO",
+                   help="leave out held-out photos in this pseudo-label output's training split; repeatable")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     device = pick_device(args.device)
     _, held_out = split_pairs(find_pairs(args.pseudo))
+    if args.exclude_trained:
+        trained = {image.resolve() for other in args.exclude_trained for image, _ in split_pairs(find_pairs(other))[0]}
+        kept = [(image, mask) for image, mask in held_out if image.resolve() not in trained]
+        print(f"{len(held_out) - len(kept)} of {len(held_out)} held-out photos left out: in the training split of {', '.join(map(str, args.exclude_trained))}")
+        held_out = kept
     variants = {m + ("+flip" if flip else ""): (m, flip) for m in args.model for flip in ((False, True) if args.flip_tta else (False,))}
     predictors = {label: make_predictor(m, device, flip=flip, upsample="bilinear") for label, (m, flip) in variants.items()}
     views = ("photo", "close-up") if args.close_ups else ("photo",)

@@ -285,3 +285,43 @@ def test_heldout_agreement_scores_close_ups_of_the_photos_with_a_whole_object(tm
     photo, close = json.loads((tmp_path / "h.json").read_text())["rows"]
     assert (photo["view"], photo["photos"]) == ("photo", len(held_out))
     assert (close["view"], close["photos"], close["model"]) == ("close-up", whole, str(checkpoint))
+
+
+def test_heldout_agreement_leaves_out_photos_another_output_trained_on(tmp_path, monkeypatch):
+    """--exclude-trained OTHER: a held-out photo that sits in OTHER's training split is not scored;
+    one in OTHER's own held-out split still is."""
+    import json
+    import runpy
+    import sys
+    from pathlib import Path
+
+    from saliency.pairs import find_pairs
+    from saliency.unet.data import split_pairs
+    from saliency.unet.model import new_model, save_model
+
+    checkpoint = tmp_path / "model.safetensors"
+    save_model(checkpoint, new_model("resnet18", None, 64, (32, 16, 16, 8, 8)))
+    for name in ("pseudo", "other"):
+        (tmp_path / name / "masks").mkdir(parents=True)
+    rows = []
+    for i in range(60):
+        mask = np.zeros((64, 64), np.uint8)
+        cv2.ellipse(mask, (32, 32), (18, 12), 0, 0, 360, 255, -1)
+        cv2.imwrite(str(tmp_path / f"p{i:02d}.png"), np.dstack([mask // 2] * 3))
+        for name in ("pseudo", "other"):
+            cv2.imwrite(str(tmp_path / name / "masks" / f"p{i:02d}.png"), mask)
+        rows.append([str(tmp_path / f"p{i:02d}.png"), f"masks/p{i:02d}.png"])
+    (tmp_path / "pseudo" / "pairs.json").write_text(json.dumps({"pairs": rows}))
+    held_out = split_pairs(find_pairs(tmp_path / "pseudo"))[1]
+    assert len(held_out) == 3
+    # the other output trains on the first two of those photos and holds out the rest
+    other_rows = [r for r in rows if Path(r[0]).name in {held_out[0][0].name, held_out[1][0].name}] + [r for r in rows if Path(r[0]).name not in {p.name for p, _ in held_out}]
+    (tmp_path / "other" / "pairs.json").write_text(json.dumps({"pairs": other_rows}))
+    other_train = {p.name for p, _ in split_pairs(find_pairs(tmp_path / "other"))[0]}
+    assert {held_out[0][0].name, held_out[1][0].name} <= other_train and held_out[2][0].name not in other_train
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_agreement.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--pseudo", str(tmp_path / "pseudo"), "--model", str(checkpoint),
+                                      "--exclude-trained", str(tmp_path / "other"), "--out", str(tmp_path / "h.json")])
+    runpy.run_path(str(script), run_name="__main__")
+    (row,) = json.loads((tmp_path / "h.json").read_text())["rows"]
+    assert row["photos"] == 1
