@@ -39,14 +39,10 @@ import numpy as np
 from scipy.cluster.vq import kmeans2
 from skimage.color import rgb2lab
 
+from saliency.bench.maps import min_max
 from saliency.bench.wctr import superpixels
 
 SCALES = ((50, 10), (100, 10), (150, 20), (200, 20), (250, 25), (300, 25), (350, 30), (400, 30))
-
-
-def _normalise(v: np.ndarray) -> np.ndarray:
-    lo, hi = float(v.min()), float(v.max())
-    return (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v, dtype=np.float64)
 
 
 def pixel_features(image: np.ndarray) -> np.ndarray:
@@ -90,7 +86,7 @@ def _unit_columns(x: np.ndarray) -> np.ndarray:
 def sparse_error(templates: np.ndarray, feats: np.ndarray, lam: float = 0.01) -> np.ndarray:
     """[m, d] frame features, [n, d] all features -> [n] sparse reconstruction error in 0-1."""
     d, x = _unit_columns(templates.T), _unit_columns(feats.T)
-    return _normalise(((x - d @ lasso(d, x, lam)) ** 2).sum(0))
+    return min_max(((x - d @ lasso(d, x, lam)) ** 2).sum(0))
 
 
 def dense_error(templates: np.ndarray, feats: np.ndarray, energy: float = 0.95) -> np.ndarray:
@@ -99,12 +95,12 @@ def dense_error(templates: np.ndarray, feats: np.ndarray, energy: float = 0.95) 
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     var = s**2
     if var.sum() <= 0:  # a flat frame: everything that differs from it is error
-        return _normalise(np.linalg.norm(feats - templates.mean(0), axis=1))
+        return min_max(np.linalg.norm(feats - templates.mean(0), axis=1))
     k = int(np.searchsorted(np.cumsum(var) / var.sum(), energy - 1e-12) + 1)
     basis = vt[:k].T  # [d, k]
     mean = feats.mean(0)
     residual = (feats - mean) - (feats - mean) @ basis @ basis.T
-    return _normalise(np.linalg.norm(residual, axis=1))
+    return min_max(np.linalg.norm(residual, axis=1))
 
 
 def colour_clusters(feats: np.ndarray, clusters: int = 8, seed: int = 0) -> np.ndarray:
@@ -126,7 +122,7 @@ def propagate(feats: np.ndarray, errors: np.ndarray, clusters: np.ndarray, tau: 
         near = members[clusters[i]]
         total = float(w[i, near].sum())
         e[i] = (1 - tau) * e[i] + tau * float(w[i, near] @ e[near]) / max(total, np.finfo(float).eps)
-    return _normalise(e)
+    return min_max(e)
 
 
 def object_biased(m: np.ndarray, ratio: float = 0.25) -> np.ndarray:
@@ -136,7 +132,7 @@ def object_biased(m: np.ndarray, ratio: float = 0.25) -> np.ndarray:
     ys, xs = np.mgrid[0:h, 0:w]
     cy, cx = ((float((ys * m).sum()) / total, float((xs * m).sum()) / total) if total > 0 else ((h - 1) / 2, (w - 1) / 2))
     g = np.exp(-((ys - cy) ** 2) / (2 * (ratio * h) ** 2) - ((xs - cx) ** 2) / (2 * (ratio * w) ** 2))
-    return _normalise(m * g)
+    return min_max(m * g)
 
 
 def bayes_posterior(prior: np.ndarray, observer: np.ndarray, bins: int = 60) -> np.ndarray:
@@ -147,7 +143,7 @@ def bayes_posterior(prior: np.ndarray, observer: np.ndarray, bins: int = 60) -> 
     p_out = np.bincount(b[~inside], minlength=bins) / max(int((~inside).sum()), 1)
     num = prior * p_in[b]
     post = num / np.maximum(num + (1 - prior) * p_out[b], 1e-12)
-    return _normalise(post)
+    return min_max(post)
 
 
 def dsr(image: np.ndarray, scales: tuple[tuple[int, int], ...] = SCALES) -> np.ndarray:
@@ -170,10 +166,10 @@ def dsr(image: np.ndarray, scales: tuple[tuple[int, int], ...] = SCALES) -> np.n
         used += 1
     if used == 0:
         return np.zeros((h, w), np.float32)
-    sparse_map = object_biased(_normalise(sparse_sum).reshape(h, w))
-    dense_map = object_biased(_normalise(dense_sum).reshape(h, w))
+    sparse_map = object_biased(min_max(sparse_sum).reshape(h, w))
+    dense_map = object_biased(min_max(dense_sum).reshape(h, w))
     fused = bayes_posterior(sparse_map, dense_map) + bayes_posterior(dense_map, sparse_map)
-    return _normalise(fused).astype(np.float32)
+    return min_max(fused).astype(np.float32)
 
 
 class DSR:

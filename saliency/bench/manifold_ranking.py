@@ -17,12 +17,9 @@ paper with the parameter values of the authors' release:
 from __future__ import annotations
 
 import numpy as np
+
+from saliency.bench.maps import min_max
 from saliency.bench.wctr import superpixel_graph, superpixels
-
-
-def _normalise(v: np.ndarray) -> np.ndarray:
-    lo, hi = float(v.min()), float(v.max())
-    return (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v)
 
 
 def manifold_ranking(image: np.ndarray, n_segments: int = 200, compactness: float = 20.0, theta: float = 10.0, alpha: float = 0.99) -> np.ndarray:
@@ -42,7 +39,7 @@ def manifold_ranking(image: np.ndarray, n_segments: int = 200, compactness: floa
     i, j = np.nonzero(np.triu(linked, 1))
     dist = np.sqrt(((lab[i] - lab[j]) ** 2).sum(1))
     W = np.zeros((n, n))
-    W[i, j] = W[j, i] = np.exp(-theta * _normalise(dist))
+    W[i, j] = W[j, i] = np.exp(-theta * min_max(dist))
     ranking = np.linalg.inv(np.diag(W.sum(1)) - alpha * W)
     np.fill_diagonal(ranking, 0)
 
@@ -50,10 +47,10 @@ def manifold_ranking(image: np.ndarray, n_segments: int = 200, compactness: floa
     for side in sides:
         y = np.zeros(n)
         y[side] = 1
-        stage1 *= 1 - _normalise(ranking @ y)
-    stage1 = _normalise(stage1)
+        stage1 *= 1 - min_max(ranking @ y)
+    stage1 = min_max(stage1)
     query = (stage1 >= stage1.mean()).astype(np.float64)
-    return _normalise(ranking @ query)[labels].astype(np.float32)
+    return min_max(ranking @ query)[labels].astype(np.float32)
 
 
 class ManifoldRanking:

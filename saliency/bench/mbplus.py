@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 from skimage.morphology import reconstruction
 
+from saliency.bench.maps import min_max
+
 
 def _sweep(feat: np.ndarray, dist: np.ndarray, low: np.ndarray, high: np.ndarray, reverse: bool) -> None:
     """One pass of the barrier update down the rows (up with `reverse`), each row taking the
@@ -60,11 +62,6 @@ def minimum_barrier_distance(feat: np.ndarray, rounds: int = 3) -> np.ndarray:
     return state[1]
 
 
-def _normalise(m: np.ndarray) -> np.ndarray:
-    lo, hi = float(m.min()), float(m.max())
-    return ((m - lo) / (hi - lo)).astype(np.float32) if hi > lo else np.zeros(m.shape, np.float32)
-
-
 def boundary_contrast(image: np.ndarray, margin: float = 0.1, cov_reg: float = 50.0) -> np.ndarray:
     """Whitened L1 colour distance to each frame margin; three of four margins must agree."""
     img = image.astype(np.float32)
@@ -77,15 +74,15 @@ def boundary_contrast(image: np.ndarray, margin: float = 0.1, cov_reg: float = 5
         cov = np.cov(r, rowvar=False) + cov_reg * np.eye(3)
         u, s, _ = np.linalg.svd(cov)
         whiten = u / np.sqrt(s)[None, :]
-        maps.append(_normalise(np.abs((flat - r.mean(0)) @ whiten).sum(1)))
+        maps.append(min_max(np.abs((flat - r.mean(0)) @ whiten).sum(1), np.float32))
     stack = np.stack(maps, 1)
-    return _normalise((stack.sum(1) - stack.max(1)).reshape(h, w))
+    return min_max((stack.sum(1) - stack.max(1)).reshape(h, w), np.float32)
 
 
 def _centre_map(h: int, w: int) -> np.ndarray:
     y = np.linspace(-0.5, 0.5, h)[:, None] * h / max(h, w)
     x = np.linspace(-0.5, 0.5, w)[None, :] * w / max(h, w)
-    return 1 - _normalise(np.sqrt(y**2 + x**2))
+    return 1 - min_max(np.sqrt(y**2 + x**2), np.float32)
 
 
 def _morph_smooth(m: np.ndarray, width: int) -> np.ndarray:
@@ -95,7 +92,7 @@ def _morph_smooth(m: np.ndarray, width: int) -> np.ndarray:
     opened = reconstruction(cv2.erode(u8, kernel), u8, method="dilation")
     dilated = cv2.dilate(opened.astype(np.uint8), kernel).astype(np.float64)
     closed = 255 - reconstruction(255 - dilated, 255 - opened, method="dilation")
-    return _normalise(closed)
+    return min_max(closed, np.float32)
 
 
 def _enhance_contrast(m: np.ndarray, b: float) -> np.ndarray:
@@ -112,11 +109,11 @@ def mbplus(image: np.ndarray, max_dim: int = 300, smooth_alpha: float = 50.0, co
     small = cv2.resize(image, (max(3, round(W * scale)), max(3, round(H * scale))), interpolation=cv2.INTER_AREA) if scale < 1 else image
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
     feat = np.stack([cv2.medianBlur(np.ascontiguousarray(lab[..., c]), 5) for c in range(3)], -1).astype(np.float32)
-    mbd = _normalise(minimum_barrier_distance(feat).sum(-1))
-    m = _normalise((mbd + boundary_contrast(small)) * _centre_map(*mbd.shape))
+    mbd = min_max(minimum_barrier_distance(feat).sum(-1), np.float32)
+    m = min_max((mbd + boundary_contrast(small)) * _centre_map(*mbd.shape), np.float32)
     m = _morph_smooth(m, max(3, int(smooth_alpha * np.sqrt(m.mean()))))
     m = _enhance_contrast(m, contrast_b)
-    return _normalise(cv2.resize(m.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR))
+    return min_max(cv2.resize(m.astype(np.float32), (W, H), interpolation=cv2.INTER_LINEAR), np.float32)
 
 
 class MBPlus:

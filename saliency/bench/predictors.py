@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from saliency.bench.maps import min_max
 from saliency.cutout import guided_upsample
 
 CLASSICAL = {
@@ -45,11 +46,6 @@ class Predictor(Protocol):
     name: str
 
     def __call__(self, image: np.ndarray) -> np.ndarray: ...
-
-
-def _normalise(m: np.ndarray) -> np.ndarray:
-    lo, hi = float(m.min()), float(m.max())
-    return ((m - lo) / (hi - lo)).astype(np.float32) if hi > lo else np.zeros_like(m, dtype=np.float32)
 
 
 class CenterPrior:
@@ -80,7 +76,7 @@ class SpectralResidual:
         residual = log_amp - cv2.blur(log_amp, (3, 3), borderType=cv2.BORDER_REPLICATE)
         sal = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
         sal = cv2.GaussianBlur(sal, (0, 0), self.blur_sigma)
-        return _normalise(cv2.resize(sal, (w, h), interpolation=cv2.INTER_LINEAR))
+        return min_max(cv2.resize(sal, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
 
 
 def model_name(checkpoint: Path) -> str:

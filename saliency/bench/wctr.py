@@ -26,6 +26,8 @@ from skimage.color import rgb2lab
 from skimage.filters import threshold_otsu
 from skimage.segmentation import slic
 
+from saliency.bench.maps import min_max
+
 
 def _weights(dist: np.ndarray, sigma: float) -> np.ndarray:
     """exp(-d^2 / 2 sigma^2), cut to 0 beyond 3 sigma."""
@@ -103,7 +105,7 @@ def wctr(image: np.ndarray, pixels_per_superpixel: int = 600, min_superpixels: i
 
     # 3. background-weighted contrast, low values cut at Otsu's threshold
     contrast = (colour * _weights(_pairwise(pos), 0.4)) @ bg_prob
-    contrast = (contrast - contrast.min()) / (contrast.max() - contrast.min() + 1e-12)
+    contrast = min_max(contrast)
     if contrast.max() > contrast.min():
         contrast[contrast < threshold_otsu(contrast, nbins=256)] = 0
 
@@ -116,8 +118,7 @@ def wctr(image: np.ndarray, pixels_per_superpixel: int = 600, min_superpixels: i
         s = np.linalg.solve(system, contrast)
     except np.linalg.LinAlgError:  # no foreground and no background cue anywhere: singular
         s = np.linalg.lstsq(system, contrast, rcond=None)[0]
-    s = (s - s.min()) / (s.max() - s.min() + 1e-12)
-    return s[labels].astype(np.float32)
+    return min_max(s, np.float32)[labels]
 
 
 class WCtr:

@@ -1,0 +1,13 @@
+"""What the classical saliency maps share: each stage of each method rescales its cue to [0, 1]
+before combining it with the next, so that no cue's units decide its weight."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def min_max(v: np.ndarray, dtype: type | None = None) -> np.ndarray:
+    """v rescaled to [0, 1] (zeros where v is constant, which carries no cue); in dtype if given."""
+    lo, hi = float(v.min()), float(v.max())
+    out = (v - lo) / (hi - lo) if hi > lo else np.zeros(v.shape)
+    return out.astype(dtype) if dtype is not None else out
