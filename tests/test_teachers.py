@@ -70,6 +70,37 @@ def test_dsr_errors_are_low_for_the_frame_and_highest_for_a_colour_the_frame_lac
         assert error.argmax() == len(frame) and error[-1] == 1.0 and error[:-1].mean() < 0.3, error
 
 
+def test_hs_region_scale_is_the_largest_square_inside():
+    from saliency.bench.hierarchical import region_scales
+
+    labels = np.zeros((20, 30), np.int64)
+    labels[4:9, 6:13] = 1  # 5 x 7: the largest square is 5
+    labels[12:19, 2:3] = 2  # a 7 x 1 line: 1
+    assert region_scales(labels).tolist()[1:] == [5, 1]
+
+
+def test_hs_layers_nest_and_merge_every_region_below_its_scale():
+    from saliency.bench.hierarchical import THRESHOLDS, layers, region_scales
+
+    image, _ = scene(h=150, w=300)  # short side 150: the thresholds halve (3 -> 2, 17 -> 8, 33 -> 16)
+    maps, _ = layers(image)
+    counts = [int(m.max()) + 1 for m in maps]
+    assert counts[0] > counts[1] > counts[2] > 1, counts
+    for fine, coarse, t in zip(maps, maps[1:] + [None], THRESHOLDS):
+        assert region_scales(fine).min() >= max(2, round(t * 0.5))
+        if coarse is not None:  # a fine region lies inside one coarse region
+            pairs = np.unique(np.stack([fine.ravel(), coarse.ravel()], 1), axis=0)
+            assert len(pairs) == int(fine.max()) + 1
+
+
+def test_hs_inference_is_the_exact_minimiser_on_a_small_tree():
+    from saliency.bench.hierarchical import hierarchical_inference
+
+    # children 0 and 1 of one parent: minimise a^2 + (b - 1)^2 + (p - .5)^2 + .5 (a - p)^2 + .5 (b - p)^2
+    s = hierarchical_inference([np.array([0.0, 1.0]), np.array([0.5])], [np.array([0, 0])], beta=1.0, gamma=0.5)
+    assert np.allclose(s, [1 / 6, 5 / 6])
+
+
 def test_agreement_fusion_prefers_the_teachers_that_agree():
     _, truth = scene()
     good = [truth.astype(np.float32) * s for s in (0.6, 0.65, 0.7)]  # right, if timid

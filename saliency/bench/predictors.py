@@ -14,6 +14,7 @@
 - `mbplus`: Zhang et al., ICCV 2015 (minimum barrier saliency, saliency.bench.mbplus);
 - `mr`: Yang et al., CVPR 2013 (graph-based manifold ranking, saliency.bench.manifold_ranking);
 - `dsr`: Li et al., ICCV 2013 (dense and sparse reconstruction, saliency.bench.dsr);
+- `hs`: Yan et al., CVPR 2013 (hierarchical saliency, saliency.bench.hierarchical);
 - a fusion of any of these, `mean:A+B+...` or `agree:A+B+...` (saliency.bench.fusion).
 
 Classical methods are listed lazily (name -> "module:class", imported on use), as smp lists its
@@ -38,6 +39,7 @@ CLASSICAL = {
     "mbplus": "saliency.bench.mbplus:MBPlus",
     "mr": "saliency.bench.manifold_ranking:ManifoldRanking",
     "dsr": "saliency.bench.dsr:DSR",
+    "hs": "saliency.bench.hierarchical:HS",
 }
 BASELINES = ("center-prior", "spectral-residual", *CLASSICAL)
 
