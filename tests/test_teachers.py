@@ -93,15 +93,18 @@ def test_hs_layers_nest_and_merge_every_region_below_its_scale():
             assert len(pairs) == int(fine.max()) + 1
 
 
-def test_hs_computes_a_large_photo_at_400_px_and_returns_a_map_of_its_size(monkeypatch):
-    import saliency.bench.hierarchical as hs
-
-    seen, layers = [], hs.layers
-    monkeypatch.setattr(hs, "layers", lambda image: seen.append(image.shape[:2]) or layers(image))
+@pytest.mark.parametrize("name", sorted(CLASSICAL))
+def test_each_teacher_computes_a_large_photo_at_400_px_and_returns_a_map_of_its_size(name):
+    predictor = make_predictor(name, "cpu")
+    seen, inner = [], predictor.inner
+    predictor.inner = lambda image: seen.append(image.shape[:2]) or inner(image)
     image, truth = scene(h=600, w=1000)
-    m = hs.hierarchical_saliency(image)
+    m = predictor(image)
     assert seen == [(240, 400)] and m.shape == truth.shape and m.dtype == np.float32
-    assert m[truth].mean() > 0.6 and m[~truth].mean() < 0.2
+    assert m[truth].mean() > 0.6 and m[~truth].mean() < 0.2, (m[truth].mean(), m[~truth].mean())
+    small, _ = scene()  # 120 x 160: computed as it is
+    predictor(small)
+    assert seen[-1] == (120, 160)
 
 
 def test_hs_inference_is_the_exact_minimiser_on_a_small_tree():

@@ -9,9 +9,7 @@ coarser ones, while a whole object stays salient in all three. Implemented from 
    that fits inside it) is below t merges into the neighbour of the nearest mean colour, until
    none is left below t. Each layer is built from the one below, so the layers nest (a tree).
    The paper's thresholds are for photos of about 300 px on the short side; here they scale with
-   the photo's short side (at least 2 px), so a 128 px photo gets layers of the same shape. A
-   photo longer than 400 px (the paper's sets) is computed at 400 px and its map resized back:
-   the first layer's region count, and the contrast's cost with its square, grow with the pixels.
+   the photo's short side (at least 2 px), so a 128 px photo gets layers of the same shape.
 2. Per layer, each region's local contrast C_i = sum_j w_j exp(-|x_i - x_j|^2 / sigma^2) |c_i - c_j|
    (w_j the region's share of pixels, x the region centre in 0-1 coordinates, sigma^2 = 0.2, c its
    mean Luv colour) times its location heuristic H_i = mean over its pixels of
@@ -38,7 +36,6 @@ from saliency.bench.maps import min_max
 
 THRESHOLDS = (3, 17, 33)  # the paper's region scales, for a ~300 px short side
 REFERENCE_SIDE = 300
-MAX_SIDE = 400  # larger photos are computed at this long side and the map resized back
 
 
 def region_scales(labels: np.ndarray) -> np.ndarray:
@@ -157,13 +154,8 @@ def hierarchical_inference(single: list[np.ndarray], parents: list[np.ndarray], 
     return s[: len(single[0])]
 
 
-def hierarchical_saliency(image: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
+def hierarchical_saliency(image: np.ndarray) -> np.ndarray:
     """RGB uint8 [H, W, 3] -> saliency map float32 [H, W] in [0, 1]."""
-    h, w = image.shape[:2]
-    if max(h, w) > max_side:  # the paper's photos were ~400 px; region counts grow with the pixels
-        scale = max_side / max(h, w)
-        small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-        return min_max(cv2.resize(hierarchical_saliency(small, max_side), (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
     maps, luv = layers(image)
     single = [layer_saliency(labels, luv) for labels in maps]
     parents = []

@@ -18,7 +18,8 @@
 - a fusion of any of these, `mean:A+B+...` or `agree:A+B+...` (saliency.bench.fusion).
 
 Classical methods are listed lazily (name -> "module:class", imported on use), as smp lists its
-encoders: adding one is a module and a line here.
+encoders: adding one is a module and a line here. Each runs on the photo brought down to 400 px
+on its long side when larger (AtMostSide), its map resized back.
 """
 
 from __future__ import annotations
@@ -79,6 +80,25 @@ class SpectralResidual:
         sal = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
         sal = cv2.GaussianBlur(sal, (0, 0), self.blur_sigma)
         return min_max(cv2.resize(sal, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
+
+
+class AtMostSide:
+    """A classical method run on the photo brought down to `max_side` on its long side, its map
+    resized back. Their cost grows with the pixels (wCtr's superpixels are ~600 px each and its
+    matrices quadratic in their count; HS's first layer follows the watershed), so a phone photo
+    would take minutes and gigabytes; and their constants were set on the ~400 px photos of the
+    papers' sets (ECSSD's longest side is 400, so its rows are unchanged)."""
+
+    def __init__(self, inner: Predictor, max_side: int = 400) -> None:
+        self.inner, self.max_side, self.name = inner, max_side, inner.name
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        if max(h, w) <= self.max_side:
+            return self.inner(image)
+        scale = self.max_side / max(h, w)
+        small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        return cv2.resize(self.inner(small), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def model_name(checkpoint: Path) -> str:
@@ -183,7 +203,7 @@ def make_predictor(name: str, device: torch.device, short_side: int = 128, flip:
         import importlib
 
         module, cls = CLASSICAL[name].split(":")
-        return getattr(importlib.import_module(module), cls)()
+        return AtMostSide(getattr(importlib.import_module(module), cls)())
     rule, _, members = name.partition(":")
     if members and not Path(name).exists():
         from saliency.bench.fusion import FUSION_RULES, Fused
