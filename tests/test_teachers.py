@@ -1,4 +1,4 @@
-"""Label-free teachers (wCtr, MB+, MR), their fusion, and pseudo-mask refinement, each on a
+"""Label-free teachers (wCtr, MB+, MR, DSR, HS), their fusion, and pseudo-mask refinement, each on a
 case with a known answer."""
 
 from __future__ import annotations
