@@ -39,7 +39,7 @@ import numpy as np
 from scipy.cluster.vq import kmeans2
 from skimage.color import rgb2lab
 
-from saliency.bench.maps import min_max
+from saliency.bench.maps import min_max, region_means
 from saliency.bench.wctr import superpixels
 
 SCALES = ((50, 10), (100, 10), (150, 20), (200, 20), (250, 25), (300, 25), (350, 30), (400, 30))
@@ -152,12 +152,11 @@ def dsr(image: np.ndarray, scales: tuple[tuple[int, int], ...] = SCALES) -> np.n
     fimg = pixel_features(image).reshape(h * w, -1)
     sparse_sum, dense_sum, used = np.zeros(h * w), np.zeros(h * w), 0
     for n_segments, compactness in scales:
-        labels, counts, _ = superpixels(image, n_segments, compactness)
-        n = len(counts)
-        if n < 3:
+        labels = superpixels(image, n_segments, compactness)[0]
+        if labels.max() < 2:
             continue
         flat = labels.ravel()
-        feats = np.stack([np.bincount(flat, fimg[:, c], n) for c in range(fimg.shape[1])], 1) / counts[:, None]
+        feats = region_means(labels, fimg)
         frame = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
         templates = feats[frame]
         clusters = colour_clusters(feats)

@@ -32,7 +32,7 @@ from skimage.color import rgb2luv
 from skimage.filters import sobel
 from skimage.segmentation import watershed
 
-from saliency.bench.maps import min_max
+from saliency.bench.maps import min_max, region_means
 
 THRESHOLDS = (3, 17, 33)  # the paper's region scales, for a ~300 px short side
 REFERENCE_SIDE = 300
@@ -68,12 +68,6 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
     return np.unique(labels, return_inverse=True)[1].reshape(labels.shape)
 
 
-def _mean_colour(labels: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    n = int(labels.max()) + 1
-    counts = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
-    return np.stack([np.bincount(labels.ravel(), colour[..., c].ravel(), n) for c in range(colour.shape[-1])], 1) / counts[:, None]
-
-
 def merge_small_regions(labels: np.ndarray, colour: np.ndarray, t: int) -> np.ndarray:
     """Merge every region of scale below t into its neighbour of nearest mean colour, in passes
     (all small regions of a pass at once, through a union-find), until none is below t."""
@@ -84,7 +78,7 @@ def merge_small_regions(labels: np.ndarray, colour: np.ndarray, t: int) -> np.nd
         if n == 1 or not small.any():
             return labels
         pairs = _adjacent_pairs(labels)
-        mean = _mean_colour(labels, colour)
+        mean = region_means(labels, colour)
         dist = np.linalg.norm(mean[pairs[:, 0]] - mean[pairs[:, 1]], axis=1)
         # each small region's nearest-colour neighbour: sort by distance, first hit per region wins
         both = np.concatenate([pairs, pairs[:, ::-1]])
@@ -127,13 +121,13 @@ def layer_saliency(labels: np.ndarray, luv: np.ndarray, sigma2: float = 0.2, lam
     h, w = labels.shape
     n = int(labels.max()) + 1
     counts = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
-    colour = _mean_colour(labels, luv)
+    colour = region_means(labels, luv)
     ys, xs = np.mgrid[0:h, 0:w]
     xs, ys = xs / max(w - 1, 1), ys / max(h - 1, 1)
-    centre = np.stack([np.bincount(labels.ravel(), v.ravel(), n) for v in (xs, ys)], 1) / counts[:, None]
+    centre = region_means(labels, np.stack([xs, ys], -1))
     spatial = np.exp(-cdist(centre, centre, "sqeuclidean") / sigma2)
     contrast = (spatial * cdist(colour, colour)) @ (counts / counts.sum())
-    location = np.bincount(labels.ravel(), np.exp(-lam * ((xs - 0.5) ** 2 + (ys - 0.5) ** 2)).ravel(), n) / counts
+    location = region_means(labels, np.exp(-lam * ((xs - 0.5) ** 2 + (ys - 0.5) ** 2)))[:, 0]
     return min_max(contrast * location)
 
 

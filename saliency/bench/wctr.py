@@ -26,7 +26,7 @@ from skimage.color import rgb2lab
 from skimage.filters import threshold_otsu
 from skimage.segmentation import slic
 
-from saliency.bench.maps import min_max
+from saliency.bench.maps import min_max, region_means
 
 
 def _weights(dist: np.ndarray, sigma: float) -> np.ndarray:
@@ -59,7 +59,7 @@ def superpixels(image: np.ndarray, n_segments: int, compactness: float) -> tuple
     labels = labels.reshape(h, w)
     n = int(labels.max()) + 1
     counts = np.bincount(labels.ravel(), minlength=n).astype(np.float64)
-    rgb = np.stack([np.bincount(labels.ravel(), image[..., c].ravel().astype(np.float64), n) for c in range(3)], 1) / counts[:, None]
+    rgb = region_means(labels, image.astype(np.float64))
     return labels, counts, rgb2lab((rgb / 255.0)[:, None, :])[:, 0, :]
 
 
@@ -77,7 +77,7 @@ def wctr(image: np.ndarray, pixels_per_superpixel: int = 600, min_superpixels: i
     if n < 3:
         return np.zeros((h, w), np.float32)
     ys, xs = np.mgrid[0:h, 0:w]
-    pos = np.stack([np.bincount(labels.ravel(), ys.ravel() / h, n), np.bincount(labels.ravel(), xs.ravel() / w, n)], 1) / counts[:, None]
+    pos = region_means(labels, np.stack([ys / h, xs / w], -1))
     band = min(border, max(1, min(h, w) // 8))
     boundary = np.unique(np.concatenate([labels[:band].ravel(), labels[-band:].ravel(), labels[:, :band].ravel(), labels[:, -band:].ravel()]))
 
