@@ -178,6 +178,28 @@ def test_bench_upsamples_as_the_checkpoint_records_unless_told(tmp_path):
     assert abs(rows["auto"]["max_fbeta"] - rows["bilinear"]["max_fbeta"]) > 1e-4
 
 
+def test_a_model_runs_at_the_size_it_was_trained_at_unless_told(tmp_path):
+    """A U-Net trained at 64 px learnt objects at 64 px: bench (and predict, pseudo-label) feed it
+    photos at short side 64 because its file says so; --short-side overrides; the same photo's
+    map differs between the two sizes."""
+    from saliency.bench.predictors import UNetPredictor
+    from saliency.unet.model import new_model, save_model
+
+    torch.manual_seed(0)
+    save_model(tmp_path / "net64.safetensors", new_model("resnet18", None, 64, (32, 16, 16, 8, 8)))
+    assert UNetPredictor(tmp_path / "net64.safetensors", torch.device("cpu")).short_side == 64
+    assert UNetPredictor(tmp_path / "net64.safetensors", torch.device("cpu"), short_side=128).short_side == 128
+    make_layout(tmp_path / "set", "DUTS-TE-Image", "DUTS-TE-Mask", n=2)
+    rows = {}
+    for side in ([], ["--short-side", "128"]):
+        out = tmp_path / f"out{len(side)}"
+        assert main(["bench", "--dataset", "duts-te", "--root", str(tmp_path / "set"), "--model", str(tmp_path / "net64.safetensors"), *side,
+                     "--no-field-metrics", "--out", str(out)]) == 0
+        (rows[len(side)],) = json.loads((out / "results.json").read_text())["results"]
+    assert rows[0]["protocol"].startswith("short side 64 ") and rows[2]["protocol"].startswith("short side 128 ")
+    assert rows[0]["max_fbeta"] != rows[2]["max_fbeta"]
+
+
 @pytest.mark.skipif(not (__import__("pathlib").Path(__file__).resolve().parents[2] / "shared/datasets/ECSSD/images").is_dir(), reason="../shared/datasets/ECSSD is absent")
 def test_center_prior_on_real_ecssd_matches_known_figures(tmp_path):
     """The centre prior on the first 100 ECSSD images, a regression anchor for the whole protocol."""

@@ -136,9 +136,11 @@ def upsampler(choice: str) -> str | None:
 class UNetPredictor:
     """A `saliency train-unet` checkpoint under the papers' inference protocol."""
 
-    def __init__(self, checkpoint: str | Path, device: torch.device, short_side: int = 128, flip: bool | None = None,
+    def __init__(self, checkpoint: str | Path, device: torch.device, short_side: int | None = None, flip: bool | None = None,
                  name: str | None = None, upsample: str | None = None) -> None:
-        """`flip` None: as the checkpoint recommends (metadata "tta", set by `saliency export --tta`);
+        """`short_side` None: the size the model was trained at (metadata "input_size": a model
+        that learnt objects at 64 px must see photos at 64 px, not twice that);
+        `flip` None: as the checkpoint recommends (metadata "tta", set by `saliency export --tta`);
         `upsample` (bilinear or guided) None: likewise (metadata "upsample", else bilinear);
         `name` for tables (default: from the path), marked "+flip" / "+guided" when so run."""
         from saliency.unet.model import load_model
@@ -151,7 +153,7 @@ class UNetPredictor:
 
             raise UserError(f"{checkpoint}: upsampling {self.upsample!r} is not one of {', '.join(UPSAMPLERS)}; pass --upsample bilinear or guided, "
                             "or re-export the file with `saliency export --fp16 OUT --upsample bilinear|guided`")
-        self.device, self.short_side = device, short_side
+        self.device, self.short_side = device, short_side or int(self.model.meta.get("input_size", 128))
         self.name = (name or model_name(Path(checkpoint))) + ("+flip" if self.flip else "") + ("+guided" if self.upsample == "guided" else "")
 
     @torch.no_grad()
@@ -189,8 +191,9 @@ class UNetPredictor:
         return F.interpolate(torch.from_numpy(small)[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
-def make_predictor(name: str, device: torch.device, short_side: int = 128, flip: bool | None = None, upsample: str | None = None) -> Predictor:
+def make_predictor(name: str, device: torch.device, short_side: int | None = None, flip: bool | None = None, upsample: str | None = None) -> Predictor:
     """A predictor by name: a baseline, 'shipped', a checkpoint path, or a fusion `RULE:A+B`;
+    `short_side`: U-Nets' input short side (None: each the size its file says it was trained at);
     `flip`: U-Nets average their maps of the image and its mirror image; `upsample`: how U-Net
     maps reach the image's size (None, both: as each checkpoint recommends)."""
     from saliency.errors import UserError

@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", type=Path, default=None, help="dataset folder (default: DATA/datasets/NAME, then ../shared/datasets/NAME)")
     p.add_argument("--model", action="append", default=None, help=f"checkpoint file, 'shipped' or a baseline ({', '.join(BASELINES)}); repeatable (default: center-prior, wctr, the shipped model and the newest trained U-Net)")
     p.add_argument("--out", type=Path, default=None, help="results directory (default: DATA/runs/bench/DATASET)")
-    p.add_argument("--short-side", type=int, default=128, help="U-Net input: resize so the short side is this (papers: 128)")
+    p.add_argument("--short-side", type=int, default=None, help="U-Net input: resize so the short side is this (default: the size the model was trained at, as its file records; the papers' U-Nets: 128)")
     p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
     p.add_argument("--upsample", choices=UPSAMPLE_CHOICES, default="auto", help=UPSAMPLE_HELP)
     p.add_argument("--download", action="store_true", help="fetch the set from its official source into DATA/datasets if it is not found (online only)")
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> None:
             "dataset": args.dataset,
             "root": str(dataset.root),
             "images": len(records),
-            "protocol": f"short side {args.short_side} for U-Nets (+flip: with flip TTA), map resized back (+guided: guided by the photo's edges); GT >= 128; per-image metrics averaged",
+            "protocol": f"short side {getattr(predictor, 'short_side', None) or args.short_side or 'as each model file records'} for U-Nets (+flip: with flip TTA), map resized back (+guided: guided by the photo's edges); GT >= 128; per-image metrics averaged",
             "skipped": dataset.skipped,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         })
