@@ -57,11 +57,15 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--degrade", action="store_true", help="blur, noise, JPEG and greyscale augmentation (real photos' textures and softness)")
     t.add_argument("--backgrounds", type=Path, default=None, help="folder of unlabeled real photos: paste synthetic objects onto crops of their corners")
     t.add_argument("--paste", type=float, default=None, help="share of synthetic items that are pasted composites (default with --backgrounds: 0.5)")
+    t.add_argument("--paste-scale", default=None, metavar="LO,HI", help="a pasted object's longer extent as a share of the frame (default 0.35,0.9; "
+                   "e.g. 0.1,0.9 for small objects in wide scenes too)")
     t.add_argument("--mix", type=Path, default=None, help="synthetic pairs (synth output or any pairs folder) mixed into the batches of --data's pseudo-labelled photos; "
                    "with --backgrounds they are pasted onto real photos")
     t.add_argument("--mix-ratio", type=float, default=None, help="share of training items drawn from --mix (default with --mix: 0.25)")
     t.add_argument("--close-up", type=float, default=0.0, help="share of --data's items shown as a close-up of their mask's object (a crop that the object fills and "
                    "the frame cuts), for whole subjects at close range where teachers cut them into parts; 0: off")
+    t.add_argument("--zoom-out", type=float, default=0.0, help="share of --data's items scaled down (long side 25-75%% of the frame) into another item's photo, "
+                   "whose own object carries no loss: small objects in wide scenes, which close-framed unlabeled photos lack; 0: off")
     t.add_argument("--init", type=Path, default=None, help="start from a train-unet model (whole network) or a `saliency invert` encoder (the U-Net's encoder)")
     t.add_argument("--seed", type=int, default=0, help="seed of weights, data order and augmentation")
     t.add_argument("--val-every", type=int, default=500, help="steps between validations (best checkpoint kept)")
@@ -100,9 +104,11 @@ def training_config(args: argparse.Namespace, device: torch.device, data: str | 
         degrade=args.degrade,
         backgrounds=str(args.backgrounds) if args.backgrounds else None,
         paste=(0.5 if args.paste is None else args.paste) if args.backgrounds else 0.0,
+        paste_scale=paste_scales(args.paste_scale),
         mix=str(args.mix) if args.mix else None,
         mix_ratio=(0.25 if args.mix_ratio is None else args.mix_ratio) if args.mix else 0.0,
         close_up=args.close_up,
+        zoom_out=args.zoom_out,
         init=str(args.init) if args.init else None,
         seed=args.seed,
         val_every=args.val_every,
@@ -113,6 +119,19 @@ def training_config(args: argparse.Namespace, device: torch.device, data: str | 
         amp=not args.no_amp,
         ema=args.ema,
     )
+
+
+def paste_scales(text: str | None) -> list[float] | None:
+    """--paste-scale LO,HI -> [LO, HI] (None: the default)."""
+    if text is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--paste-scale takes LO,HI (two numbers, e.g. 0.1,0.9), not {text!r}") from None
+    if not 0 < lo <= hi:
+        raise UserError(f"--paste-scale {text}: needs 0 < LO <= HI")
+    return [lo, hi]
 
 
 def run(args: argparse.Namespace) -> None:
@@ -128,7 +147,7 @@ def run(args: argparse.Namespace) -> None:
     cfg = training_config(args, device, str(data) if data else None, args.on_the_fly)
     from saliency.unet.stream import StreamSource
 
-    folder_only = [flag for flag, on in (("--mix", cfg.mix), ("--backgrounds", cfg.backgrounds), ("--close-up", cfg.close_up)) if on]
+    folder_only = [flag for flag, on in (("--mix", cfg.mix), ("--backgrounds", cfg.backgrounds), ("--close-up", cfg.close_up), ("--zoom-out", cfg.zoom_out)) if on]
     if folder_only and (cfg.on_the_fly or is_stream(cfg.data)):
         raise UserError(f"{', '.join(folder_only)} take(s) a folder of pairs as --data, not {'--on-the-fly' if cfg.on_the_fly else 'WebDataset shards'}: "
                         "run `saliency synth` (which writes a pairs folder) or drop the flag")

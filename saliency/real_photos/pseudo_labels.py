@@ -63,12 +63,13 @@ class PseudoLabelConfig:
     refine: bool = False  # guided filter on the photo before thresholding
     confidence: bool = False  # per-pixel loss weight ramp instead of a hard sure/unsure band
     rank: str = "sure"  # sure | agreement (sure share x teacher agreement)
+    fill_holes: bool = False  # background enclosed by object becomes object: solid subjects
 
     RESUMABLE_CHANGES = ("keep", "min_area", "max_area", "rank")
 
 
 # the settings a caller passes through to a pseudo-mask run (the CLI's flags, self-training's rounds)
-PSEUDO_MASK_FIELDS = ("margin", "adaptive", "keep", "limit", "fusion", "refine", "confidence", "rank")
+PSEUDO_MASK_FIELDS = ("margin", "adaptive", "keep", "limit", "fusion", "refine", "confidence", "rank", "fill_holes")
 
 
 ADAPTIVE_FLOOR = 0.1  # a near-empty map must not turn its faintest pixels into object
@@ -84,6 +85,19 @@ def pseudo_mask(soft: np.ndarray, margin: float, adaptive: bool = False, confide
     out = np.full(soft.shape, UNSURE, np.uint8)
     out[soft >= centre + half_band] = 255
     out[soft <= centre - half_band] = 0
+    return out
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """A pseudo-mask with every region enclosed by its object (background or unsure, not reaching
+    the frame through non-object pixels) made sure object: contrast teachers light a subject's
+    edges and most contrasted parts and leave its uniform inside (a face, a cat's fur) dark, while
+    a salient object is solid. A gap open to the background (a C's opening) stays as it is."""
+    from scipy.ndimage import binary_fill_holes
+
+    obj = mask > OBJECT_ABOVE
+    out = mask.copy()
+    out[binary_fill_holes(obj) & ~obj] = 255
     return out
 
 
@@ -140,6 +154,8 @@ def label_photos(cfg: PseudoLabelConfig, teachers: list[Callable[[np.ndarray], n
             if cfg.refine:
                 soft = refine(fused, image)
             mask = pseudo_mask(soft, cfg.margin, cfg.adaptive, cfg.confidence)
+            if cfg.fill_holes:
+                mask = fill_holes(mask)
             if photo.stem not in stats:
                 write_png(out / "masks" / f"{photo.stem}.png", mask)
                 _, weight = mask_target(mask)

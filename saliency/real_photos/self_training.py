@@ -43,6 +43,7 @@ class SelfTrainConfig:
     refine: bool = False
     confidence: bool = False
     rank: str = "sure"
+    fill_holes: bool = False
 
 
 def run_rounds(

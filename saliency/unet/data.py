@@ -13,6 +13,12 @@ A pseudo-labelled photo can be shown as a close-up of its object (`close_up_crop
 take the frame for background cut a subject that fills the frame into its most contrasted parts,
 and a crop of a whole object's mask is a label for exactly that case, on real textures.
 
+Or zoomed out (`zoom_out`): the photo, with its mask, scaled down into a wider canvas made of
+another photo, whose own object and unsure pixels carry no loss. Unlabeled photos of one salient
+object are mostly close framings (a centre-cropped DUTS-TR photo's object covers about a quarter
+of it), while real scenes often hold a small object in a wide frame; a student that never sees
+one learns a size, not an object. The composition's mask is known exactly at every scale.
+
 Batches are a pure function of (seed, step): step s takes global positions s*B .. s*B+B-1 of an
 endless sequence of per-epoch permutations, and each sample's augmentation is seeded by its
 position. A resumed run therefore sees exactly the batches an uninterrupted one would.
@@ -94,15 +100,51 @@ def close_up_crop(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
     return image[y0 : y0 + side, x0 : x0 + side], mask[y0 : y0 + side, x0 : x0 + side]
 
 
+ZOOM_SCALES = (0.25, 0.75)  # the photo's long side in the canvas: its object's share shrinks 1/16 .. 1/2
+
+
+def zoom_out(image: np.ndarray, mask: np.ndarray, canvas: np.ndarray, canvas_mask: np.ndarray, scale: float, rng: np.random.Generator,
+             feather: float = 0.06) -> tuple[np.ndarray, np.ndarray]:
+    """(image, mask) scaled so its long side is `scale` of the canvas's short side and placed at a
+    random place wholly inside `canvas` (whose size the result takes). The photo's mask goes along
+    exactly (nearest-neighbour, so confidence levels are kept); the canvas's own object and unsure
+    pixels become unsure (no loss), its background stays background. The inset's border is blended
+    into the canvas over `feather` of its side, so no hard seam outlines it; under the blend a
+    pixel keeps a label only where both sides call it background."""
+    h, w = canvas.shape[:2]
+    ih, iw = image.shape[:2]
+    factor = scale * min(h, w) / max(ih, iw)
+    oh, ow = max(1, round(ih * factor)), max(1, round(iw * factor))
+    small = cv2.resize(image, (ow, oh), interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(mask, (ow, oh), interpolation=cv2.INTER_NEAREST)
+    top, left = int(rng.integers(0, h - oh + 1)), int(rng.integers(0, w - ow + 1))
+    out_mask = np.where(canvas_mask < BACKGROUND_BELOW, canvas_mask, 128).astype(np.uint8)
+    ramp = feather * min(oh, ow)  # pixels over which the inset fades in from its border
+    yy, xx = np.arange(oh)[:, None], np.arange(ow)[None, :]
+    edge = np.minimum(np.minimum(yy, oh - 1 - yy), np.minimum(xx, ow - 1 - xx)).astype(np.float32)
+    alpha = np.clip((edge + 1) / (ramp + 1), 0, 1)
+    region = (slice(top, top + oh), slice(left, left + ow))
+    out = canvas.copy()
+    out[region] = (alpha[..., None] * small + (1 - alpha[..., None]) * canvas[region]).round().astype(np.uint8)
+    both_background = (small_mask < BACKGROUND_BELOW) & (out_mask[region] < BACKGROUND_BELOW)
+    out_mask[region] = np.where(alpha >= 1, small_mask, np.where(both_background, np.maximum(small_mask, out_mask[region]), 128))
+    return out, out_mask
+
+
 class PairDataset(Dataset):
     """Items are (index, augmentation seed) -> (RGB float [3, S, S] in [0, 1], target [1, S, S],
     weight [1, S, S]). With `close_up` > 0, that share of the items whose mask holds a whole
-    object are shown as a close-up of it (`close_up_crop`; drawn from the item's seed)."""
+    object are shown as a close-up of it (`close_up_crop`); with `zoom_out` > 0, that share is
+    scaled down into another pair's photo (`zoom_out`); both drawn from the item's seed."""
 
-    def __init__(self, pairs: list[tuple[Path, Path]], size: int, augment: AugmentConfig | None = None, close_up: float = 0.0) -> None:
-        if not 0.0 <= close_up <= 1.0:
-            raise UserError(f"the close-up share must lie in [0, 1], not {close_up}")
-        self.pairs, self.size, self.close_up = pairs, size, close_up
+    def __init__(self, pairs: list[tuple[Path, Path]], size: int, augment: AugmentConfig | None = None, close_up: float = 0.0,
+                 zoom: float = 0.0) -> None:
+        for name, share in (("close-up", close_up), ("zoom-out", zoom)):
+            if not 0.0 <= share <= 1.0:
+                raise UserError(f"the {name} share must lie in [0, 1], not {share}")
+        if close_up + zoom > 1.0:
+            raise UserError(f"the close-up and zoom-out shares add up to {close_up + zoom:g}, more than all items")
+        self.pairs, self.size, self.close_up, self.zoom = pairs, size, close_up, zoom
         self.transform = build_transform(size, augment)
 
     def __len__(self) -> int:
@@ -115,11 +157,19 @@ class PairDataset(Dataset):
             raise UserError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} is {image.shape[1]}x{image.shape[0]}")
         return image, mask
 
-    def maybe_close_up(self, image: np.ndarray, mask: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        if self.close_up > 0:
+    def reframe(self, image: np.ndarray, mask: np.ndarray, index: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The item as it is, as a close-up of its object, or zoomed out into another pair's photo:
+        one uniform draw picks among them by their shares."""
+        if self.close_up > 0 or self.zoom > 0:
             rng = np.random.default_rng([seed, 0x7A6F6F6D])  # a stream of its own, as MixedDataset's
-            if rng.random() < self.close_up and (crop := close_up_crop(image, mask, rng)) is not None:
-                return crop
+            u = rng.random()
+            if u < self.close_up:
+                if (crop := close_up_crop(image, mask, rng)) is not None:
+                    return crop
+            elif u < self.close_up + self.zoom and len(self.pairs) > 1:
+                other = (index + 1 + int(rng.integers(len(self.pairs) - 1))) % len(self.pairs)
+                canvas, canvas_mask = self.load(other)
+                return zoom_out(image, mask, canvas, canvas_mask, rng.uniform(*ZOOM_SCALES), rng)
         return image, mask
 
     def finish(self, image: np.ndarray, mask: np.ndarray, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -130,7 +180,7 @@ class PairDataset(Dataset):
 
     def __getitem__(self, key: tuple[int, int] | int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index, seed = key if isinstance(key, tuple) else (key, 0)
-        return self.finish(*self.maybe_close_up(*self.load(index), seed), seed)
+        return self.finish(*self.reframe(*self.load(index), index, seed), seed)
 
 
 def background_crop(photo: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -143,16 +193,20 @@ def background_crop(photo: np.ndarray, size: int, rng: np.random.Generator) -> n
     return cv2.resize(photo[y0 : y0 + ch, x0 : x0 + cw], (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def paste_object(background: np.ndarray, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """The masked object of (image, mask), rescaled to 35-90% of the frame and placed anywhere
-    with at least 60% of it inside (so the frame cuts some objects), over `background`. The
-    returned mask is exactly the pasted pixels."""
+PASTE_SCALES = (0.35, 0.9)
+
+
+def paste_object(background: np.ndarray, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
+                 scales: tuple[float, float] = PASTE_SCALES) -> tuple[np.ndarray, np.ndarray]:
+    """The masked object of (image, mask), rescaled so its longer extent is `scales` (default
+    35-90%) of the frame and placed anywhere with at least 60% of it inside (so the frame cuts
+    some objects), over `background`. The returned mask is exactly the pasted pixels."""
     size = background.shape[0]
     ys, xs = np.nonzero(mask > 127)
     if len(ys) == 0:
         return background.copy(), np.zeros(background.shape[:2], np.uint8)
     obj, m = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] > 127
-    scale = rng.uniform(0.35, 0.9) * size / max(obj.shape[:2])
+    scale = rng.uniform(*scales) * size / max(obj.shape[:2])
     oh, ow = max(1, round(obj.shape[0] * scale)), max(1, round(obj.shape[1] * scale))
     obj = cv2.resize(obj, (ow, oh), interpolation=cv2.INTER_LINEAR)
     m = cv2.resize(m.astype(np.uint8), (ow, oh), interpolation=cv2.INTER_NEAREST).astype(bool)
@@ -170,11 +224,14 @@ class PasteDataset(PairDataset):
     """Pairs as PairDataset, but with probability `paste` an item is the pair's object pasted
     onto a background crop of a random real photo (deterministic in the item's seed)."""
 
-    def __init__(self, pairs: list[tuple[Path, Path]], backgrounds: list[Path], size: int, paste: float = 0.5, augment: AugmentConfig | None = None, close_up: float = 0.0) -> None:
+    def __init__(self, pairs: list[tuple[Path, Path]], backgrounds: list[Path], size: int, paste: float = 0.5, augment: AugmentConfig | None = None, close_up: float = 0.0,
+                 scales: tuple[float, float] = PASTE_SCALES) -> None:
         super().__init__(pairs, size, augment, close_up)
         if not backgrounds:
             raise UserError("no background photos to paste onto")
-        self.backgrounds, self.paste = backgrounds, paste
+        if not 0 < scales[0] <= scales[1]:
+            raise UserError(f"paste scales must be 0 < LO <= HI, not {scales[0]:g},{scales[1]:g}")
+        self.backgrounds, self.paste, self.scales = backgrounds, paste, scales
 
     def __getitem__(self, key: tuple[int, int] | int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index, seed = key if isinstance(key, tuple) else (key, 0)
@@ -182,9 +239,9 @@ class PasteDataset(PairDataset):
         rng = np.random.default_rng(seed)
         if rng.random() < self.paste:
             photo = read_rgb(self.backgrounds[int(rng.integers(len(self.backgrounds)))])
-            image, mask = paste_object(background_crop(photo, self.size, rng), image, mask, rng)
+            image, mask = paste_object(background_crop(photo, self.size, rng), image, mask, rng, self.scales)
         else:
-            image, mask = self.maybe_close_up(image, mask, seed)
+            image, mask = self.reframe(image, mask, index, seed)
         return self.finish(image, mask, seed)
 
 

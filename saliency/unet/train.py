@@ -59,9 +59,11 @@ class TrainConfig:
     degrade: bool = False
     backgrounds: str | None = None  # folder of real photos to paste synthetic objects onto
     paste: float = 0.0  # share of synthetic items that are pasted composites
+    paste_scale: list[float] = field(default_factory=lambda: [0.35, 0.9])  # a pasted object's longer extent, as a share of the frame
     mix: str | None = None  # synthetic pairs mixed into `data`'s (pseudo-labelled photos) at mix_ratio
     mix_ratio: float = 0.0  # share of training items drawn from `mix`
     close_up: float = 0.0  # share of `data`'s items shown as a close-up of their mask's object
+    zoom_out: float = 0.0  # share of `data`'s items scaled down into another item's photo (small objects in wide frames)
     init: str | None = None  # U-Net checkpoint, or inversion encoder (its trunk initialises the U-Net's encoder)
     seed: int = 0
     val_every: int = 500
@@ -73,6 +75,7 @@ class TrainConfig:
     ema: float = 0.0  # > 0: validate and save an EMA of the weights with this decay (mean teacher); 0: the live weights
 
     RESUMABLE_CHANGES = ("steps", "val_every", "checkpoint_every", "log_every", "snapshot_every", "workers")
+    FORMER_DEFAULTS = {"paste_scale": [0.35, 0.9]}  # a field with a default factory: what runs saved before it existed did
 
     @classmethod
     def from_preset(cls, preset: str, **overrides: Any) -> "TrainConfig":
@@ -324,11 +327,13 @@ def training_source(cfg: TrainConfig, pairs: list):
 
     def synthetic(synthetic_pairs: list, close_up: float = 0.0):
         if cfg.backgrounds and cfg.paste > 0:
-            return PasteDataset(synthetic_pairs, list_photos(cfg.backgrounds), cfg.size, cfg.paste, augment, close_up)
+            return PasteDataset(synthetic_pairs, list_photos(cfg.backgrounds), cfg.size, cfg.paste, augment, close_up, tuple(cfg.paste_scale))
         return PairDataset(synthetic_pairs, cfg.size, augment, close_up)
 
     if cfg.mix and cfg.mix_ratio > 0:
-        return MixedDataset(PairDataset(pairs, cfg.size, augment, cfg.close_up), synthetic(find_pairs(cfg.mix)), cfg.mix_ratio)
+        return MixedDataset(PairDataset(pairs, cfg.size, augment, cfg.close_up, cfg.zoom_out), synthetic(find_pairs(cfg.mix)), cfg.mix_ratio)
+    if cfg.zoom_out and not (cfg.backgrounds and cfg.paste > 0):
+        return PairDataset(pairs, cfg.size, augment, cfg.close_up, cfg.zoom_out)
     return synthetic(pairs, cfg.close_up)
 
 
