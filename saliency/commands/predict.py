@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=0.5, help="binary mask threshold on the soft map")
     p.add_argument("--cutout", action="store_true", help="also write RGBA cut-outs with a transparent background")
     p.add_argument("--upsample", choices=UPSAMPLERS, default="guided", help="map to full resolution: guided by the photo's edges, or a plain resize (the benchmarks' protocol)")
-    p.add_argument("--short-side", type=int, default=128, help="resize so the short side is this before predicting (papers: 128)")
+    p.add_argument("--short-side", type=int, default=None, help="U-Net input: resize so the short side is this (default: the size the model was trained at, as its file records; the papers' U-Nets: 128)")
     p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
     p.add_argument("--overwrite", action="store_true", help="redo photos whose outputs exist (default: a rerun skips them)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (CUDA absent: a warning, then the CPU)")
@@ -62,9 +62,9 @@ def outputs(out: Path, name: Path, cutout: bool) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> None:
-    from saliency.bench.predictors import UNetPredictor, tta_flip
+    from saliency.api import load
     from saliency.cutout import rgba_cutout
-    from saliency.device import describe, pick_device
+    from saliency.device import describe
 
     if args.checkpoint is None:
         from saliency.unet.model import shipped_model
@@ -73,16 +73,15 @@ def run(args: argparse.Namespace) -> None:
         print(f"model: {args.checkpoint} (the shipped one; --checkpoint FILE for another)")
     items = expand(args.images)
     todo = [(src, name) for src, name in items if args.overwrite or not all(p.exists() for p in outputs(args.out, name, args.cutout))]
-    device = pick_device(args.device, fallback=True)
-    print(f"device: {describe(device)}; {len(items)} images, {len(items) - len(todo)} already done (skipped; --overwrite redoes them)")
-    predictor = UNetPredictor(args.checkpoint, device, args.short_side, tta_flip(args.tta), upsample=args.upsample)
+    model = load(args.checkpoint, args.device, args.short_side, args.tta, args.upsample)
+    print(f"device: {describe(model.predictor.device)}; {len(items)} images, {len(items) - len(todo)} already done (skipped; --overwrite redoes them)")
     failed: list[tuple[Path, str]] = []
     for src, name in tqdm(todo, desc="predict", unit="img"):
         image, why = try_read_rgb(src)
         if image is None:
             failed.append((src, why))
             continue
-        soft = predictor(image)
+        soft = model.map(image)
         paths = outputs(args.out, name, args.cutout)
         write_png(paths[0], (soft * 255).round().astype(np.uint8))
         write_png(paths[1], (soft > args.threshold).astype(np.uint8) * 255)
