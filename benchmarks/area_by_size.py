@@ -4,7 +4,7 @@ A model that learnt a size rather than an object marks about the same share of e
 much where the object is small (the sky or the field around a bird lights up), too little where it
 fills the frame. Per image: the true object's share of the frame, the predicted share (map >= 0.5),
 IoU and accuracy at 0.5; rows bin the images by true share (under 5%, 5-15%, 15-35%, over 35%),
-with the mean of each column. The predicted share's mean over all images is the last row.
+with the mean of each column, then all images (and, for compositions, each scale).
 
 Two sources of "truth":
 - a benchmark set with its human masks (`--dataset duts-te --root ...`): for measuring only;
@@ -51,24 +51,29 @@ def image_row(pred: np.ndarray, truth: np.ndarray, scored: np.ndarray | None = N
             "accuracy": float((p == t).mean())}
 
 
+COLUMNS = ("true_share", "pred_share", "iou", "accuracy")
+
+
+def summary_row(label: str, members: list[dict[str, float]]) -> dict:
+    return {"true object share": label, "images": len(members), **{k: round(float(np.mean([r[k] for r in members])), 3) for k in COLUMNS}}
+
+
 def by_size(rows: list[dict[str, float]]) -> list[dict]:
-    """The issue's table: per bin of true share, the count and the mean of each column."""
-    table = []
-    for lo, hi, label in BINS:
-        members = [r for r in rows if lo <= r["true_share"] < hi]
-        if members:
-            table.append({"true object share": label, "images": len(members),
-                          **{k: round(float(np.mean([r[k] for r in members])), 3) for k in ("true_share", "pred_share", "iou", "accuracy")}})
-    table.append({"true object share": "all", "images": len(rows), **{k: round(float(np.mean([r[k] for r in rows])), 3) for k in ("true_share", "pred_share", "iou", "accuracy")}})
+    """The table: per bin of true share, the count and the mean of each column; then all images;
+    then, where rows carry the composition's scale, one row per scale."""
+    table = [summary_row(label, members) for lo, hi, label in BINS if (members := [r for r in rows if lo <= r["true_share"] < hi])]
+    table.append(summary_row("all", rows))
+    for scale in sorted({r["scale"] for r in rows if "scale" in r}, reverse=True):
+        table.append(summary_row(f"scale {scale:g}", [r for r in rows if r.get("scale") == scale]))
     return table
 
 
-def benchmark_images(dataset: str, root: Path | None, limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+def benchmark_images(dataset: str, root: Path | None, limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]]:
     for _, image, gt in open_dataset(dataset, root, limit=limit):
-        yield image, gt.astype(bool), None
+        yield image, gt.astype(bool), None, {}
 
 
-def compositions(pseudo: Path, limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+def compositions(pseudo: Path, limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]]:
     """Each held-out photo at each of COMPOSE_SCALES inside the next held-out photo (seeded):
     truth = its pseudo-mask's object, scored where the composition's mask is sure."""
     _, held_out = split_pairs(find_pairs(pseudo))
@@ -79,7 +84,7 @@ def compositions(pseudo: Path, limit: int | None) -> Iterator[tuple[np.ndarray, 
         for scale in COMPOSE_SCALES:
             rng = np.random.default_rng([i, int(scale * 100)])
             x, m = (image, mask) if scale == 1.0 else zoom_out(image, mask, canvas_image, canvas_mask, scale, rng)
-            yield x, m > OBJECT_ABOVE, (m > OBJECT_ABOVE) | (m < BACKGROUND_BELOW)
+            yield x, m > OBJECT_ABOVE, (m > OBJECT_ABOVE) | (m < BACKGROUND_BELOW), {"scale": scale}
 
 
 def main() -> None:
@@ -98,7 +103,7 @@ def main() -> None:
     device = pick_device(args.device)
     predictor = make_predictor(args.model, device, args.short_side, tta_flip(args.tta))
     images = compositions(args.compose, args.limit) if args.compose else benchmark_images(args.dataset, args.root, args.limit)
-    rows = [image_row(predictor(x), truth, scored) for x, truth, scored in tqdm(images, desc=f"area by size {predictor.name}")]
+    rows = [{**image_row(predictor(x), truth, scored), **extra} for x, truth, scored, extra in tqdm(images, desc=f"area by size {predictor.name}")]
     table = by_size(rows)
     print(f"{predictor.name} on {args.compose or args.dataset}")
     report("area_by_size", [{"model": predictor.name, "source": str(args.compose or args.dataset), **r} for r in table], device, args.out)

@@ -118,6 +118,8 @@ def test_area_by_size_bins_images_by_true_share():
     table = by_size([everything, exact, image_row(big.astype(float), big)])
     assert [r["true object share"] for r in table] == ["under 5%", "over 35%", "all"]
     assert table[0]["images"] == 2 and table[0]["pred_share"] == 0.52 and table[-1]["images"] == 3
+    scaled = by_size([{**everything, "scale": 1.0}, {**exact, "scale": 0.5}])
+    assert [r["true object share"] for r in scaled] == ["under 5%", "all", "scale 1", "scale 0.5"] and scaled[-1]["iou"] == 1.0
     scored = np.ones((10, 10), bool)
     scored[5:] = False  # unsure pixels of a composition are not scored
     half = image_row(np.zeros((10, 10)), big, scored)

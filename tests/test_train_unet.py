@@ -183,3 +183,34 @@ def test_ddp_two_cpu_processes_end_identical(planted_pairs, tmp_path):
     assert summary["world_size"] == 2
     sums = summary["rank_weight_checksums"]
     assert len(sums) == 2 and sums[0] == sums[1]
+
+
+def test_consistency_against_the_mean_teacher_known_answers_and_resume(planted_pairs, tmp_path):
+    """The consistency term: nothing where the teacher is unsure (0.5), the plain BCE where it is
+    certain; the perturbed view is a function of (seed, step) that keeps every pixel in place; a
+    run with it killed at step 4 and resumed ends on the uninterrupted run's weights; it needs --ema."""
+    from dataclasses import replace
+
+    import torch.nn.functional as F
+
+    from saliency.unet.train import consistency_loss, strong_view
+
+    logits = torch.tensor([[[[2.0, -1.0]]]])
+    assert consistency_loss(logits, torch.full_like(logits, 0.5)).item() == 0.0
+    certain = torch.tensor([[[[1.0, 0.0]]]])
+    torch.testing.assert_close(consistency_loss(logits, certain), F.binary_cross_entropy_with_logits(logits, certain))
+    x = torch.zeros(2, 3, 16, 16)
+    x[:, :, 4:12, 4:12] = 1.0
+    a, b = strong_view(x, 0, 7), strong_view(x, 0, 7)
+    assert torch.equal(a, b) and not torch.equal(a, strong_view(x, 0, 8)) and a.shape == x.shape
+    assert (a[:, :, 6:10, 6:10].mean() - a[:, :, :2, :2].mean()) > 0.3  # the square stays where it was
+
+    cfg = replace(tiny_config(planted_pairs, steps=6, val_every=6, checkpoint_every=2), ema=0.9, consistency=1.0)
+    with pytest.raises(UserError, match="--ema"):
+        train(replace(cfg, ema=0.0), tmp_path / "no-ema", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
+    train(cfg, tmp_path / "whole", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
+    assert train(cfg, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False, stop_after=4) is None
+    train(cfg, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
+    a, b = load_model(tmp_path / "whole" / "last.safetensors"), load_model(tmp_path / "split" / "last.safetensors")
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k

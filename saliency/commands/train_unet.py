@@ -74,6 +74,8 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--snapshot-every", type=int, default=0, help="keep the model every N steps in snapshots/ (budget curves; 0: off)")
     t.add_argument("--workers", type=int, default=-1, help="data-loading worker processes (-1: none on CPU, where they steal the model's cores; up to 8 on CUDA)")
     t.add_argument("--ema", type=float, default=0.0, help="validate and save an exponential moving average of the weights with this decay, e.g. 0.999 (the mean teacher: a student of noisy pseudo-masks follows their consensus); 0: off")
+    t.add_argument("--consistency", type=float, default=0.0, help="with --ema: the student sees a colour/noise/blur-perturbed view and also learns the EMA's map of "
+                   "the plain view, weighted by its certainty, times this (e.g. 1.0): a teacher whose errors are not the pseudo-masks'; 0: off")
     t.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
 
 
@@ -118,6 +120,7 @@ def training_config(args: argparse.Namespace, device: torch.device, data: str | 
         workers=workers,
         amp=not args.no_amp,
         ema=args.ema,
+        consistency=args.consistency,
     )
 
 

@@ -73,6 +73,7 @@ class TrainConfig:
     workers: int = 0
     amp: bool = True
     ema: float = 0.0  # > 0: validate and save an EMA of the weights with this decay (mean teacher); 0: the live weights
+    consistency: float = 0.0  # > 0 (with ema): the student sees a photometrically perturbed view and also learns the EMA's map of the plain one
 
     RESUMABLE_CHANGES = ("steps", "val_every", "checkpoint_every", "log_every", "snapshot_every", "workers")
     FORMER_DEFAULTS = {"paste_scale": [0.35, 0.9]}  # a field with a default factory: what runs saved before it existed did
@@ -111,6 +112,36 @@ def soft_target(target: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tenso
     learns how sure the teachers were (Hinton et al. 2015's soft targets) instead of only where
     they were sure; an "unsure" pixel becomes a 0.5 target. Exact masks (confidence 1) are unchanged."""
     return 0.5 + (target - 0.5) * weight, torch.ones_like(weight)
+
+
+def strong_view(x: torch.Tensor, seed: int, step: int) -> torch.Tensor:
+    """A photometric perturbation of a batch of RGB [0, 1] images (colour, contrast, brightness,
+    noise, blur), drawn from (seed, step) so a resumed run sees the same views; the geometry is
+    untouched, so a map of the plain image is a target for the perturbed one."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + step + 0x5C0)
+    b = x.shape[0]
+
+    def factor(spread: float) -> torch.Tensor:
+        return (1 + (torch.rand(b, 1, 1, 1, generator=g) - 0.5) * 2 * spread).to(x.device)
+
+    grey = x.mean(1, keepdim=True)
+    y = grey + (x - grey) * factor(0.5)  # saturation
+    mean = y.mean((1, 2, 3), keepdim=True)
+    y = (y - mean) * factor(0.4) + mean  # contrast
+    y = y * factor(0.3)  # brightness
+    y = y + torch.randn(x.shape, generator=g).to(x.device) * (torch.rand(b, 1, 1, 1, generator=g) * 0.06).to(x.device)
+    blur = (torch.rand(b, generator=g) < 0.5).to(x.device)
+    blurred = F.avg_pool2d(F.pad(y, (1, 1, 1, 1), mode="replicate"), 3, 1)
+    return torch.where(blur[:, None, None, None], blurred, y).clamp(0, 1)
+
+
+def consistency_loss(student_logits: torch.Tensor, teacher_map: torch.Tensor) -> torch.Tensor:
+    """BCE of the student's map of a perturbed view against the mean teacher's map of the plain
+    view, each pixel weighted by the teacher's certainty |2p - 1| (Tarvainen & Valpola 2017;
+    FixMatch's weak/strong split): the student learns from a second teacher whose errors are not
+    the contrast teachers' shared ones, and nothing where that teacher is unsure."""
+    weight = (2 * teacher_map - 1).abs()
+    return F.binary_cross_entropy_with_logits(student_logits, teacher_map, weight=weight, reduction="sum") / weight.sum().clamp_min(1)
 
 
 def weights_checksum(model: torch.nn.Module) -> str:
@@ -201,6 +232,8 @@ def plot_curves(log_path: Path, out: Path) -> None:
 def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, val_source: Any, model_meta: dict[str, Any] | None = None, progress: bool = True, stop_after: int | None = None) -> dict[str, Any] | None:
     """`source`: a PairDataset, or an OnTheFly sampler. `val_source`: a list of (x, y) batches."""
     out = Path(out)
+    if cfg.consistency and not cfg.ema:
+        raise UserError("consistency learns from the mean teacher: pass --ema (e.g. 0.999) with --consistency")
     ddp = Distributed(device)
     device = ddp.device
     torch.manual_seed(cfg.seed)
@@ -255,8 +288,14 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
             if cfg.soft_targets:
                 y, w = soft_target(y, w)
             with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                if cfg.consistency:
+                    with torch.no_grad():
+                        teacher_map = torch.sigmoid(average(x).float())
+                    x = strong_view(x, cfg.seed, step)
                 logits = net(x)
                 loss = weighted_bce(logits.float(), y, w)
+                if cfg.consistency:
+                    loss = loss + cfg.consistency * consistency_loss(logits.float(), teacher_map)
                 if cfg.dice_weight:
                     loss = loss + cfg.dice_weight * soft_dice_loss(logits.float(), y, w)
             opt.zero_grad(set_to_none=True)
