@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# One prepared check of the whole pipeline on a lent GPU (under 5 minutes), or on this CPU.
+# One prepared check of the whole pipeline on a CUDA machine (under 5 minutes), or on the CPU.
 #
-# 1. Here, once (needs PyPI): fetch the wheels the GPU image lacks into .whl/ and copy 100 ECSSD
-#    images into data/device-pack/ (both git-ignored; the device tool carries them):
+# 1. On a machine with PyPI access, when the CUDA machine has none: fetch the wheels a bare torch
+#    image lacks into .whl/ and copy 100 ECSSD images into data/device-pack/ (both git-ignored),
+#    then copy the checkout with both to the CUDA machine:
 #        bash scripts/device_check.sh pack
-# 2. There, as one device call with carry [".whl", "data/device-pack"] and a timeout of 420 s:
-#        bash scripts/device_check.sh --device cuda
-#    Here, the same checks at CPU sizes (CI runs this): bash scripts/device_check.sh --device cpu
-# Prints a table (stage, seconds, result) and, where the device tool sets OUT, writes
-# $OUT/device_check.json and the stages' logs there.
+# 2. On the CUDA machine (installs .whl/ if present):
+#        OUT=results bash scripts/device_check.sh --device cuda
+#    The same checks at CPU sizes (CI runs this): bash scripts/device_check.sh --device cpu
+# Prints a table (stage, seconds, result) and, where OUT is set, writes $OUT/device_check.json and
+# the stages' logs there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS="segmentation-models-pytorch==0.6.0 albumentations==2.0.8 albucore==0.0.24 simsimd==6.5.16 stringzilla==5.3.2

@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
-# Train the objects-64 generator on a lent GPU for about ten minutes and bring the EMA generator back.
+# Train the objects-64 generator on a CUDA machine for about ten minutes and keep the EMA generator.
 #
-# 1. Here (CPU), once: shrink the training photos to 64 px so they travel (~35 MB instead of 86 MB):
+# 1. Once: shrink the training photos to 64 px so they travel (~35 MB instead of 86 MB):
 #        bash scripts/device_train_gan.sh pack ../shared/datasets/DUTS-TR-unlabeled-128/images
-#    (data/gan-pack/ is git-ignored; the device tool carries it.)
-# 2. There, as one device call with carry ["data/gan-pack"] and a timeout of 600 s:
-#        bash scripts/device_train_gan.sh train
-#    The GPU image has torch, OpenCV, safetensors and tqdm, which is all train-gan imports, so the
-#    package runs from the checkout without installing. Training stops itself after MINUTES
-#    (default 8), checkpoints, exports generator_ema.safetensors and copies it, the last sample
-#    grid, the log and the summary to $OUT. To continue in a later lease, carry data/gan-run too.
-# 3. Here: saliency discover --generator objects --weights <files_at>/generator_ema.safetensors ...
-#    and write steps, wall time and hardware (summary.json) into the model card.
+#    (data/gan-pack/ is git-ignored; copy it with the checkout to the CUDA machine.)
+# 2. On the CUDA machine:
+#        OUT=results bash scripts/device_train_gan.sh train
+#    train-gan imports only torch, OpenCV, safetensors and tqdm, so the package runs from the
+#    checkout without installing. Training stops itself after MINUTES (default 8), checkpoints,
+#    exports generator_ema.safetensors and copies it, the last sample grid, the log and the
+#    summary to $OUT (default data/runs/gan-train). Run it again to continue from data/gan-run.
+# 3. Then: saliency discover --generator objects --weights $OUT/generator_ema.safetensors ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -29,7 +28,8 @@ print(f"{len(images)} images in {out}")
 PY
     ;;
   train)
-    : "${OUT:?run this through the device tool, which sets OUT}"
+    OUT=${OUT:-data/runs/gan-train}
+    mkdir -p "$OUT"
     (nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || echo "no nvidia-smi") | tee "$OUT/hardware.txt"
     PYTHONPATH=. python3 -m saliency train-gan --images data/gan-pack --out data/gan-run \
       --steps "${STEPS:-40000}" --time-limit "${MINUTES:-8}" --checkpoint-every 1000 --sample-every 1000 \

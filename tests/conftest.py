@@ -20,6 +20,21 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", help="also run the slow end-to-end tests (CI always does)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow end-to-end runs (minutes each) are skipped on a laptop unless asked for (--run-slow, or
+    -m naming them); CI (CI set in the environment) runs every test."""
+    if os.environ.get("CI") or config.getoption("--run-slow") or config.getoption("-m"):
+        return
+    skip = pytest.mark.skip(reason="slow end-to-end run: CI runs it; pass --run-slow to run it here")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
     """Each test gets its own data directory and no network downloads by accident."""

@@ -54,3 +54,16 @@ def test_baselines_fusions_and_bad_input():
         saliency.load(tta="sideways")
     with pytest.raises(UserError, match="cannot read image missing.jpg"):
         saliency.load("center-prior").map("missing.jpg")
+
+
+def test_the_readme_python_snippet_runs_as_written(capsys):
+    """The README's Python example, exactly as a user copies it (first screen of the README)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    assert readme[: readme.index(snippet)].count("\n") < 80, "the Python example must be within the README's first 80 lines"
+    exec(compile(snippet, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "saliency.Model('shipped+flip+guided') (512, 512)" in printed and "(512, 512, 4)" in printed
