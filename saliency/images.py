@@ -79,6 +79,28 @@ def read_mask(path: Path) -> np.ndarray:
     return m
 
 
+def center_square(image: np.ndarray, size: int) -> np.ndarray:
+    """The largest centred square of `image`, resized to `size` x `size` (area interpolation)."""
+    h, w = image.shape[:2]
+    s = min(h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    return cv2.resize(image[y : y + s, x : x + s], (size, size), interpolation=cv2.INTER_AREA)
+
+
+def load_photo_bank(root: str | Path, size: int, progress: bool = True):
+    """Every photo under `root` as a centred square at `size`, as a uint8 torch tensor
+    [N, 3, size, size]: what a generator is trained on, an inverter fitted to and synthetic
+    objects are placed near."""
+    import torch
+    from tqdm import tqdm
+
+    photos = list_photos(root)
+    out = np.empty((len(photos), size, size, 3), np.uint8)
+    for i, path in enumerate(tqdm(photos, desc="load photos", disable=not progress)):
+        out[i] = center_square(read_rgb(path), size)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+
+
 # Real photos that ship inside scikit-image's wheel (a dependency): what a first run shows when
 # no benchmark set is on the machine.
 BUNDLED_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")

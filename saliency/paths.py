@@ -33,3 +33,17 @@ def datasets_dir() -> Path:
 
 def runs_dir() -> Path:
     return data_dir() / "runs"
+
+
+def shipped_discovery_file(relative: str) -> Path:
+    """A file that ships in the `discovery` package's folder (a generator's discovered directions
+    and selection), located without importing `discovery`: the generators sit below discovery in
+    the pipeline and must not import it."""
+    from importlib.util import find_spec
+
+    spec = find_spec("discovery")
+    if spec is None or not spec.submodule_search_locations:
+        from saliency.errors import UserError
+
+        raise UserError("the `discovery` package is not installed beside `saliency`; reinstall the project (pip install -e .)")
+    return Path(list(spec.submodule_search_locations)[0]) / relative

@@ -95,7 +95,7 @@ def batch_rng(cfg: SynthConfig, shard: int, batch: int) -> torch.Generator:
 @torch.no_grad()
 def photo_latents(E, photos: str, resolution: int, batch: int = 128, progress: bool = True) -> torch.Tensor:
     """E(x) for every photo of the folder, in file order: the latent bank of `latent_photos`."""
-    from saliency.real_photos.inversion import load_photo_bank
+    from saliency.images import load_photo_bank
 
     bank = load_photo_bank(photos, resolution, progress)
     device = next(E.parameters()).device

@@ -84,7 +84,7 @@ def test_resume_of_a_run_from_before_d_norm_needs_spectral(photos, tmp_path):
 
 
 def test_bad_inputs(tmp_path):
-    with pytest.raises(UserError, match="image folder not found"):
+    with pytest.raises(UserError, match="photo folder not found: .*none"):
         train_gan(GANConfig(images=str(tmp_path / "none")), tmp_path / "o", CPU, progress=False)
     with pytest.raises(UserError, match="no trained generator"):
         build_generator("objects", weights=str(tmp_path / "missing.safetensors"))

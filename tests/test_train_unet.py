@@ -13,7 +13,8 @@ from saliency.errors import UserError
 from saliency.generators import build_generator
 from saliency.synthesis import SynthConfig, synthesize
 from saliency.pairs import find_pairs
-from saliency.unet.data import AugmentConfig, PairDataset, StepBatches, split_pairs
+from saliency.batches import StepBatches
+from saliency.unet.data import AugmentConfig, PairDataset, split_pairs
 from saliency.unet.model import load_model, new_model, save_model
 from saliency.unet.train import TrainConfig, train
 

@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save
@@ -27,8 +25,8 @@ from saliency.errors import UserError
 from saliency.files import atomic_write, safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.gan.models import Discriminator, ObjectGenerator, diff_augment
 from saliency.resume import changed_settings
-from saliency.images import is_image_file
-from saliency.unet.data import StepBatches
+from saliency.images import load_photo_bank
+from saliency.batches import StepBatches
 from saliency.viz import image_grid, save_png
 
 
@@ -57,22 +55,10 @@ class GANConfig:
 
 def load_images(folder: str | Path, resolution: int, progress: bool = True) -> torch.Tensor:
     """Every image of `folder`, centre-cropped square and resized, as uint8 [N, 3, R, R]."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"image folder not found: {folder}")
-    files = sorted(p for p in folder.rglob("*") if is_image_file(p))
-    if len(files) < 2:
-        raise UserError(f"{folder} holds {len(files)} image(s); a GAN needs a folder of many photos")
-    out = np.empty((len(files), resolution, resolution, 3), np.uint8)
-    for i, f in enumerate(tqdm(files, desc="load images", disable=not progress)):
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if img is None:
-            raise UserError(f"cannot read image {f} (corrupt?); remove it and rerun")
-        h, w = img.shape[:2]
-        s = min(h, w)
-        img = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-        out[i] = cv2.cvtColor(cv2.resize(img, (resolution, resolution), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
-    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+    images = load_photo_bank(folder, resolution, progress)
+    if len(images) < 2:
+        raise UserError(f"{folder} holds {len(images)} image(s); a GAN needs a folder of many photos")
+    return images
 
 
 def _rng(seed: int, step: int, stream: int) -> torch.Generator:

@@ -17,6 +17,7 @@ import torch
 from saliency.errors import UserError
 from saliency.generators.base import Generator
 from saliency.generators.backend import BASE_DEFAULTS, GeneratorSpec
+from saliency.paths import shipped_discovery_file
 
 # The offline default of every stage and of `saliency demo`: its weights ship inside the package,
 # it draws objects (the benchmarks' domain) and the shipped saliency model comes from it.
@@ -65,9 +66,7 @@ def latest_or_shipped(generator: str, run_file: Path, key: str, fix: str) -> Pat
         return run_file
     shipped = spec(generator).defaults.get(key)
     if shipped:
-        import discovery
-
-        return Path(discovery.__file__).parent / shipped
+        return shipped_discovery_file(shipped)
     raise UserError(f"no {run_file.name} for {generator}: {fix}")
 
 

@@ -37,7 +37,7 @@ from saliency.errors import UserError
 from saliency.files import atomic_write, read_safetensors, safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.generators.base import Generator
 from saliency.resume import changed_settings
-from saliency.images import list_photos, read_rgb
+from saliency.images import center_square, load_photo_bank
 from saliency.unet.model import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -74,21 +74,6 @@ class InvertConfig:
     log_every: int = 50
 
     RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every")
-
-
-def load_photo_bank(photos: str, resolution: int, progress: bool = True) -> torch.Tensor:
-    """Every photo centre-cropped to a square and resized to `resolution`: uint8 [N, 3, R, R]."""
-    bank = []
-    for path in tqdm(list_photos(photos), desc="load photos", disable=not progress):
-        bank.append(square(read_rgb(path), resolution))
-    return torch.from_numpy(np.stack(bank)).permute(0, 3, 1, 2).contiguous()
-
-
-def square(image: np.ndarray, size: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    s = min(h, w)
-    y, x = (h - s) // 2, (w - s) // 2
-    return cv2.resize(image[y : y + s, x : x + s], (size, size), interpolation=cv2.INTER_AREA)
 
 
 def step_rng(seed: int, step: int) -> torch.Generator:
@@ -224,7 +209,7 @@ class GanTeacher:
         from saliency.masks import NEEDS_NEGATIVE, make_masks
 
         h, w = image.shape[:2]
-        x = torch.from_numpy(square(image, self.G.resolution)).permute(2, 0, 1)[None].float().to(self.G.device) / 255
+        x = torch.from_numpy(center_square(image, self.G.resolution)).permute(2, 0, 1)[None].float().to(self.G.device) / 255
         z = self.E(x)
         original, shifted = self.G(z), self.G(z + self.h)
         negative = self.G(z - self.h) if self.rule in NEEDS_NEGATIVE else None

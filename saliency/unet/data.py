@@ -19,17 +19,15 @@ object are mostly close framings (a centre-cropped DUTS-TR photo's object covers
 of it), while real scenes often hold a small object in a wide frame; a student that never sees
 one learns a size, not an object. The composition's mask is known exactly at every scale.
 
-Batches are a pure function of (seed, step): step s takes global positions s*B .. s*B+B-1 of an
-endless sequence of per-epoch permutations, and each sample's augmentation is seeded by its
-position. A resumed run therefore sees exactly the batches an uninterrupted one would.
+Items are drawn by saliency.batches.StepBatches, each with a seed of its own from which every
+random choice of the item (paste, close-up, zoom-out, augmentation) is made: a resumed run sees
+exactly the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
 import cv2
 import numpy as np
 import torch
@@ -264,34 +262,6 @@ class MixedDataset(Dataset):
         if rng.random() < self.ratio:
             return self.extra[int(rng.integers(len(self.extra))), seed]
         return self.primary[index, seed]
-
-
-class StepBatches:
-    """Batch sampler: the index lists of steps start..steps-1 (this rank's share of each global batch)."""
-
-    def __init__(self, n: int, batch_size: int, start: int, steps: int, seed: int, rank: int = 0, world: int = 1) -> None:
-        self.n, self.batch_size, self.start, self.steps, self.seed = n, batch_size, start, steps, seed
-        self.rank, self.world = rank, world
-        self._perms: dict[int, torch.Tensor] = {}
-
-    def _perm(self, epoch: int) -> torch.Tensor:
-        if epoch not in self._perms:
-            self._perms = {epoch: torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 7919 + epoch))}
-        return self._perms[epoch]
-
-    def batch(self, step: int) -> list[tuple[int, int]]:
-        items = []
-        for j in range(self.rank, self.batch_size, self.world):
-            q = step * self.batch_size + j
-            items.append((int(self._perm(q // self.n)[q % self.n]), (self.seed * 1_000_003 + q) % (2**32)))
-        return items
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        for step in range(self.start, self.steps):
-            yield self.batch(step)
-
-    def __len__(self) -> int:
-        return self.steps - self.start
 
 
 def split_pairs(pairs: list, val_fraction: float = 0.05, max_val: int = 512) -> tuple[list, list]:

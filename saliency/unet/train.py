@@ -268,7 +268,7 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     if isinstance(source, torch.utils.data.Dataset):  # a dataset of files: a DataLoader decodes ahead on workers
-        from saliency.unet.data import StepBatches
+        from saliency.batches import StepBatches
 
         sampler = StepBatches(len(source), cfg.batch_size, start, cfg.steps, cfg.seed, ddp.rank, ddp.world)
         loader = torch.utils.data.DataLoader(source, batch_sampler=sampler, num_workers=cfg.workers, pin_memory=device.type == "cuda", worker_init_fn=_quiet_worker)
