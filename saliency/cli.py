@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     stage = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(stage if stage in STAGES else None).parse_args(argv)
+    args._argv = argv  # what was typed, for a stage that must tell a flag given from its default (self-train --recipe)
     try:
         importlib.import_module(args._module).run(args)
     except UserError as e:

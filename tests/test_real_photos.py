@@ -205,3 +205,39 @@ def test_synthesis_near_real_photos(tmp_path, planted_photos, inverter):
     for image_path, _ in list_pairs(tmp_path):
         image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB).astype(np.float32)
         assert np.abs(reconstructions - image).reshape(len(bank), -1).max(1).min() <= 1
+
+
+def test_shipped_recipe_sets_what_is_left_at_its_default_and_the_init_model_teaches(tmp_path, planted_photos):
+    """`self-train --recipe shipped`: every recipe flag left at its default takes the recipe's
+    value, a flag given keeps its own, --init resolves to the package's model; with init_teaches
+    the model the students start from teaches round 0 beside the given teachers, and round 1's
+    student teacher is round 0's student."""
+    from saliency.cli import build_parser
+    from saliency.commands.self_train import RECIPES, apply_recipe
+    from saliency.unet.model import SHIPPED_MODEL, save_model
+
+    argv = ["--photos", "p", "--recipe", "shipped", "--steps", "20", "--rank", "sure"]  # "sure" is also --rank's default: given all the same
+    args = apply_recipe(build_parser("self-train").parse_args(["self-train", *argv]), argv)
+    assert args.steps == 20 and args.rank == "sure"  # given: kept
+    assert args.teacher == ["wctr", "mbplus", "mr", "hs"] and args.init == SHIPPED_MODEL and args.init_teaches and args.keep_teachers
+    assert args.zoom_out == RECIPES["shipped"]["zoom_out"] and args.fill_holes and args.fusion == "agree" and args.ema == 0.999
+    plain = apply_recipe(build_parser("self-train").parse_args(["self-train", "--photos", "p", "--teacher", "wctr"]), ["--photos", "p", "--teacher", "wctr"])
+    assert plain.teacher == ["wctr"] and plain.zoom_out == 0.0 and not plain.init_teaches
+
+    root, truth = planted_photos
+    init = tmp_path / "init.safetensors"
+    save_model(init, new_model("resnet18", None, 32, (32, 16, 16, 8, 8)))
+    calls = []
+
+    def make_teacher(name):
+        calls.append(name)
+        return lambda image: (image.mean(-1) < 100).astype(np.float32)
+
+    template = TrainConfig.from_preset("2021", size=32, decoder_channels=[32, 16, 16, 8, 8], steps=2, batch_size=8, milestones=[1], val_every=2, checkpoint_every=2,
+                                       log_every=1, workers=0, init=str(init))
+    summary = run_rounds(SelfTrainConfig(photos=str(root), teachers=["dark"], rounds=2, keep_teachers=True, init_teaches=True, limit=24), template, tmp_path / "st", CPU,
+                         make_teacher, progress=False)
+    assert [r["teachers"] for r in summary["rounds"]] == [[str(init), "dark"], [summary["rounds"][0]["student"], "dark"]]
+    assert calls == ["dark", str(init), summary["rounds"][0]["student"]]
+    with pytest.raises(Exception, match="init model"):
+        run_rounds(SelfTrainConfig(photos=str(root), teachers=["dark"], init_teaches=True), TrainConfig(), tmp_path / "x", CPU, make_teacher, progress=False)

@@ -50,17 +50,36 @@ def pseudo_label_options(args: argparse.Namespace) -> dict:
     return {k: getattr(args, k) for k in PSEUDO_MASK_FIELDS}
 
 
-def build_teachers(args: argparse.Namespace, device) -> list:
-    """The teachers by name; the classical ones (a function of the photo alone) read and fill the
-    map cache, so a later round pays only for its new student, and with `--map-workers N` fill it
-    first, N photos at a time."""
+def teacher_factory(args: argparse.Namespace, device):
+    """name -> teacher, from the pseudo-mask flags: a classical method (a function of the photo
+    alone) reads and fills the map cache, so a later round pays only for its new student; a U-Net
+    runs at --short-side (default: its own training size); `gan` is the generator through its
+    inverter. `self-train` makes each round's teachers with it."""
     from saliency.bench.predictors import CLASSICAL, make_predictor
-    from saliency.errors import UserError
-    from saliency.paths import data_dir
     from saliency.real_photos.map_cache import CachedMaps
 
-    map_folder = args.map_cache or data_dir() / "cache" / "teacher-maps"
-    teachers = []
+    def make(name: str):
+        if name == "gan":
+            return gan_teacher(args, device)
+        if name in CLASSICAL and not args.no_map_cache:
+            return CachedMaps(make_predictor(name, device), map_folder(args))
+        return make_predictor(name, device, args.short_side)
+
+    return make
+
+
+def map_folder(args: argparse.Namespace) -> Path:
+    from saliency.paths import data_dir
+
+    return args.map_cache or data_dir() / "cache" / "teacher-maps"
+
+
+def build_teachers(args: argparse.Namespace, device) -> list:
+    """The teachers of --teacher; with `--map-workers N` the classical ones' maps are computed
+    into the map cache first, N photos at a time."""
+    from saliency.bench.predictors import CLASSICAL
+    from saliency.errors import UserError
+
     classical = [name for name in args.teacher if name in CLASSICAL]
     if args.map_workers > 1 and classical:
         if args.no_map_cache:
@@ -68,15 +87,9 @@ def build_teachers(args: argparse.Namespace, device) -> list:
         from saliency.images import list_photos
         from saliency.real_photos.map_cache import fill_cache
 
-        fill_cache(classical, map_folder, list_photos(args.photos)[: args.limit], args.map_workers)
-    for name in args.teacher:
-        if name == "gan":
-            teachers.append(gan_teacher(args, device))
-        elif name in CLASSICAL and not args.no_map_cache:
-            teachers.append(CachedMaps(make_predictor(name, device), map_folder))
-        else:
-            teachers.append(make_predictor(name, device, args.short_side))
-    return teachers
+        fill_cache(classical, map_folder(args), list_photos(args.photos)[: args.limit], args.map_workers)
+    make = teacher_factory(args, device)
+    return [make(name) for name in args.teacher]
 
 
 def gan_teacher(args: argparse.Namespace, device):

@@ -2,7 +2,14 @@
 
 `--teacher` (repeatable) starts round 0: a `train-unet` checkpoint (e.g. the U-Net trained on
 synthetic pairs), a bench baseline (`wctr`) or `gan` (with `--inverter`); each later round's
-teacher is the previous student. Every model, schedule and augmentation flag of `train-unet`
+teacher is the previous student.
+
+`--recipe shipped` is the recipe that made the shipped model, from the shipped model: the
+students start from it, and it teaches round 0 beside wCtr, MB+, MR and HS (later rounds: the
+previous student beside them), fused by agreement, refined, with per-pixel confidence and solid
+masks; each student trains 1,000 steps with an EMA, zoom-out compositions and degradation. On your
+own unlabeled photos it adapts the model to their domain. A recipe sets every flag you leave at
+its default: any flag you give overrides it. Every model, schedule and augmentation flag of `train-unet`
 applies to each round's student (`--mix` synthetic pairs into every round's batches). Writes OUT/round-R/{pseudo,unet}/ and OUT/summary.json; the
 final student is OUT/round-LAST/unet/last.safetensors. Rerun to resume.
 """
@@ -13,7 +20,7 @@ import argparse
 from pathlib import Path
 
 from saliency.commands.common import add_generator_arguments, device_from_args
-from saliency.commands.pseudo_label import add_pseudo_label_arguments, build_teachers, pseudo_label_options
+from saliency.commands.pseudo_label import add_pseudo_label_arguments, pseudo_label_options, teacher_factory
 from saliency.commands.train_unet import add_training_arguments, training_config
 from saliency.paths import runs_dir
 
@@ -21,7 +28,9 @@ from saliency.paths import runs_dir
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_generator_arguments(p)
     p.add_argument("--photos", type=Path, required=True, help="folder of unlabeled photos (searched recursively)")
-    p.add_argument("--teacher", action="append", required=True, help="round 0's teacher(s): train-unet checkpoint, bench baseline (wctr) or 'gan'; repeatable")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=None, help="preset of every flag: 'shipped' adapts the shipped model to --photos (see above)")
+    p.add_argument("--teacher", action="append", default=None, help="round 0's teacher(s): train-unet checkpoint, bench baseline (wctr) or 'gan'; repeatable")
+    p.add_argument("--init-teaches", action="store_true", help="the --init model teaches round 0 beside --teacher, as each student teaches the round after it")
     p.add_argument("--rounds", type=int, default=2, help="pseudo-label / train rounds")
     p.add_argument("--keep-teachers", action="store_true", help="later rounds average the previous student with the given teachers")
     p.add_argument("--from-scratch", action="store_true", help="each student starts from --init or random weights, not from the previous student")
@@ -30,17 +39,49 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_training_arguments(p)
 
 
+# Each recipe: flag destinations -> values ("shipped" as --init: the package's model file).
+RECIPES = {
+    "shipped": {
+        "teacher": ["wctr", "mbplus", "mr", "hs"], "init": "shipped", "init_teaches": True, "keep_teachers": True, "rounds": 1,
+        "fusion": "agree", "refine": True, "confidence": True, "rank": "agreement", "fill_holes": True,
+        "encoder": "resnet18", "decoder_channels": "128,64,32,16,16", "size": 128, "batch_size": 16, "steps": 1000, "milestones": "700",
+        "lr": 5e-4, "degrade": True, "ema": 0.999, "zoom_out": 0.3,
+    },
+}
+
+
+def apply_recipe(args: argparse.Namespace, argv: list[str]) -> argparse.Namespace:
+    """The recipe's value for every flag the command line `argv` (self-train's own arguments) did
+    not give; a flag given keeps its value, whatever it is."""
+    if not args.recipe:
+        return args
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    for action in p._actions:
+        action.default = argparse.SUPPRESS
+        action.required = False
+    given = vars(p.parse_args(argv))
+    values = {**vars(args), **{key: value for key, value in RECIPES[args.recipe].items() if key not in given}}
+    if values["init"] == "shipped":
+        from saliency.unet.model import shipped_model
+
+        values["init"] = shipped_model()
+    return argparse.Namespace(**values)
+
+
 def run(args: argparse.Namespace) -> None:
+    from saliency.errors import UserError
     from saliency.real_photos.self_training import SelfTrainConfig, run_rounds
 
+    typed = getattr(args, "_argv", None) or []  # set by saliency.cli.main
+    args = apply_recipe(args, typed[typed.index("self-train") + 1 :] if "self-train" in typed else [])
+    if not args.teacher:
+        raise UserError("name the teachers (--teacher, repeatable) or a recipe (--recipe shipped)")
     device = device_from_args(args)
-    cfg = SelfTrainConfig(photos=str(args.photos), teachers=list(args.teacher), rounds=args.rounds, keep_teachers=args.keep_teachers, from_scratch=args.from_scratch, **pseudo_label_options(args))
+    cfg = SelfTrainConfig(photos=str(args.photos), teachers=list(args.teacher), rounds=args.rounds, keep_teachers=args.keep_teachers, from_scratch=args.from_scratch,
+                          init_teaches=args.init_teaches, **pseudo_label_options(args))
     template = training_config(args, device, data=None)
-
-    def make_teacher(name: str):
-        return build_teachers(argparse.Namespace(**{**vars(args), "teacher": [name]}), device)[0]
-
     out = args.out or runs_dir() / "self-train"
-    summary = run_rounds(cfg, template, out, device, make_teacher)
+    summary = run_rounds(cfg, template, out, device, teacher_factory(args, device))
     for r in summary["rounds"]:
         print(f"round {r['round']}: {r['kept_photos']} photos kept (sure {r['mean_sure']:.0%}, area {r['mean_area']:.2f}) -> {r['student']}")

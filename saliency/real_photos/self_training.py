@@ -1,7 +1,7 @@
 """Self-training on a folder of unlabeled photos: label them, train a student, repeat.
 
-Round r: the teachers (round 0: the ones given; later: the previous student, plus the given
-ones with `keep_teachers`) pseudo-label the photos (saliency.real_photos.pseudo_labels: sure pixels only,
+Round r: the teachers (round 0: the ones given, after the init model with `init_teaches`; later:
+the previous student, plus the given ones with `keep_teachers`) pseudo-label the photos (saliency.real_photos.pseudo_labels: sure pixels only,
 surest photos only); a student trains on those real photos, with synthetic pairs mixed into its
 batches if the training template says so (`TrainConfig.mix`), starting from the previous student unless `from_scratch`. A U-Net that learnt from
 generated scenes sees real textures, clutter and objects cut by the frame this way, which is
@@ -21,6 +21,7 @@ from typing import Callable
 
 import torch
 
+from saliency.errors import UserError
 from saliency.files import write_json
 from saliency.real_photos.pseudo_labels import PSEUDO_MASK_FIELDS, PseudoLabelConfig, label_photos
 from saliency.pairs import find_pairs
@@ -35,6 +36,7 @@ class SelfTrainConfig:
     rounds: int = 2
     keep_teachers: bool = False
     from_scratch: bool = False
+    init_teaches: bool = False  # round 0's student teacher is the model the students start from (the template's init)
     margin: float = 0.2
     adaptive: bool = False
     keep: float = 0.7
@@ -56,8 +58,10 @@ def run_rounds(
 ) -> dict:
     """Every round in turn; returns the summary (also written to OUT/summary.json)."""
     out = Path(out)
+    if cfg.init_teaches and not template.init:
+        raise UserError("init_teaches: the model the students start from teaches round 0, so an init model is needed (--init FILE)")
     given = [make_teacher(t) for t in cfg.teachers]
-    student: str | None = None
+    student: str | None = template.init if cfg.init_teaches else None
     rounds = []
     for r in range(cfg.rounds):
         round_dir = out / f"round-{r}"
