@@ -13,8 +13,8 @@ A pseudo-labelled photo can be shown as a close-up of its object (`close_up_crop
 take the frame for background cut a subject that fills the frame into its most contrasted parts,
 and a crop of a whole object's mask is a label for exactly that case, on real textures.
 
-Or zoomed out (`zoom_out`): the photo, with its mask, scaled down into a wider canvas made of
-another photo, whose own object and unsure pixels carry no loss. Unlabeled photos of one salient
+Or zoomed out (`zoom_out`): the photo, with its mask, scaled down into a wider canvas made of a
+corner of another photo (mostly its background), whose own object and unsure pixels carry no loss. Unlabeled photos of one salient
 object are mostly close framings (a centre-cropped DUTS-TR photo's object covers about a quarter
 of it), while real scenes often hold a small object in a wide frame; a student that never sees
 one learns a size, not an object. The composition's mask is known exactly at every scale.
@@ -99,6 +99,7 @@ def close_up_crop(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
 
 
 ZOOM_SCALES = (0.25, 0.75)  # the photo's long side in the canvas: its object's share shrinks 1/16 .. 1/2
+CANVAS_FRACTION = (0.5, 0.8)  # the canvas: a corner of another photo this share of its side, mostly its background
 
 
 def zoom_out(image: np.ndarray, mask: np.ndarray, canvas: np.ndarray, canvas_mask: np.ndarray, scale: float, rng: np.random.Generator,
@@ -167,6 +168,10 @@ class PairDataset(Dataset):
             elif u < self.close_up + self.zoom and len(self.pairs) > 1:
                 other = (index + 1 + int(rng.integers(len(self.pairs) - 1))) % len(self.pairs)
                 canvas, canvas_mask = self.load(other)
+                box = corner_box(*canvas.shape[:2], rng, CANVAS_FRACTION)  # mostly the other photo's background
+                h, w = image.shape[:2]
+                canvas = cv2.resize(canvas[box], (w, h), interpolation=cv2.INTER_LINEAR)
+                canvas_mask = cv2.resize(canvas_mask[box], (w, h), interpolation=cv2.INTER_NEAREST)
                 return zoom_out(image, mask, canvas, canvas_mask, rng.uniform(*ZOOM_SCALES), rng)
         return image, mask
 
@@ -181,14 +186,18 @@ class PairDataset(Dataset):
         return self.finish(*self.reframe(*self.load(index), index, seed), seed)
 
 
-def background_crop(photo: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A crop of 35-60% of the photo's side at one of its corners, resized to `size`: the corners
-    of object photos are mostly background, the middle mostly the object."""
-    h, w = photo.shape[:2]
-    frac = rng.uniform(0.35, 0.6)
+def corner_box(h: int, w: int, rng: np.random.Generator, fraction: tuple[float, float] = (0.35, 0.6)) -> tuple[slice, slice]:
+    """A box of `fraction` of the photo's side at one of its corners: the corners of object photos
+    are mostly background, the middle mostly the object."""
+    frac = rng.uniform(*fraction)
     ch, cw = max(2, int(h * frac)), max(2, int(w * frac))
     y0, x0 = (0, h - ch)[rng.integers(2)], (0, w - cw)[rng.integers(2)]
-    return cv2.resize(photo[y0 : y0 + ch, x0 : x0 + cw], (size, size), interpolation=cv2.INTER_LINEAR)
+    return slice(y0, y0 + ch), slice(x0, x0 + cw)
+
+
+def background_crop(photo: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A corner crop of the photo (`corner_box`), resized to `size`: a real background."""
+    return cv2.resize(photo[corner_box(*photo.shape[:2], rng)], (size, size), interpolation=cv2.INTER_LINEAR)
 
 
 PASTE_SCALES = (0.35, 0.9)
