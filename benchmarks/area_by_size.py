@@ -47,8 +47,12 @@ def image_row(pred: np.ndarray, truth: np.ndarray, scored: np.ndarray | None = N
         scored = np.ones(truth.shape, bool)
     p, t = pred[scored] >= 0.5, truth[scored]
     union = (p | t).sum()
-    return {"true_share": float(t.mean()), "pred_share": float(p.mean()), "iou": float((p & t).sum() / union) if union else 1.0,
-            "accuracy": float((p == t).mean())}
+    return {
+        "true_share": float(t.mean()),
+        "pred_share": float(p.mean()),
+        "iou": float((p & t).sum() / union) if union else 1.0,
+        "accuracy": float((p == t).mean()),
+    }
 
 
 COLUMNS = ("true_share", "pred_share", "iou", "accuracy")
@@ -68,7 +72,9 @@ def by_size(rows: list[dict[str, float]]) -> list[dict]:
     return table
 
 
-def benchmark_images(dataset: str, root: Path | None, limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]]:
+def benchmark_images(
+    dataset: str, root: Path | None, limit: int | None
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]]:
     for _, image, gt in open_dataset(dataset, root, limit=limit):
         yield image, gt.astype(bool), None, {}
 
@@ -92,7 +98,9 @@ def main() -> None:
     p.add_argument("--model", required=True, help="checkpoint, 'shipped' or a baseline")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", choices=sorted(LAYOUTS), help="a benchmark set with human masks (measuring only)")
-    source.add_argument("--compose", type=Path, metavar="PSEUDO", help="label-free: zoom-out compositions of a pseudo-label output's held-out photos")
+    source.add_argument(
+        "--compose", type=Path, metavar="PSEUDO", help="label-free: zoom-out compositions of a pseudo-label output's held-out photos"
+    )
     p.add_argument("--root", type=Path, default=None, help="with --dataset: its folder")
     p.add_argument("--short-side", type=int, default=None, help="U-Net input short side (default: as the model file records, else 128)")
     p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
@@ -103,7 +111,10 @@ def main() -> None:
     device = pick_device(args.device)
     predictor = make_predictor(args.model, device, args.short_side, tta_flip(args.tta))
     images = compositions(args.compose, args.limit) if args.compose else benchmark_images(args.dataset, args.root, args.limit)
-    rows = [{**image_row(predictor(x), truth, scored), **extra} for x, truth, scored, extra in tqdm(images, desc=f"area by size {predictor.name}")]
+    rows = [
+        {**image_row(predictor(x), truth, scored), **extra}
+        for x, truth, scored, extra in tqdm(images, desc=f"area by size {predictor.name}")
+    ]
     table = by_size(rows)
     print(f"{predictor.name} on {args.compose or args.dataset}")
     report("area_by_size", [{"model": predictor.name, "source": str(args.compose or args.dataset), **r} for r in table], device, args.out)

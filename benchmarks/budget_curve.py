@@ -46,8 +46,16 @@ def main() -> None:
             step = int(snap.stem.split("-")[1])
             result, _ = evaluate(UNetPredictor(snap, device), dataset, field=False, progress=False)
             near = min(seconds, key=lambda s: abs(s - step)) if seconds else None
-            rows.append({"run": run.name, "step": step, "train_seconds": round(seconds[near] * step / near) if near else None,
-                         "max_fbeta": round(result["max_fbeta"], 4), "iou": round(result["iou"], 4), "accuracy": round(result["accuracy"], 4)})
+            rows.append(
+                {
+                    "run": run.name,
+                    "step": step,
+                    "train_seconds": round(seconds[near] * step / near) if near else None,
+                    "max_fbeta": round(result["max_fbeta"], 4),
+                    "iou": round(result["iou"], 4),
+                    "accuracy": round(result["accuracy"], 4),
+                }
+            )
     report("budget_curve", rows, device, args.out)
     plot(rows, Path(args.out).with_suffix(".png") if args.out else data_dir() / "benchmarks" / "budget_curve.png")
 

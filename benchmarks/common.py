@@ -49,7 +49,12 @@ def train_step_img_per_s(model: torch.nn.Module, batch: int, size: int, device: 
 
 
 def machine(device: torch.device) -> dict[str, Any]:
-    info = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()}
+    info = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info

@@ -16,12 +16,21 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report, time_per_call  # noqa: E402
 
-from discovery.trainer import DiscoveryConfig, Discoverer, step_rng  # noqa: E402
+from discovery.trainer import Discoverer, DiscoveryConfig, step_rng  # noqa: E402
 from saliency.device import pick_device  # noqa: E402
 from saliency.generators import build_generator, spec  # noqa: E402
 
 
-def measure(generator: str, reconstructor: str, deformator: str, directions: int | None, batch: int, device: torch.device, repeats: int, random_init: bool) -> dict:
+def measure(
+    generator: str,
+    reconstructor: str,
+    deformator: str,
+    directions: int | None,
+    batch: int,
+    device: torch.device,
+    repeats: int,
+    random_init: bool,
+) -> dict:
     kwargs = {"random_init": True} if random_init else {}
     G = build_generator(generator, device=device, **kwargs)
     cfg = DiscoveryConfig(generator=generator, deformator=deformator, directions=directions, reconstructor=reconstructor, batch_size=batch)

@@ -38,8 +38,15 @@ def main() -> None:
             for size in map(int, args.sizes.split(",")):
                 torch.manual_seed(0)
                 model = new_model(encoder, None, size, DECODERS[decoder]).to(device)
-                rows.append({"encoder": encoder, "decoder": decoder, "size": size, "params_M": round(sum(q.numel() for q in model.parameters()) / 1e6, 2),
-                             "train_img_per_s": round(train_step_img_per_s(model, args.batch, size, device, args.repeats), 2)})
+                rows.append(
+                    {
+                        "encoder": encoder,
+                        "decoder": decoder,
+                        "size": size,
+                        "params_M": round(sum(q.numel() for q in model.parameters()) / 1e6, 2),
+                        "train_img_per_s": round(train_step_img_per_s(model, args.batch, size, device, args.repeats), 2),
+                    }
+                )
                 print(rows[-1], flush=True)
     report("encoder_speed", rows, device, args.out)
 

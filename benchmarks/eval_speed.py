@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report  # noqa: E402
 
@@ -54,9 +53,24 @@ def main() -> None:
     t_all, t_paper, t_field = timed(Evaluator), timed(PaperMetrics), timed(FieldMetrics)
     rows = [
         {"stage": "inference (U-Net, short side 128)", "images": len(data), "img_per_s": round(infer, 2), "ratio_to_pysodmetrics": ""},
-        {"stage": "metrics: ours (papers' + pysodmetrics)", "images": len(data), "img_per_s": round(len(data) / t_all, 2), "ratio_to_pysodmetrics": round(t_all / t_field, 3)},
-        {"stage": "metrics: papers' only", "images": len(data), "img_per_s": round(len(data) / t_paper, 2), "ratio_to_pysodmetrics": round(t_paper / t_field, 3)},
-        {"stage": "metrics: pysodmetrics alone", "images": len(data), "img_per_s": round(len(data) / t_field, 2), "ratio_to_pysodmetrics": 1.0},
+        {
+            "stage": "metrics: ours (papers' + pysodmetrics)",
+            "images": len(data),
+            "img_per_s": round(len(data) / t_all, 2),
+            "ratio_to_pysodmetrics": round(t_all / t_field, 3),
+        },
+        {
+            "stage": "metrics: papers' only",
+            "images": len(data),
+            "img_per_s": round(len(data) / t_paper, 2),
+            "ratio_to_pysodmetrics": round(t_paper / t_field, 3),
+        },
+        {
+            "stage": "metrics: pysodmetrics alone",
+            "images": len(data),
+            "img_per_s": round(len(data) / t_field, 2),
+            "ratio_to_pysodmetrics": 1.0,
+        },
     ]
     report("eval_speed", rows, device, args.out)
 

@@ -38,7 +38,15 @@ def main() -> None:
             z, c = G.sample_latents(b, g), G.sample_classes(b, g)
             with torch.no_grad():
                 t = time_per_call(lambda: G(z, c), device, args.repeats, warmup=1)
-            rows.append({"generator": name, "resolution": G.resolution, "batch": b, "ms_per_batch": round(t * 1000, 1), "images_per_s": round(b / t, 2)})
+            rows.append(
+                {
+                    "generator": name,
+                    "resolution": G.resolution,
+                    "batch": b,
+                    "ms_per_batch": round(t * 1000, 1),
+                    "images_per_s": round(b / t, 2),
+                }
+            )
     report("generator_speed", rows, device, args.out)
 
 

@@ -44,9 +44,21 @@ def main() -> None:
     p.add_argument("--model", action="append", required=True, help="checkpoint or 'shipped'; repeatable")
     p.add_argument("--flip-tta", action="store_true", help="also each model with flip test-time augmentation")
     p.add_argument("--close-ups", action="store_true", help="also score each model on a close-up of each held-out photo's object")
-    p.add_argument("--upsample-proxy", type=int, default=None, metavar="SIDE", help="also predict at this short side and upsample by each method (see above)")
-    p.add_argument("--exclude-trained", type=Path, action="append", default=[], metavar="PSEUDO",
-                   help="leave out held-out photos in this pseudo-label output's training split; repeatable")
+    p.add_argument(
+        "--upsample-proxy",
+        type=int,
+        default=None,
+        metavar="SIDE",
+        help="also predict at this short side and upsample by each method (see above)",
+    )
+    p.add_argument(
+        "--exclude-trained",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PSEUDO",
+        help="leave out held-out photos in this pseudo-label output's training split; repeatable",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None)
     args = p.parse_args()
@@ -55,15 +67,24 @@ def main() -> None:
     if args.exclude_trained:
         trained = {image.resolve() for other in args.exclude_trained for image, _ in split_pairs(find_pairs(other))[0]}
         kept = [(image, mask) for image, mask in held_out if image.resolve() not in trained]
-        print(f"{len(held_out) - len(kept)} of {len(held_out)} held-out photos left out: in the training split of {', '.join(map(str, args.exclude_trained))}")
+        print(
+            f"{len(held_out) - len(kept)} of {len(held_out)} held-out photos left out: in the training split of {', '.join(map(str, args.exclude_trained))}"
+        )
         held_out = kept
     variants = {m + ("+flip" if flip else ""): (m, flip) for m in args.model for flip in ((False, True) if args.flip_tta else (False,))}
     predictors = {label: make_predictor(m, device, flip=flip, upsample="bilinear") for label, (m, flip) in variants.items()}
     views = ("photo", "close-up") if args.close_ups else ("photo",)
     metrics = {(label, view): PaperMetrics() for label in predictors for view in views}
     # (label of the full-size model whose own map is the reference, label of the row) -> predictor
-    upsampled = {(label, f"{label}@{args.upsample_proxy}px+{method}"): make_predictor(m, device, args.upsample_proxy, flip=flip, upsample=method)
-                 for label, (m, flip) in variants.items() for method in UPSAMPLERS} if args.upsample_proxy else {}
+    upsampled = (
+        {
+            (label, f"{label}@{args.upsample_proxy}px+{method}"): make_predictor(m, device, args.upsample_proxy, flip=flip, upsample=method)
+            for label, (m, flip) in variants.items()
+            for method in UPSAMPLERS
+        }
+        if args.upsample_proxy
+        else {}
+    )
     for _, label in upsampled:
         metrics[label, "photo"], metrics[label, "own map"] = PaperMetrics(), PaperMetrics()
     counts = dict.fromkeys(views + (("own map",) if upsampled else ()), 0)
@@ -84,7 +105,10 @@ def main() -> None:
                 soft = predictor(image)
                 metrics[label, "photo"].step(soft, (mask > 127).astype(np.float32))
                 metrics[label, "own map"].step(soft, (own[reference, "photo"] > 0.5).astype(np.float32))
-    rows = [{"model": label, "view": view, "photos": counts[view], **{k: round(v, 4) for k, v in m.get_results().items()}} for (label, view), m in metrics.items()]
+    rows = [
+        {"model": label, "view": view, "photos": counts[view], **{k: round(v, 4) for k, v in m.get_results().items()}}
+        for (label, view), m in metrics.items()
+    ]
     report(f"heldout-{args.pseudo.name}", rows, device, args.out)
 
 

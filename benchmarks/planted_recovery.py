@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report  # noqa: E402
 
-from discovery.trainer import DiscoveryConfig, Discoverer, run_discovery  # noqa: E402
+from discovery.trainer import Discoverer, DiscoveryConfig, run_discovery  # noqa: E402
 from saliency.commands import discover  # noqa: E402
 from saliency.generators import build_generator  # noqa: E402
 
@@ -39,8 +39,9 @@ def discover_config(flags: list[str]) -> DiscoveryConfig:
     return discover.config_from_args(p.parse_args(flags))
 
 
-def recovery(seed: int, setting: str, steps: int | None = None, device: str = "cpu", select: bool = False,
-             shift_loss_weight: float | None = None) -> float | tuple[float, float]:
+def recovery(
+    seed: int, setting: str, steps: int | None = None, device: str = "cpu", select: bool = False, shift_loss_weight: float | None = None
+) -> float | tuple[float, float]:
     """max |cos| to d* of one registry-default planted discovery run (and, with `select`, the
     |cos| of the direction `saliency select` picks from it)."""
     previous = torch.get_default_dtype()
@@ -53,11 +54,13 @@ def recovery(seed: int, setting: str, steps: int | None = None, device: str = "c
         cfg = discover_config(flags)
         nudge = None
         if setting == "nudged":
+
             def nudge(disc: Discoverer) -> None:
                 g = torch.Generator().manual_seed(10_000 + seed)
                 with torch.no_grad():
                     for p in [*disc.deformator.parameters(), *disc.reconstructor.parameters()]:
                         p.add_(1e-6 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+
         with tempfile.TemporaryDirectory() as tmp:
             result = run_discovery(G, cfg, tmp, torch.device(device), progress=False, render_grids=False, after_init=nudge)
             from discovery import load_directions
@@ -68,7 +71,22 @@ def recovery(seed: int, setting: str, steps: int | None = None, device: str = "c
                 return found
             from saliency.cli import main as cli
 
-            if cli(["select", "--generator", "planted", "--directions", str(result.directions_path), "--out", f"{tmp}/select", "--device", device]) != 0:
+            if (
+                cli(
+                    [
+                        "select",
+                        "--generator",
+                        "planted",
+                        "--directions",
+                        str(result.directions_path),
+                        "--out",
+                        f"{tmp}/select",
+                        "--device",
+                        device,
+                    ]
+                )
+                != 0
+            ):
                 return found, 0.0
             import json
 
@@ -95,9 +113,21 @@ def main() -> None:
         for seed in range(args.seeds):
             runs.append(recovery(seed, setting, args.steps, args.device, args.select, weight))
             print(f"{setting} seed {seed}: |cos| {runs[-1]}", flush=True)
-        for stage, cos in [("discover", [r[0] if args.select else r for r in runs])] + ([("discover + select", [r[1] for r in runs])] if args.select else []):
-            rows.append({"setting": setting, "stage": stage, "shift_loss_weight": weight, "seeds": args.seeds, "recovered": sum(c > 0.9 for c in cos), "rate": round(sum(c > 0.9 for c in cos) / len(cos), 3),
-                         "min_cos": round(min(cos), 3), "cos": " ".join(f"{c:.3f}" for c in cos)})
+        for stage, cos in [("discover", [r[0] if args.select else r for r in runs])] + (
+            [("discover + select", [r[1] for r in runs])] if args.select else []
+        ):
+            rows.append(
+                {
+                    "setting": setting,
+                    "stage": stage,
+                    "shift_loss_weight": weight,
+                    "seeds": args.seeds,
+                    "recovered": sum(c > 0.9 for c in cos),
+                    "rate": round(sum(c > 0.9 for c in cos) / len(cos), 3),
+                    "min_cos": round(min(cos), 3),
+                    "cos": " ".join(f"{c:.3f}" for c in cos),
+                }
+            )
             print(rows[-1], flush=True)
     report("planted_recovery", rows, torch.device(args.device), args.out)
 

@@ -50,7 +50,16 @@ def main() -> None:
     combined, markdown = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "results": {}}, []
     for name in names:
         json_path = out_dir / f"{name}.json"
-        cmd = [sys.executable, str(HERE / f"{name}.py"), "--device", args.device, "--out", str(json_path), *SCRIPTS[name], *(QUICK[name] if args.quick else [])]
+        cmd = [
+            sys.executable,
+            str(HERE / f"{name}.py"),
+            "--device",
+            args.device,
+            "--out",
+            str(json_path),
+            *SCRIPTS[name],
+            *(QUICK[name] if args.quick else []),
+        ]
         print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:

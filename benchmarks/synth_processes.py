@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report  # noqa: E402
-
 import torch  # noqa: E402
+from common import report  # noqa: E402
 
 
 def main() -> None:
@@ -34,10 +33,29 @@ def main() -> None:
     for n_proc in map(int, args.processes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             threads = max(1, (os.cpu_count() or 2) // n_proc)
-            cmd = [sys.executable, "-m", "saliency", "synth", "--generator", args.generator, "--n", str(args.n), "--shard-size", str(max(50, args.n // 8)),
-                   "--device", args.device, "--threads", str(threads), "--out", tmp] + (["--selection", args.selection] if args.selection else [])
+            cmd = [
+                sys.executable,
+                "-m",
+                "saliency",
+                "synth",
+                "--generator",
+                args.generator,
+                "--n",
+                str(args.n),
+                "--shard-size",
+                str(max(50, args.n // 8)),
+                "--device",
+                args.device,
+                "--threads",
+                str(threads),
+                "--out",
+                tmp,
+            ] + (["--selection", args.selection] if args.selection else [])
             t = time.perf_counter()
-            procs = [subprocess.Popen(cmd + ["--shard", str(i), "--num-shards", str(n_proc)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(n_proc)]
+            procs = [
+                subprocess.Popen(cmd + ["--shard", str(i), "--num-shards", str(n_proc)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                for i in range(n_proc)
+            ]
             for proc in procs:
                 if proc.wait():
                     raise SystemExit(proc.stderr.read().decode()[-2000:])
@@ -45,8 +63,16 @@ def main() -> None:
             assert json.loads((Path(tmp) / "manifest.json").read_text())["count"] == args.n
         rate = args.n / seconds
         base = base or rate / n_proc
-        rows.append({"processes": n_proc, "threads_each": threads, "seconds": round(seconds, 1), "pairs_per_s": round(rate, 1),
-                     "pairs_per_s_per_process": round(rate / n_proc, 1), "per_process_vs_one": round(rate / n_proc / base, 3)})
+        rows.append(
+            {
+                "processes": n_proc,
+                "threads_each": threads,
+                "seconds": round(seconds, 1),
+                "pairs_per_s": round(rate, 1),
+                "pairs_per_s_per_process": round(rate / n_proc, 1),
+                "per_process_vs_one": round(rate / n_proc / base, 3),
+            }
+        )
         print(rows[-1], flush=True)
     report("synth_processes", rows, torch.device(args.device), args.out)
 

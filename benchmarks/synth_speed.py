@@ -28,8 +28,20 @@ from saliency.synthesis import SynthConfig, synthesize  # noqa: E402
 
 def measure(generator: str, n: int, batch: int, device: torch.device, filters: dict | None) -> dict:
     G = build_generator(generator, device=device, random_init=True) if generator != "planted" else build_generator(generator, device=device)
-    direction = G.planted_direction if generator == "planted" else torch.nn.functional.normalize(torch.randn(G.latent_dim, generator=torch.Generator().manual_seed(0)), dim=0)
-    cfg = SynthConfig(generator=generator, direction=direction.tolist(), shift=6.0, n=n, batch_size=batch, shard_size=1000, **({"filters": filters} if filters else {}))
+    direction = (
+        G.planted_direction
+        if generator == "planted"
+        else torch.nn.functional.normalize(torch.randn(G.latent_dim, generator=torch.Generator().manual_seed(0)), dim=0)
+    )
+    cfg = SynthConfig(
+        generator=generator,
+        direction=direction.tolist(),
+        shift=6.0,
+        n=n,
+        batch_size=batch,
+        shard_size=1000,
+        **({"filters": filters} if filters else {}),
+    )
     out = Path(tempfile.mkdtemp(prefix="synth-bench-"))
     try:
         t = time.perf_counter()

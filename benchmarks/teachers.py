@@ -66,8 +66,16 @@ def main() -> None:
     rows = []
     for label, members, rule, refined in rows_spec:
         r = metrics[label].get_results()
-        rows.append({"teacher": label, "max_fbeta": round(r["max_fbeta"], 4), "iou": round(r["iou"], 4), "accuracy": round(r["accuracy"], 4),
-                     "mae": round(float(np.mean(mae[label])), 4), "img_per_s": round(len(data) / seconds[label], 2) if label in seconds else ""})
+        rows.append(
+            {
+                "teacher": label,
+                "max_fbeta": round(r["max_fbeta"], 4),
+                "iou": round(r["iou"], 4),
+                "accuracy": round(r["accuracy"], 4),
+                "mae": round(float(np.mean(mae[label])), 4),
+                "img_per_s": round(len(data) / seconds[label], 2) if label in seconds else "",
+            }
+        )
     report(f"teachers-{args.dataset}", rows, device, args.out)
 
 

@@ -22,8 +22,8 @@ from common import report, train_step_img_per_s  # noqa: E402
 
 from saliency.device import pick_device  # noqa: E402
 from saliency.generators import build_generator  # noqa: E402
-from saliency.synthesis import SynthConfig, synthesize  # noqa: E402
 from saliency.pairs import find_pairs  # noqa: E402
+from saliency.synthesis import SynthConfig, synthesize  # noqa: E402
 from saliency.unet.data import AugmentConfig, PairDataset, split_pairs  # noqa: E402
 from saliency.unet.model import new_model  # noqa: E402
 from saliency.unet.train import TrainConfig, train  # noqa: E402
@@ -43,8 +43,24 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="train-bench-"))
     try:
         G = build_generator("planted", resolution=64)
-        synthesize(G, SynthConfig(generator="planted", direction=G.planted_direction.tolist(), shift=12.0, n=600, shard_size=300), tmp / "data", progress=False)
-        cfg = TrainConfig.from_preset("2021", data=str(tmp / "data"), encoder=args.encoder, size=args.size, batch_size=args.batch, steps=args.steps, val_every=10**9, checkpoint_every=10**9, log_every=10**9, workers=args.workers)
+        synthesize(
+            G,
+            SynthConfig(generator="planted", direction=G.planted_direction.tolist(), shift=12.0, n=600, shard_size=300),
+            tmp / "data",
+            progress=False,
+        )
+        cfg = TrainConfig.from_preset(
+            "2021",
+            data=str(tmp / "data"),
+            encoder=args.encoder,
+            size=args.size,
+            batch_size=args.batch,
+            steps=args.steps,
+            val_every=10**9,
+            checkpoint_every=10**9,
+            log_every=10**9,
+            workers=args.workers,
+        )
         tr, va = split_pairs(find_pairs(tmp / "data"))
         source = PairDataset(tr, cfg.size, AugmentConfig())
         val = [next(iter(torch.utils.data.DataLoader(PairDataset(va, cfg.size), batch_size=8)))]
@@ -59,8 +75,17 @@ def main() -> None:
         model_only = train_step_img_per_s(model, args.batch, args.size, device, repeats=max(5, args.steps // 2))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    rows = [{"encoder": args.encoder, "size": args.size, "batch": args.batch, "workers": args.workers,
-             "pipeline_img_per_s": round(pipeline, 2), "model_only_img_per_s": round(model_only, 2), "ratio": round(pipeline / model_only, 3)}]
+    rows = [
+        {
+            "encoder": args.encoder,
+            "size": args.size,
+            "batch": args.batch,
+            "workers": args.workers,
+            "pipeline_img_per_s": round(pipeline, 2),
+            "model_only_img_per_s": round(model_only, 2),
+            "ratio": round(pipeline / model_only, 3),
+        }
+    ]
     report("train_speed", rows, device, args.out)
 
 

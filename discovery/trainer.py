@@ -162,8 +162,7 @@ def _check_resumable(saved: dict[str, Any], cfg: DiscoveryConfig, path: Path) ->
     diff = changed_settings(saved, cfg)
     if diff:
         raise UserError(
-            f"{path} was written with other settings ({'; '.join(diff)}); "
-            "use another --out directory, or pass --restart to discard it"
+            f"{path} was written with other settings ({'; '.join(diff)}); use another --out directory, or pass --restart to discard it"
         )
 
 
@@ -211,7 +210,12 @@ def run_discovery(
             if done % cfg.log_every == 0 or done == cfg.steps:
                 acc = sum(window) / len(window)
                 bar.set_postfix(acc=f"{acc:.3f}", loss=f"{stats['loss']:.3f}")
-                record = {"step": done, **{k: round(v, 5) for k, v in stats.items()}, "acc_window": round(acc, 5), "seconds": round(time.perf_counter() - t0, 2)}
+                record = {
+                    "step": done,
+                    **{k: round(v, 5) for k, v in stats.items()},
+                    "acc_window": round(acc, 5),
+                    "seconds": round(time.perf_counter() - t0, 2),
+                }
                 log.write(json.dumps(record) + "\n")
                 log.flush()
             if done == stop_after:

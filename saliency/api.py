@@ -70,7 +70,9 @@ class Model:
         return f"saliency.Model({self.name!r})"
 
 
-def load(model: str | Path = "shipped", device: str = "auto", short_side: int | None = None, tta: str = "auto", upsample: str = "guided") -> Model:
+def load(
+    model: str | Path = "shipped", device: str = "auto", short_side: int | None = None, tta: str = "auto", upsample: str = "guided"
+) -> Model:
     """A model by name: "shipped" (the label-free model in the package), a `saliency train-unet`
     file, a baseline ("center-prior", "wctr", "mbplus", "mr", "dsr", "hs", ...) or a fusion
     ("agree:shipped+wctr"). `device`: auto, cpu, cuda or cuda:N. U-Nets: `short_side` of their

@@ -67,7 +67,9 @@ def keep_large_components(masks: torch.Tensor, min_fraction: float) -> torch.Ten
     return torch.from_numpy(out).to(masks.device)
 
 
-def apply_filters(masks: torch.Tensor, shifted: torch.Tensor, cfg: FilterConfig) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+def apply_filters(
+    masks: torch.Tensor, shifted: torch.Tensor, cfg: FilterConfig
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Clean the masks, then judge them: returns (clean masks, keep flags, per-filter keep flags)."""
     clean = keep_large_components(masks, cfg.min_component)
     verdicts = {"area": area_ok(clean, cfg), "histogram": peaks_ok(shifted, cfg)}

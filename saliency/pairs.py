@@ -64,7 +64,9 @@ def find_pairs(root: str | Path) -> list[tuple[Path, Path]]:
             raise UserError(f"{len(missing)} image(s) in {root / 'images'} have no mask in {root / 'masks'}, e.g. {missing[0]}")
         pairs = [(p, masks[p.stem]) for p in images]
     else:
-        raise UserError(f"{root} is neither a `saliency synth` output (shards/), a `saliency pseudo-label` output (pairs.json) nor a folder with images/ and masks/")
+        raise UserError(
+            f"{root} is neither a `saliency synth` output (shards/), a `saliency pseudo-label` output (pairs.json) nor a folder with images/ and masks/"
+        )
     if not pairs:
         raise UserError(f"no image/mask pairs under {root}")
     return pairs
@@ -128,7 +130,9 @@ def raw_samples(urls: list[str]) -> Iterator[dict]:
     try:
         for sample in dataset:
             if "png" not in sample or "mask.png" not in sample:
-                raise UserError(f"a sample of {sample.get('__url__', urls[0])} lacks png or mask.png: not a `saliency synth --format webdataset` shard")
+                raise UserError(
+                    f"a sample of {sample.get('__url__', urls[0])} lacks png or mask.png: not a `saliency synth --format webdataset` shard"
+                )
             yield sample
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read WebDataset shards {urls[0]}{' ...' if len(urls) > 1 else ''}: {e}") from None

@@ -46,8 +46,8 @@ import torch.nn.functional as F
 
 from saliency.errors import UserError
 from saliency.filters import FilterConfig, apply_filters
-from saliency.generators.registry import latest_or_shipped
 from saliency.generators.base import Generator
+from saliency.generators.registry import latest_or_shipped
 from saliency.masks import DEFAULT_THRESHOLDS, NEEDS_NEGATIVE, border_band, grey, make_masks, mask_statistics
 from saliency.paths import runs_dir
 
@@ -149,7 +149,9 @@ def rank_directions(
             for sign in signs:
                 pos, neg = (plus, minus) if sign > 0 else (minus, plus)
                 s = score_shift(original, pos, neg if spec.rule in NEEDS_NEGATIVE else None, spec)
-                rows.append({"direction": k, "sign": sign, "shift": float(r), "polarity": spec.polarity, **{n: round(s[n], 4) for n in ROW_FIELDS}})
+                rows.append(
+                    {"direction": k, "sign": sign, "shift": float(r), "polarity": spec.polarity, **{n: round(s[n], 4) for n in ROW_FIELDS}}
+                )
     rows.sort(key=lambda row: -row["score"])
     return rows
 

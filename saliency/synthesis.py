@@ -103,7 +103,9 @@ def photo_latents(E, photos: str, resolution: int, batch: int = 128, progress: b
 
 
 @torch.no_grad()
-def candidate_batch(G: Generator, cfg: SynthConfig, shard: int, batch: int, h: torch.Tensor, latent_bank: torch.Tensor | None = None) -> dict[str, Any]:
+def candidate_batch(
+    G: Generator, cfg: SynthConfig, shard: int, batch: int, h: torch.Tensor, latent_bank: torch.Tensor | None = None
+) -> dict[str, Any]:
     """Generate candidate batch `batch` of shard `shard` and judge it: images, clean masks, keep
     flags, verdicts."""
     g = batch_rng(cfg, shard, batch)
@@ -117,7 +119,13 @@ def candidate_batch(G: Generator, cfg: SynthConfig, shard: int, batch: int, h: t
     negative = images[2] if len(images) > 2 else None
     masks = make_masks(cfg.rule, original, positive, negative, cfg.threshold, cfg.polarity)
     clean, keep, verdicts = apply_filters(masks, positive, FilterConfig(**cfg.filters))
-    return {"images": original, "masks": clean, "keep": keep.cpu(), "verdicts": {k: v.cpu() for k, v in verdicts.items()}, "classes": classes}
+    return {
+        "images": original,
+        "masks": clean,
+        "keep": keep.cpu(),
+        "verdicts": {k: v.cpu() for k, v in verdicts.items()},
+        "classes": classes,
+    }
 
 
 class ShardWriter:
@@ -186,7 +194,16 @@ def _clear_stale(out: Path, cfg: SynthConfig) -> None:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
-def write_shard(G: Generator, cfg: SynthConfig, shard: int, h: torch.Tensor, out: Path, writer: ShardWriter, bar, latent_bank: torch.Tensor | None = None) -> dict[str, Any]:
+def write_shard(
+    G: Generator,
+    cfg: SynthConfig,
+    shard: int,
+    h: torch.Tensor,
+    out: Path,
+    writer: ShardWriter,
+    bar,
+    latent_bank: torch.Tensor | None = None,
+) -> dict[str, Any]:
     """Draw candidate batches of shard `shard` until it holds its pairs; write them and done.json."""
     directory = shard_dir(out, shard)
     tar = TarSink(out / "shards" / f"{shard:05d}.tar") if cfg.format == "webdataset" else None
@@ -194,7 +211,16 @@ def write_shard(G: Generator, cfg: SynthConfig, shard: int, h: torch.Tensor, out
         (directory / "images").mkdir(parents=True, exist_ok=True)
         (directory / "masks").mkdir(parents=True, exist_ok=True)
     length, first = cfg.shard_length(shard), shard * cfg.shard_size
-    info: dict[str, Any] = {"count": 0, "first": first, "candidates": 0, "passed": 0, "rejected": {}, "area_sum": 0.0, "border_share_sum": 0.0, "classes": []}
+    info: dict[str, Any] = {
+        "count": 0,
+        "first": first,
+        "candidates": 0,
+        "passed": 0,
+        "rejected": {},
+        "area_sum": 0.0,
+        "border_share_sum": 0.0,
+        "classes": [],
+    }
     batch = 0
     while info["count"] < length:
         result = candidate_batch(G, cfg, shard, batch, h, latent_bank)
@@ -254,7 +280,14 @@ def merged_manifest(out: Path, cfg: SynthConfig) -> dict[str, Any] | None:
     }
 
 
-def synthesize(G: Generator, cfg: SynthConfig, out: str | Path, progress: bool = True, stop_after_shards: int | None = None, latent_bank: torch.Tensor | None = None) -> dict[str, Any]:
+def synthesize(
+    G: Generator,
+    cfg: SynthConfig,
+    out: str | Path,
+    progress: bool = True,
+    stop_after_shards: int | None = None,
+    latent_bank: torch.Tensor | None = None,
+) -> dict[str, Any]:
     """Write this process's shards of the N pairs into `out`. Returns the merged manifest once
     every shard is complete (whoever finishes last writes it), else this part's progress.
     `latent_bank`: E(x) of `cfg.latent_photos` when latents are drawn near real photos."""
@@ -283,7 +316,10 @@ def synthesize(G: Generator, cfg: SynthConfig, out: str | Path, progress: bool =
         writer.close()
         bar.close()
     if cfg.num_parts > 1:
-        write_json(part_manifest_path(out, cfg), {"config": cfg.shared(), "part": cfg.part, "num_parts": cfg.num_parts, "complete": True, "shards": cfg.my_shards()})
+        write_json(
+            part_manifest_path(out, cfg),
+            {"config": cfg.shared(), "part": cfg.part, "num_parts": cfg.num_parts, "complete": True, "shards": cfg.my_shards()},
+        )
     manifest = merged_manifest(out, cfg)
     if manifest is None:
         return {"complete": False, "part": cfg.part, "num_parts": cfg.num_parts, "count": target}
@@ -295,7 +331,9 @@ def contact_sheet(root: str | Path, path: str | Path, count: int = 32, per_row: 
     """Image / mask / cut-out rows of the first pairs, for a person to look at."""
     from saliency.viz import image_grid, save_png
 
-    pairs = [(cv2.cvtColor(cv2.imread(str(i)), cv2.COLOR_BGR2RGB), cv2.imread(str(m), cv2.IMREAD_GRAYSCALE)) for i, m in list_pairs(root)[:count]]
+    pairs = [
+        (cv2.cvtColor(cv2.imread(str(i)), cv2.COLOR_BGR2RGB), cv2.imread(str(m), cv2.IMREAD_GRAYSCALE)) for i, m in list_pairs(root)[:count]
+    ]
     if not pairs and any(Path(root).glob("shards/*.tar")):
         pairs = [(image, mask) for _, image, mask in read_pairs(root, limit=count)]
     if not pairs:

@@ -40,9 +40,7 @@ def download(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) ->
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             digest = hashlib.sha256()
-            with atomic_write(dest, "wb") as f, tqdm(
-                total=total, unit="B", unit_scale=True, desc=f"download {dest.name}"
-            ) as bar:
+            with atomic_write(dest, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
                 while block := resp.read(1 << 16):
                     f.write(block)
                     digest.update(block)
@@ -86,7 +84,9 @@ def _check_digest(got: str, expected: str | None, what: str, dest: Path) -> None
     seen beside the file (trust on first use) so that a later swap of the cached file is noticed."""
     if expected is not None:
         if got != expected:
-            raise UserError(f"checksum mismatch for {what}: expected sha256 {expected}, got {got}; the download was discarded (retry, or fetch the file by hand)")
+            raise UserError(
+                f"checksum mismatch for {what}: expected sha256 {expected}, got {got}; the download was discarded (retry, or fetch the file by hand)"
+            )
         return
     record = dest.with_name(dest.name + ".sha256")
     record.write_text(got + "\n")

@@ -74,14 +74,49 @@ def main() -> int:
         discover_flags, select_flags, n = PLANTED[args.device]
         saliency("discover", "--generator", "planted", "--out", str(work / "disc"), "--no-grids", *discover_flags, *dev, log=log)
         cos = planted_cos(work / "disc" / "directions.safetensors")
-        saliency("select", "--generator", "planted", "--directions", str(work / "disc" / "directions.safetensors"), "--out", str(work / "sel"), *select_flags, *dev, log=log)
-        saliency("synth", "--generator", "planted", "--selection", str(work / "sel" / "selection.json"), "--n", str(n), "--out", str(work / "synth-planted"), *dev, log=log)
+        saliency(
+            "select",
+            "--generator",
+            "planted",
+            "--directions",
+            str(work / "disc" / "directions.safetensors"),
+            "--out",
+            str(work / "sel"),
+            *select_flags,
+            *dev,
+            log=log,
+        )
+        saliency(
+            "synth",
+            "--generator",
+            "planted",
+            "--selection",
+            str(work / "sel" / "selection.json"),
+            "--n",
+            str(n),
+            "--out",
+            str(work / "synth-planted"),
+            *dev,
+            log=log,
+        )
         sel = json.loads((work / "sel" / "selection.json").read_text())
         return f"|cos| to d* {cos:.3f}; selected score {sel['score']:.3f} ({sel['source']})"
 
     def deterministic() -> str:
         for run in ("a", "b"):
-            saliency("discover", "--generator", "planted", "--deterministic", "--steps", str(det_steps), "--out", str(work / f"det-{run}"), "--no-grids", *dev, log=log)
+            saliency(
+                "discover",
+                "--generator",
+                "planted",
+                "--deterministic",
+                "--steps",
+                str(det_steps),
+                "--out",
+                str(work / f"det-{run}"),
+                "--no-grids",
+                *dev,
+                log=log,
+            )
         from discovery import load_directions
 
         a, b = (load_directions(work / f"det-{r}" / "directions.safetensors").directions for r in ("a", "b"))
@@ -94,8 +129,10 @@ def main() -> int:
         from planted_recovery import recovery as run
 
         found, picked = zip(*(run(s, "float32", device=args.device, select=True) for s in range(seeds)))
-        return (f"discovery alone {sum(c > 0.9 for c in found)}/{seeds} seeds (|cos| " + " ".join(f"{c:.2f}" for c in found) + "); "
-                f"with select {sum(c > 0.9 for c in picked)}/{seeds}")
+        return (
+            f"discovery alone {sum(c > 0.9 for c in found)}/{seeds} seeds (|cos| " + " ".join(f"{c:.2f}" for c in found) + "); "
+            f"with select {sum(c > 0.9 for c in picked)}/{seeds}"
+        )
 
     def objects() -> str:
         saliency("synth", "--generator", "objects-64", "--n", str(pairs), "--out", str(work / "synth-objects"), *dev, log=log)
@@ -103,13 +140,45 @@ def main() -> int:
         return f"{m['count']} pairs, acceptance {m['acceptance_rate']:.2f}, mask area {m['mean_mask_area']:.2f}, border {m['mask_border_share']:.3f}"
 
     def unet() -> str:
-        saliency("train-unet", "--generator", "objects-64", "--data", str(work / "synth-objects"), "--out", str(work / "unet"), "--steps", str(steps),
-                 "--batch-size", "32", "--size", str(size), "--val-every", str(steps), *dev, log=log)
+        saliency(
+            "train-unet",
+            "--generator",
+            "objects-64",
+            "--data",
+            str(work / "synth-objects"),
+            "--out",
+            str(work / "unet"),
+            "--steps",
+            str(steps),
+            "--batch-size",
+            "32",
+            "--size",
+            str(size),
+            "--val-every",
+            str(steps),
+            *dev,
+            log=log,
+        )
         s = json.loads((work / "unet" / "summary.json").read_text())
         return f"{steps} steps{' with AMP' if args.device == 'cuda' else ''}, validation IoU {s['best_val_iou']:.3f}"
 
     def bench() -> str:
-        saliency("bench", "--dataset", "ecssd", *root, "--limit", str(images), "--model", str(work / "unet" / "best.safetensors"), "--model", "wctr", "--out", str(work / "bench"), *dev, log=log)
+        saliency(
+            "bench",
+            "--dataset",
+            "ecssd",
+            *root,
+            "--limit",
+            str(images),
+            "--model",
+            str(work / "unet" / "best.safetensors"),
+            "--model",
+            "wctr",
+            "--out",
+            str(work / "bench"),
+            *dev,
+            log=log,
+        )
         r = {x["model"]: x for x in json.loads((work / "bench" / "results.json").read_text())["results"]}
         u = next(v for k, v in r.items() if k != "wctr")
         return f"{images} images: U-Net max F {u['max_fbeta']:.3f}, wCtr {r['wctr']['max_fbeta']:.3f}"
@@ -119,8 +188,20 @@ def main() -> int:
         return f"{(work / 'model.onnx').stat().st_size / 1e6:.1f} MB, checked against PyTorch"
 
     def recipe() -> str:
-        proc = subprocess.run(["bash", str(ROOT / "scripts" / "paper_recipe.sh"), "biggan-128", "--smoke", "--device", args.device, "--out", str(work / "recipe")],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                "bash",
+                str(ROOT / "scripts" / "paper_recipe.sh"),
+                "biggan-128",
+                "--smoke",
+                "--device",
+                args.device,
+                "--out",
+                str(work / "recipe"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         with open(log, "a") as f:
             f.write(proc.stdout + proc.stderr)
         if proc.returncode:
@@ -129,9 +210,20 @@ def main() -> int:
 
     import torch
 
-    print(f"device check on {args.device}: torch {torch.__version__}" + (f", {torch.cuda.get_device_name(0)}" if args.device == "cuda" and torch.cuda.is_available() else ""), flush=True)
-    for name, fn in [("planted discover+select+synth", planted), ("deterministic discovery x2", deterministic), (f"planted recovery, {seeds} seeds", recovery),
-                     ("objects-64 synth", objects), ("train-unet", unet), ("bench ECSSD", bench), ("ONNX export", onnx)] + ([("paper recipe --smoke (biggan-128)", recipe)] if args.device == "cuda" else []):
+    print(
+        f"device check on {args.device}: torch {torch.__version__}"
+        + (f", {torch.cuda.get_device_name(0)}" if args.device == "cuda" and torch.cuda.is_available() else ""),
+        flush=True,
+    )
+    for name, fn in [
+        ("planted discover+select+synth", planted),
+        ("deterministic discovery x2", deterministic),
+        (f"planted recovery, {seeds} seeds", recovery),
+        ("objects-64 synth", objects),
+        ("train-unet", unet),
+        ("bench ECSSD", bench),
+        ("ONNX export", onnx),
+    ] + ([("paper recipe --smoke (biggan-128)", recipe)] if args.device == "cuda" else []):
         stage(name, fn)
     print("\n| stage | seconds | status | result |\n|---|---|---|---|")
     for r in rows:

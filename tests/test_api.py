@@ -34,7 +34,13 @@ def test_every_photo_form_gives_the_same_map(photo, tmp_path):
     path = tmp_path / "photo.png"
     cv2.imwrite(str(path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
     reference = model.map(photo)
-    for form in (str(path), path, Image.fromarray(photo), photo.astype(np.float32) / 255, np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])):
+    for form in (
+        str(path),
+        path,
+        Image.fromarray(photo),
+        photo.astype(np.float32) / 255,
+        np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)]),
+    ):
         np.testing.assert_allclose(model.map(form), reference, atol=1e-6)
     assert model.map(photo[..., 0]).shape == photo.shape[:2]  # grey
 

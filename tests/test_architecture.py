@@ -12,9 +12,26 @@ PACKAGES = ("saliency", "discovery")
 # The pipeline's layers, lowest first: a module may import its own layer and those below it. A
 # module belongs to the entry with the longest prefix of its name.
 LAYERS = (
-    ("foundation", ("saliency.errors", "saliency.files", "saliency.paths", "saliency.images", "saliency.device", "saliency.resume",
-                    "saliency.ema", "saliency.metrics", "saliency.viz", "saliency.weights", "saliency.cutout", "saliency.masks",
-                    "saliency.filters", "saliency.pairs", "saliency.batches")),
+    (
+        "foundation",
+        (
+            "saliency.errors",
+            "saliency.files",
+            "saliency.paths",
+            "saliency.images",
+            "saliency.device",
+            "saliency.resume",
+            "saliency.ema",
+            "saliency.metrics",
+            "saliency.viz",
+            "saliency.weights",
+            "saliency.cutout",
+            "saliency.masks",
+            "saliency.filters",
+            "saliency.pairs",
+            "saliency.batches",
+        ),
+    ),
     ("generators", ("saliency.generators", "saliency.gan")),
     ("discover", ("discovery",)),
     ("select and synthesise", ("saliency.selection", "saliency.synthesis")),
@@ -102,7 +119,9 @@ def test_the_graph_reader_sees_a_circle_and_a_lazy_import():
     assert circles(graph) == [["a", "b", "c"]]
     modules = project_modules()
     # imports inside functions count: the CLI imports each command module only when it runs
-    assert "saliency.cli" in modules and "saliency.generators.registry" in imports_of("saliency.generators", modules["saliency.generators"], modules)
+    assert "saliency.cli" in modules and "saliency.generators.registry" in imports_of(
+        "saliency.generators", modules["saliency.generators"], modules
+    )
     assert "saliency.unet.model" in import_graph()["saliency.bench.predictors"]  # imported inside UNetPredictor
 
 
@@ -134,20 +153,32 @@ def test_classical_methods_are_listed_lazily_and_each_entry_resolves():
 
 
 def layer_of(module: str) -> int:
-    best = max(((len(prefix), rank) for rank, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes
-                if module == prefix or module.startswith(prefix + ".")), default=None)
+    best = max(
+        (
+            (len(prefix), rank)
+            for rank, (_, prefixes) in enumerate(LAYERS)
+            for prefix in prefixes
+            if module == prefix or module.startswith(prefix + ".")
+        ),
+        default=None,
+    )
     assert best is not None, f"{module} is in no layer of LAYERS: add it"
     return best[1]
 
 
 def upward_imports(graph: dict[str, set[str]]) -> list[str]:
-    return sorted(f"{a} ({LAYERS[layer_of(a)][0]}) imports {b} ({LAYERS[layer_of(b)][0]})"
-                  for a, targets in graph.items() for b in targets if layer_of(b) > layer_of(a))
+    return sorted(
+        f"{a} ({LAYERS[layer_of(a)][0]}) imports {b} ({LAYERS[layer_of(b)][0]})"
+        for a, targets in graph.items()
+        for b in targets
+        if layer_of(b) > layer_of(a)
+    )
 
 
 def test_the_layer_check_sees_an_upward_import():
     assert upward_imports({"saliency.gan.train": {"saliency.unet.data"}, "saliency.unet.train": {"saliency.gan.models"}}) == [
-        "saliency.gan.train (generators) imports saliency.unet.data (train)"]
+        "saliency.gan.train (generators) imports saliency.unet.data (train)"
+    ]
     assert layer_of("saliency") == len(LAYERS) - 1 and layer_of("saliency.bench.predictors") == 5
 
 

@@ -66,7 +66,11 @@ def test_fbeta_curve_thresholds_are_strict_and_255():
 
 def test_agrees_with_pysodmetrics_where_both_define_the_metric():
     rng = np.random.default_rng(0)
-    ours, theirs_f, theirs_mae = Evaluator(field=False), sod.FmeasureV2({"fm": sod.FmeasureHandler(with_dynamic=True, with_adaptive=False, beta=0.3)}), sod.MAE()
+    ours, theirs_f, theirs_mae = (
+        Evaluator(field=False),
+        sod.FmeasureV2({"fm": sod.FmeasureHandler(with_dynamic=True, with_adaptive=False, beta=0.3)}),
+        sod.MAE(),
+    )
     maes = []
     for _ in range(8):
         gt = rng.random((40, 50)) > 0.6
@@ -101,7 +105,14 @@ def make_layout(root, images_dir, masks_dir, n=3, soft=False, rgb_mask=False):
     (root / masks_dir / "notes.txt").write_text("stray")
 
 
-@pytest.mark.parametrize("name,images_dir,masks_dir", [("duts-te", "DUTS-TE-Image", "DUTS-TE-Mask"), ("dut-omron", "DUT-OMRON-image", "pixelwiseGT-new-PNG"), ("ecssd", "images", "ground_truth_mask")])
+@pytest.mark.parametrize(
+    "name,images_dir,masks_dir",
+    [
+        ("duts-te", "DUTS-TE-Image", "DUTS-TE-Mask"),
+        ("dut-omron", "DUT-OMRON-image", "pixelwiseGT-new-PNG"),
+        ("ecssd", "images", "ground_truth_mask"),
+    ],
+)
 def test_official_layouts_and_quirks(tmp_path, name, images_dir, masks_dir):
     make_layout(tmp_path, images_dir, masks_dir, soft=True, rgb_mask=True)
     ds = open_dataset(name, tmp_path)
@@ -146,7 +157,24 @@ def test_baselines_give_maps_of_the_image_size():
 def test_bench_cli_on_a_fixture_set(tmp_path):
     make_layout(tmp_path / "set", "DUT-OMRON-image", "pixelwiseGT-new-PNG", n=4)
     out = tmp_path / "out"
-    assert main(["bench", "--dataset", "dut-omron", "--root", str(tmp_path / "set"), "--model", "center-prior", "--model", "spectral-residual", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--dataset",
+                "dut-omron",
+                "--root",
+                str(tmp_path / "set"),
+                "--model",
+                "center-prior",
+                "--model",
+                "spectral-residual",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "results.json").read_text())["results"]
     assert {r["model"] for r in results} == {"center-prior", "spectral-residual"} and all(r["images"] == 4 for r in results)
     assert (out / "results.md").read_text().count("\n| ") == 3
@@ -161,16 +189,51 @@ def test_bench_upsamples_as_the_checkpoint_records_unless_told(tmp_path):
 
     rng = np.random.default_rng(0)
     for i in range(2):  # photos of coloured blocks, whose edges the guided filter follows
-        write(tmp_path / "set" / "DUT-OMRON-image" / f"im{i}.jpg", cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), (80, 60), interpolation=cv2.INTER_NEAREST))
+        write(
+            tmp_path / "set" / "DUT-OMRON-image" / f"im{i}.jpg",
+            cv2.resize(rng.integers(0, 255, (6, 8, 3), dtype=np.uint8), (80, 60), interpolation=cv2.INTER_NEAREST),
+        )
         write(tmp_path / "set" / "pixelwiseGT-new-PNG" / f"im{i}.png", np.pad(np.full((20, 40), 255, np.uint8), ((20, 20), (20, 20))))
     torch.manual_seed(0)
     save_model(tmp_path / "net.safetensors", new_model("resnet18", None, 64, (32, 16, 16, 8, 8)))
-    assert main(["export", "--checkpoint", str(tmp_path / "net.safetensors"), "--fp16", str(tmp_path / "net16.safetensors"), "--upsample", "guided"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(tmp_path / "net.safetensors"),
+                "--fp16",
+                str(tmp_path / "net16.safetensors"),
+                "--upsample",
+                "guided",
+            ]
+        )
+        == 0
+    )
     rows = {}
     for choice in ("auto", "bilinear"):
         out = tmp_path / choice
-        assert main(["bench", "--dataset", "dut-omron", "--root", str(tmp_path / "set"), "--model", str(tmp_path / "net16.safetensors"), "--short-side", "32",
-                     "--upsample", choice, "--no-field-metrics", "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "bench",
+                    "--dataset",
+                    "dut-omron",
+                    "--root",
+                    str(tmp_path / "set"),
+                    "--model",
+                    str(tmp_path / "net16.safetensors"),
+                    "--short-side",
+                    "32",
+                    "--upsample",
+                    choice,
+                    "--no-field-metrics",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         (rows[choice],) = json.loads((out / "results.json").read_text())["results"]
         assert len(list(out.glob("grid-*.png"))) == 1  # best and worst of a 2-image set: one image each
     assert rows["auto"]["model"] == "net16+guided" and rows["bilinear"]["model"] == "net16"
@@ -193,17 +256,39 @@ def test_a_model_runs_at_the_size_it_was_trained_at_unless_told(tmp_path):
     rows = {}
     for side in ([], ["--short-side", "128"]):
         out = tmp_path / f"out{len(side)}"
-        assert main(["bench", "--dataset", "duts-te", "--root", str(tmp_path / "set"), "--model", str(tmp_path / "net64.safetensors"), *side,
-                     "--no-field-metrics", "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "bench",
+                    "--dataset",
+                    "duts-te",
+                    "--root",
+                    str(tmp_path / "set"),
+                    "--model",
+                    str(tmp_path / "net64.safetensors"),
+                    *side,
+                    "--no-field-metrics",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         (rows[len(side)],) = json.loads((out / "results.json").read_text())["results"]
     assert rows[0]["protocol"].startswith("short side 64 ") and rows[2]["protocol"].startswith("short side 128 ")
     assert rows[0]["max_fbeta"] != rows[2]["max_fbeta"]
 
 
-@pytest.mark.skipif(not (__import__("pathlib").Path(__file__).resolve().parents[2] / "shared/datasets/ECSSD/images").is_dir(), reason="../shared/datasets/ECSSD is absent")
+@pytest.mark.skipif(
+    not (__import__("pathlib").Path(__file__).resolve().parents[2] / "shared/datasets/ECSSD/images").is_dir(),
+    reason="../shared/datasets/ECSSD is absent",
+)
 def test_center_prior_on_real_ecssd_matches_known_figures(tmp_path):
     """The centre prior on the first 100 ECSSD images, a regression anchor for the whole protocol."""
-    assert main(["bench", "--dataset", "ecssd", "--model", "center-prior", "--limit", "100", "--no-field-metrics", "--out", str(tmp_path)]) == 0
+    assert (
+        main(["bench", "--dataset", "ecssd", "--model", "center-prior", "--limit", "100", "--no-field-metrics", "--out", str(tmp_path)])
+        == 0
+    )
     r = json.loads((tmp_path / "results-center-prior.json").read_text())
     assert r["images"] == 100
     assert 0.5 < r["max_fbeta"] < 0.62 and 0.33 < r["iou"] < 0.48 and 0.72 < r["accuracy"] < 0.85

@@ -133,8 +133,32 @@ def test_discover_runs_on_biggan_128_checkpoint(tmp_path, biggan):
     path = tmp_path / "G_ema.pth"
     torch.save(biggan.state_dict(), path)
     out = tmp_path / "run"
-    rc = main(["discover", "--generator", "biggan-128", "--weights", str(path), "--classes", "239,207", "--steps", "2", "--batch-size", "2", "--directions", "4",
-               "--reconstructor", "lenet", "--eval-samples", "1", "--out", str(out), "--no-grids", "--device", "cpu"])
+    rc = main(
+        [
+            "discover",
+            "--generator",
+            "biggan-128",
+            "--weights",
+            str(path),
+            "--classes",
+            "239,207",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--directions",
+            "4",
+            "--reconstructor",
+            "lenet",
+            "--eval-samples",
+            "1",
+            "--out",
+            str(out),
+            "--no-grids",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     ds = load_directions(out / "directions.safetensors")
     assert ds.directions.shape == (4, 120) and ds.meta["generator"] == "biggan-128"

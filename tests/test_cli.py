@@ -48,7 +48,22 @@ def test_missing_weights_is_one_clear_line(tmp_path):
 
 
 def test_discover_dcgan_faces_runs_with_given_weights(tmp_path, dcgan_checkpoint):
-    rc = main(["discover", "--generator", "dcgan-faces", "--weights", str(dcgan_checkpoint), "--steps", "3", "--directions", "4", "--out", str(tmp_path), "--no-grids"])
+    rc = main(
+        [
+            "discover",
+            "--generator",
+            "dcgan-faces",
+            "--weights",
+            str(dcgan_checkpoint),
+            "--steps",
+            "3",
+            "--directions",
+            "4",
+            "--out",
+            str(tmp_path),
+            "--no-grids",
+        ]
+    )
     assert rc == 0
     ds = load_directions(tmp_path / "directions.safetensors")
     assert ds.directions.shape == (4, 100) and ds.generator == "dcgan-faces"
@@ -72,7 +87,11 @@ def test_deterministic_flag_reaches_torch(stage):
     import subprocess
     import sys
 
-    extra = {"self-train": ["--photos", "x", "--teacher", "wctr"], "pseudo-label": ["--photos", "x", "--teacher", "wctr"], "train-gan": ["--images", "x"]}.get(stage, [])
+    extra = {
+        "self-train": ["--photos", "x", "--teacher", "wctr"],
+        "pseudo-label": ["--photos", "x", "--teacher", "wctr"],
+        "train-gan": ["--images", "x"],
+    }.get(stage, [])
     code = (
         "import os, torch; from saliency.cli import build_parser; from saliency.commands.common import device_from_args; "
         f"args = build_parser({stage!r}).parse_args([{stage!r}, '--deterministic', '--device', 'cpu', *{extra!r}]); device_from_args(args); "

@@ -27,7 +27,9 @@ def zip_of(files: dict[str, bytes]) -> bytes:
 
 def test_dut_omron_layout_with_nested_zip(server, tmp_path):
     root, url = server
-    (root / "img.zip").write_bytes(zip_of({f"DUT-OMRON-image/im{i}.jpg": cv2.imencode(".jpg", np.zeros((20, 30, 3), np.uint8))[1].tobytes() for i in range(3)}))
+    (root / "img.zip").write_bytes(
+        zip_of({f"DUT-OMRON-image/im{i}.jpg": cv2.imencode(".jpg", np.zeros((20, 30, 3), np.uint8))[1].tobytes() for i in range(3)})
+    )
     inner = zip_of({f"pixelwiseGT-new-PNG/im{i}.png": png(255 * (i % 2)) for i in range(3)})
     (root / "gt.zip.zip").write_bytes(zip_of({"DUT-OMRON-gt-pixelwise.zip": inner}))
     dest = tmp_path / "datasets" / "DUT-OMRON"

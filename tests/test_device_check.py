@@ -14,8 +14,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_device_check_passes_on_cpu(tmp_path):
     env = dict(os.environ, OUT=str(tmp_path / "out"), NO_ALBUMENTATIONS_UPDATE="1")
     (tmp_path / "out").mkdir()
-    proc = subprocess.run(["bash", "scripts/device_check.sh", "--device", "cpu", "--work", str(tmp_path / "work")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run(
+        ["bash", "scripts/device_check.sh", "--device", "cpu", "--work", str(tmp_path / "work")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     report = json.loads((tmp_path / "out" / "device_check.json").read_text())
     stages = [r["stage"] for r in report["rows"]]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from discovery import build_deformator, load_directions
-from discovery.trainer import DiscoveryConfig, Discoverer, run_discovery
+from discovery.trainer import Discoverer, DiscoveryConfig, run_discovery
 from saliency.errors import UserError
 from saliency.generators import build_generator, spec
 
@@ -14,7 +14,9 @@ CPU = torch.device("cpu")
 
 
 def small_config(**kw) -> DiscoveryConfig:
-    base = dict(generator="planted", deformator="ortho", reconstructor="lenet", lr=1e-3, steps=40, checkpoint_every=10, log_every=5, acc_window=20)
+    base = dict(
+        generator="planted", deformator="ortho", reconstructor="lenet", lr=1e-3, steps=40, checkpoint_every=10, log_every=5, acc_window=20
+    )
     return DiscoveryConfig(**{**base, **kw})
 
 
@@ -62,7 +64,17 @@ def test_discovery_recovers_the_planted_direction(tmp_path):
     direction far above chance (1/4)."""
     G = build_generator("planted")
     weight = spec("planted").defaults["shift_loss_weight"]
-    cfg = small_config(deformator="proj", directions=4, lr=1e-2, steps=800, seed=0, checkpoint_every=800, log_every=100, acc_window=200, shift_loss_weight=weight)
+    cfg = small_config(
+        deformator="proj",
+        directions=4,
+        lr=1e-2,
+        steps=800,
+        seed=0,
+        checkpoint_every=800,
+        log_every=100,
+        acc_window=200,
+        shift_loss_weight=weight,
+    )
 
     def max_cos(D: torch.Tensor) -> float:
         return ((D / D.norm(dim=1, keepdim=True)) @ G.planted_direction).abs().max().item()

@@ -41,7 +41,20 @@ def log_steps(path: Path) -> int:
 
 @pytest.mark.slow
 def test_kill_9_during_discover(tmp_path):
-    args = ["discover", "--generator", "planted", "--steps", "150", "--checkpoint-every", "25", "--log-every", "10", "--no-grids", "--device", "cpu"]
+    args = [
+        "discover",
+        "--generator",
+        "planted",
+        "--steps",
+        "150",
+        "--checkpoint-every",
+        "25",
+        "--log-every",
+        "10",
+        "--no-grids",
+        "--device",
+        "cpu",
+    ]
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     kill_when(saliency(*args, "--out", str(killed)), lambda: log_steps(killed / "log.jsonl") >= 6)  # past the 2nd checkpoint
     subprocess.run(saliency(*args, "--out", str(killed)), env=ENV, check=True, capture_output=True)
@@ -53,9 +66,37 @@ def test_kill_9_during_discover(tmp_path):
 @pytest.mark.slow
 def test_kill_9_during_train_unet(tmp_path):
     G = build_generator("planted")
-    synthesize(G, SynthConfig(generator="planted", direction=G.planted_direction.tolist(), shift=12.0, n=200, shard_size=100), tmp_path / "data", progress=False)
-    args = ["train-unet", "--generator", "planted", "--data", str(tmp_path / "data"), "--steps", "30", "--batch-size", "8", "--size", "32",
-            "--decoder-channels", "32,16,16,8,8", "--workers", "0", "--val-every", "10", "--checkpoint-every", "10", "--log-every", "5", "--device", "cpu"]
+    synthesize(
+        G,
+        SynthConfig(generator="planted", direction=G.planted_direction.tolist(), shift=12.0, n=200, shard_size=100),
+        tmp_path / "data",
+        progress=False,
+    )
+    args = [
+        "train-unet",
+        "--generator",
+        "planted",
+        "--data",
+        str(tmp_path / "data"),
+        "--steps",
+        "30",
+        "--batch-size",
+        "8",
+        "--size",
+        "32",
+        "--decoder-channels",
+        "32,16,16,8,8",
+        "--workers",
+        "0",
+        "--val-every",
+        "10",
+        "--checkpoint-every",
+        "10",
+        "--log-every",
+        "5",
+        "--device",
+        "cpu",
+    ]
     killed, whole = tmp_path / "killed", tmp_path / "whole"
     kill_when(saliency(*args, "--out", str(killed)), lambda: log_steps(killed / "log.jsonl") >= 3)  # past the 1st checkpoint
     subprocess.run(saliency(*args, "--out", str(killed)), env=ENV, check=True, capture_output=True)
@@ -80,8 +121,15 @@ def test_corrupt_inputs_give_one_clear_line(tmp_path):
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"\x00garbage" * 100)
     one_clear_line(saliency("discover", "--weights", str(bad), "--out", str(tmp_path / "d")), "bad.bin", "truncated, corrupt")
-    one_clear_line(saliency("select", "--generator", "planted", "--directions", str(bad), "--out", str(tmp_path / "s")), "bad.bin", "directions")
-    one_clear_line(saliency("synth", "--generator", "planted", "--selection", str(bad), "--out", str(tmp_path / "y")), "bad.bin", "selection")
-    one_clear_line(saliency("bench", "--model", str(bad), "--dataset", "ecssd", "--root", str(tmp_path), "--out", str(tmp_path / "b")), "ecssd not found")
+    one_clear_line(
+        saliency("select", "--generator", "planted", "--directions", str(bad), "--out", str(tmp_path / "s")), "bad.bin", "directions"
+    )
+    one_clear_line(
+        saliency("synth", "--generator", "planted", "--selection", str(bad), "--out", str(tmp_path / "y")), "bad.bin", "selection"
+    )
+    one_clear_line(
+        saliency("bench", "--model", str(bad), "--dataset", "ecssd", "--root", str(tmp_path), "--out", str(tmp_path / "b")),
+        "ecssd not found",
+    )
     one_clear_line(saliency("predict", str(bad), "--checkpoint", str(bad), "--out", str(tmp_path / "p")), "bad.bin")
     one_clear_line(saliency("train-unet", "--generator", "planted", "--data", str(tmp_path), "--out", str(tmp_path / "t")), "neither")

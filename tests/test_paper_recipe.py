@@ -14,7 +14,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_paper_recipe_smoke_runs_and_resumes(tmp_path, shared_dir):
     out = tmp_path / "recipe"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    run = lambda: subprocess.run(["bash", "scripts/paper_recipe.sh", "biggan-128", "--smoke", "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500)  # noqa: E731
+
+    def run():
+        return subprocess.run(
+            ["bash", "scripts/paper_recipe.sh", "biggan-128", "--smoke", "--out", str(out)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1500,
+        )
+
     first = run()
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     for stage in ("discover", "select", "synth", "train-unet", "bench-ecssd"):

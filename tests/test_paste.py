@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from saliency.pairs import find_pairs
 from saliency.errors import UserError
+from saliency.pairs import find_pairs
 from saliency.unet.data import MixedDataset, PairDataset, PasteDataset, background_crop, close_up_crop, mask_target, paste_object
 from saliency.unet.train import TrainConfig, soft_target, training_source, weighted_bce
 
@@ -50,7 +50,9 @@ def test_unsure_pixels_carry_no_loss_and_confidence_weighs_the_rest():
     # 0 / 255 weigh 1, the band 64..191 nothing, levels next to it their confidence (k / 64)
     assert target.tolist() == [[[0, 0, 1], [0, 1, 0]]] and weight.tolist() == [[[1, 0, 1], [4 / 64, 9 / 64, 0]]]
     logits = torch.tensor([[[[-5.0, 9.0, 5.0], [-5.0, 5.0, 9.0]]]])  # right wherever labelled, "wrong" where unsure
-    assert weighted_bce(logits, target[None], weight[None]).item() == pytest.approx(torch.nn.functional.softplus(torch.tensor(-5.0)).item(), rel=1e-4)
+    assert weighted_bce(logits, target[None], weight[None]).item() == pytest.approx(
+        torch.nn.functional.softplus(torch.tensor(-5.0)).item(), rel=1e-4
+    )
 
 
 def test_pairs_json_and_paste_dataset(tmp_path):
@@ -123,7 +125,9 @@ def test_close_ups_fill_the_frame_with_the_whole_objects_label():
         touched = 0
         for seed in range(30):
             crop, crop_mask = close_up_crop(image, mask, np.random.default_rng(seed))
-            assert crop.shape[:2] == crop_mask.shape and crop.shape[0] == crop.shape[1] >= 57, "square, at most ~2x upsampling of a 128 px photo"
+            assert crop.shape[:2] == crop_mask.shape and crop.shape[0] == crop.shape[1] >= 57, (
+                "square, at most ~2x upsampling of a 128 px photo"
+            )
             red = (crop == (230, 20, 20)).all(-1)
             assert np.array_equal(red, crop_mask == 255), "the mask is cropped with the image"
             assert (crop_mask == 255).mean() > (mask == 255).mean()

@@ -122,7 +122,20 @@ def test_predict_resumes_after_kill_9_without_redoing_finished_photos(tmp_path, 
     rng = np.random.default_rng(2)
     for i in range(400):
         cv2.imwrite(str(photos / f"p{i:03d}.png"), rng.integers(0, 255, (96, 128, 3), dtype=np.uint8))
-    argv = [sys.executable, "-m", "saliency", "predict", str(photos), "--checkpoint", str(checkpoint), "--out", str(out), "--cutout", "--device", "cpu"]
+    argv = [
+        sys.executable,
+        "-m",
+        "saliency",
+        "predict",
+        str(photos),
+        "--checkpoint",
+        str(checkpoint),
+        "--out",
+        str(out),
+        "--cutout",
+        "--device",
+        "cpu",
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 120
     while len(list(out.glob("*_cutout.png"))) < 20 and time.time() < deadline and proc.poll() is None:
@@ -176,7 +189,25 @@ def test_flip_tta_is_the_mean_of_both_mirrors_and_mirror_equivariant(tmp_path, c
     cv2.imwrite(str(images / "a.png"), image[..., ::-1])
     maps = {}
     for choice in ("auto", "none", "flip"):
-        assert main(["predict", str(images), "--checkpoint", str(recommended), "--out", str(tmp_path / choice), "--tta", choice, "--device", "cpu", "--short-side", "64"]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    str(images),
+                    "--checkpoint",
+                    str(recommended),
+                    "--out",
+                    str(tmp_path / choice),
+                    "--tta",
+                    choice,
+                    "--device",
+                    "cpu",
+                    "--short-side",
+                    "64",
+                ]
+            )
+            == 0
+        )
         maps[choice] = cv2.imread(str(tmp_path / choice / "a_map.png"), cv2.IMREAD_UNCHANGED).astype(int)
     assert np.array_equal(maps["auto"], maps["flip"]) and not np.array_equal(maps["auto"], maps["none"])
 
@@ -211,7 +242,25 @@ def test_guided_upsampling_is_recorded_by_export_and_is_what_predict_writes(tmp_
     images.mkdir()
     cv2.imwrite(str(images / "a.png"), image[..., ::-1])
     for method in ("guided", "bilinear"):
-        assert main(["predict", str(images), "--checkpoint", str(checkpoint), "--out", str(tmp_path / method), "--upsample", method, "--device", "cpu", "--short-side", "64"]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    str(images),
+                    "--checkpoint",
+                    str(checkpoint),
+                    "--out",
+                    str(tmp_path / method),
+                    "--upsample",
+                    method,
+                    "--device",
+                    "cpu",
+                    "--short-side",
+                    "64",
+                ]
+            )
+            == 0
+        )
         written = cv2.imread(str(tmp_path / method / "a_map.png"), cv2.IMREAD_UNCHANGED).astype(int)
         expected = (UNetPredictor(checkpoint, cpu, 64, upsample=method)(image) * 255).round().astype(int)
         assert np.abs(written - expected).max() <= 1

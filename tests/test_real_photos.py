@@ -43,7 +43,13 @@ def inverter(tmp_path_factory):
     # 400 steps: the planted coordinate's correlation ended at 0.95-0.98 (seeds 0, 1, 3, 5 on one
     # thread, seed 0 on two); at 250 steps 0.92-0.98 but 0.72 for seed 0 on one thread (as under
     # pytest -n 2): a pass that depended on the thread count's rounding, not a margin
-    summary = train_inverter(G, InvertConfig(generator="planted", steps=400, batch_size=16, lr=2e-3, log_every=50, checkpoint_every=400), out, CPU, progress=False)
+    summary = train_inverter(
+        G,
+        InvertConfig(generator="planted", steps=400, batch_size=16, lr=2e-3, log_every=50, checkpoint_every=400),
+        out,
+        CPU,
+        progress=False,
+    )
     return out / "inverter.safetensors", summary
 
 
@@ -88,7 +94,12 @@ def test_gan_teacher_masks_photos_of_the_generator(inverter, planted_photos):
     root, truth = planted_photos
     G = build_generator("planted")
     E, _ = load_inverter(path)
-    teacher = GanTeacher(G, E, {"vector": G.planted_direction.tolist(), "shift": 12.0, "rule": "intensity", "threshold": None, "polarity": "light"}, max_error=1.0)
+    teacher = GanTeacher(
+        G,
+        E,
+        {"vector": G.planted_direction.tolist(), "shift": 12.0, "rule": "intensity", "threshold": None, "polarity": "light"},
+        max_error=1.0,
+    )
     average = G.true_mask(torch.zeros(1, 8))[0, 0].numpy() > 0.5
     scores, baseline = [], []
     for stem in list(truth)[:40]:
@@ -153,8 +164,27 @@ def test_self_training_with_a_noisy_teacher_beats_the_teacher(tmp_path, planted_
     def teacher(image):
         return noisy(by_image[cv2.cvtColor(image, cv2.COLOR_RGB2BGR).tobytes()]).astype(np.float32)
 
-    template = TrainConfig.from_preset("2021", size=32, decoder_channels=[32, 16, 16, 8, 8], steps=250, batch_size=16, lr=3e-3, milestones=[200], val_every=250, checkpoint_every=250, log_every=50, workers=0)
-    summary = run_rounds(SelfTrainConfig(photos=str(root), teachers=["noisy"], rounds=1, keep=1.0), template, tmp_path, CPU, lambda name: teacher, progress=False)
+    template = TrainConfig.from_preset(
+        "2021",
+        size=32,
+        decoder_channels=[32, 16, 16, 8, 8],
+        steps=250,
+        batch_size=16,
+        lr=3e-3,
+        milestones=[200],
+        val_every=250,
+        checkpoint_every=250,
+        log_every=50,
+        workers=0,
+    )
+    summary = run_rounds(
+        SelfTrainConfig(photos=str(root), teachers=["noisy"], rounds=1, keep=1.0),
+        template,
+        tmp_path,
+        CPU,
+        lambda name: teacher,
+        progress=False,
+    )
     from saliency.bench.predictors import UNetPredictor
 
     student = UNetPredictor(summary["student"], CPU, short_side=32)
@@ -173,14 +203,102 @@ def test_commands_run_end_to_end(tmp_path, planted_photos, inverter):
     path, _ = inverter
     sel = tmp_path / "selection.json"
     G = build_generator("planted")
-    sel.write_text(json.dumps({"generator": "planted", "vector": G.planted_direction.tolist(), "shift": 12.0, "rule": "intensity", "threshold": None, "polarity": "light", "filters": {}}))
-    assert main(["pseudo-label", "--generator", "planted", "--photos", str(root), "--teacher", "gan", "--inverter", str(path), "--selection", str(sel),
-                 "--limit", "40", "--out", str(tmp_path / "pseudo")]) == 0
+    sel.write_text(
+        json.dumps(
+            {
+                "generator": "planted",
+                "vector": G.planted_direction.tolist(),
+                "shift": 12.0,
+                "rule": "intensity",
+                "threshold": None,
+                "polarity": "light",
+                "filters": {},
+            }
+        )
+    )
+    assert (
+        main(
+            [
+                "pseudo-label",
+                "--generator",
+                "planted",
+                "--photos",
+                str(root),
+                "--teacher",
+                "gan",
+                "--inverter",
+                str(path),
+                "--selection",
+                str(sel),
+                "--limit",
+                "40",
+                "--out",
+                str(tmp_path / "pseudo"),
+            ]
+        )
+        == 0
+    )
     assert len(json.loads((tmp_path / "pseudo" / "pairs.json").read_text())["pairs"]) > 10
-    assert main(["train-unet", "--generator", "planted", "--data", str(tmp_path / "pseudo"), "--out", str(tmp_path / "unet"), "--init", str(path), "--steps", "10",
-                 "--batch-size", "8", "--size", "32", "--decoder-channels", "32,16,16,8,8", "--device", "cpu", "--val-every", "10"]) == 0
-    assert main(["self-train", "--generator", "planted", "--photos", str(root), "--teacher", str(tmp_path / "unet" / "last.safetensors"), "--rounds", "2", "--limit", "40",
-                 "--steps", "10", "--batch-size", "8", "--size", "32", "--decoder-channels", "32,16,16,8,8", "--device", "cpu", "--val-every", "10", "--out", str(tmp_path / "st")]) == 0
+    assert (
+        main(
+            [
+                "train-unet",
+                "--generator",
+                "planted",
+                "--data",
+                str(tmp_path / "pseudo"),
+                "--out",
+                str(tmp_path / "unet"),
+                "--init",
+                str(path),
+                "--steps",
+                "10",
+                "--batch-size",
+                "8",
+                "--size",
+                "32",
+                "--decoder-channels",
+                "32,16,16,8,8",
+                "--device",
+                "cpu",
+                "--val-every",
+                "10",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "self-train",
+                "--generator",
+                "planted",
+                "--photos",
+                str(root),
+                "--teacher",
+                str(tmp_path / "unet" / "last.safetensors"),
+                "--rounds",
+                "2",
+                "--limit",
+                "40",
+                "--steps",
+                "10",
+                "--batch-size",
+                "8",
+                "--size",
+                "32",
+                "--decoder-channels",
+                "32,16,16,8,8",
+                "--device",
+                "cpu",
+                "--val-every",
+                "10",
+                "--out",
+                str(tmp_path / "st"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "st" / "summary.json").read_text())
     assert [r["round"] for r in summary["rounds"]] == [0, 1] and summary["rounds"][1]["teachers"] == [summary["rounds"][0]["student"]]
 
@@ -188,8 +306,8 @@ def test_commands_run_end_to_end(tmp_path, planted_photos, inverter):
 def test_synthesis_near_real_photos(tmp_path, planted_photos, inverter):
     """`synth --latents-from`: with no noise every written image is G(E(photo)) of one of the
     photos (2021's E-BigBiGAN draws its latents this way), and the run resumes like any other."""
-    from saliency.real_photos.inversion import load_inverter
     from saliency.pairs import list_pairs
+    from saliency.real_photos.inversion import load_inverter
     from saliency.synthesis import SynthConfig, photo_latents, synthesize
 
     root, _ = planted_photos
@@ -197,7 +315,15 @@ def test_synthesis_near_real_photos(tmp_path, planted_photos, inverter):
     G = build_generator("planted")
     E, _ = load_inverter(path)
     bank = photo_latents(E, str(root), G.resolution, progress=False)
-    cfg = SynthConfig(generator="planted", direction=G.planted_direction.tolist(), shift=12.0, n=40, shard_size=20, latent_photos=str(root), latent_noise=0.0)
+    cfg = SynthConfig(
+        generator="planted",
+        direction=G.planted_direction.tolist(),
+        shift=12.0,
+        n=40,
+        shard_size=20,
+        latent_photos=str(root),
+        latent_noise=0.0,
+    )
     manifest = synthesize(G, cfg, tmp_path, progress=False, latent_bank=bank)
     assert manifest["count"] == 40 and manifest["config"]["latent_photos"] == str(root)
     with torch.no_grad():
@@ -216,12 +342,23 @@ def test_shipped_recipe_sets_what_is_left_at_its_default_and_the_init_model_teac
     from saliency.commands.self_train import RECIPES, apply_recipe
     from saliency.unet.model import SHIPPED_MODEL, save_model
 
-    argv = ["--photos", "p", "--recipe", "shipped", "--steps", "20", "--rank", "sure"]  # "sure" is also --rank's default: given all the same
+    argv = [
+        "--photos",
+        "p",
+        "--recipe",
+        "shipped",
+        "--steps",
+        "20",
+        "--rank",
+        "sure",
+    ]  # "sure" is also --rank's default: given all the same
     args = apply_recipe(build_parser("self-train").parse_args(["self-train", *argv]), argv)
     assert args.steps == 20 and args.rank == "sure"  # given: kept
     assert args.teacher == ["wctr", "mbplus", "mr", "hs"] and args.init == SHIPPED_MODEL and args.init_teaches and args.keep_teachers
     assert args.zoom_out == RECIPES["shipped"]["zoom_out"] and args.fill_holes and args.fusion == "agree" and args.ema == 0.999
-    plain = apply_recipe(build_parser("self-train").parse_args(["self-train", "--photos", "p", "--teacher", "wctr"]), ["--photos", "p", "--teacher", "wctr"])
+    plain = apply_recipe(
+        build_parser("self-train").parse_args(["self-train", "--photos", "p", "--teacher", "wctr"]), ["--photos", "p", "--teacher", "wctr"]
+    )
     assert plain.teacher == ["wctr"] and plain.zoom_out == 0.0 and not plain.init_teaches
 
     root, truth = planted_photos
@@ -233,11 +370,35 @@ def test_shipped_recipe_sets_what_is_left_at_its_default_and_the_init_model_teac
         calls.append(name)
         return lambda image: (image.mean(-1) < 100).astype(np.float32)
 
-    template = TrainConfig.from_preset("2021", size=32, decoder_channels=[32, 16, 16, 8, 8], steps=2, batch_size=8, milestones=[1], val_every=2, checkpoint_every=2,
-                                       log_every=1, workers=0, init=str(init))
-    summary = run_rounds(SelfTrainConfig(photos=str(root), teachers=["dark"], rounds=2, keep_teachers=True, init_teaches=True, limit=24), template, tmp_path / "st", CPU,
-                         make_teacher, progress=False)
+    template = TrainConfig.from_preset(
+        "2021",
+        size=32,
+        decoder_channels=[32, 16, 16, 8, 8],
+        steps=2,
+        batch_size=8,
+        milestones=[1],
+        val_every=2,
+        checkpoint_every=2,
+        log_every=1,
+        workers=0,
+        init=str(init),
+    )
+    summary = run_rounds(
+        SelfTrainConfig(photos=str(root), teachers=["dark"], rounds=2, keep_teachers=True, init_teaches=True, limit=24),
+        template,
+        tmp_path / "st",
+        CPU,
+        make_teacher,
+        progress=False,
+    )
     assert [r["teachers"] for r in summary["rounds"]] == [[str(init), "dark"], [summary["rounds"][0]["student"], "dark"]]
     assert calls == ["dark", str(init), summary["rounds"][0]["student"]]
     with pytest.raises(Exception, match="init model"):
-        run_rounds(SelfTrainConfig(photos=str(root), teachers=["dark"], init_teaches=True), TrainConfig(), tmp_path / "x", CPU, make_teacher, progress=False)
+        run_rounds(
+            SelfTrainConfig(photos=str(root), teachers=["dark"], init_teaches=True),
+            TrainConfig(),
+            tmp_path / "x",
+            CPU,
+            make_teacher,
+            progress=False,
+        )

@@ -147,7 +147,9 @@ def test_biggan_deep_latents_follow_the_package_truncated_normal():
 
     from saliency.generators.biggan_deep import BigGANDeepGenerator
 
-    ours = BigGANDeepGenerator.sample_latents(type("G", (), {"latent_dim": 128, "truncation": 0.5, "device": "cpu"})(), 200, torch.Generator().manual_seed(0))
+    ours = BigGANDeepGenerator.sample_latents(
+        type("G", (), {"latent_dim": 128, "truncation": 0.5, "device": "cpu"})(), 200, torch.Generator().manual_seed(0)
+    )
     theirs = torch.from_numpy(truncated_noise_sample(200, 128, 0.5, seed=0))
     for a, b in ((ours.abs().max(), theirs.abs().max()), (ours.std(), theirs.std()), (ours.abs().mean(), theirs.abs().mean())):
         assert abs(float(a) - float(b)) < 0.01

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from discovery.trainer import DiscoveryConfig, Discoverer
+from discovery.trainer import Discoverer, DiscoveryConfig
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "reference"))
 from seeded import facts_difference, seeded_network, seeded_port, seeded_tensor  # noqa: E402
@@ -31,7 +31,7 @@ RENAMES = (("trunk.", "features_extractor."), ("direction_head.", "type_estimato
 def reference_name(ours: str) -> str:
     for a, b in RENAMES:
         if ours.startswith(a):
-            return b + ours[len(a):]
+            return b + ours[len(a) :]
     raise KeyError(ours)
 
 
@@ -42,7 +42,14 @@ def G():
 
 
 def discoverer(G, case: dict, **overrides) -> Discoverer:
-    cfg = DiscoveryConfig(generator="biggan-128", deformator=case["deformator"], directions=case["directions"], reconstructor="resnet18", batch_size=len(case["batch"]["k"]), **overrides)
+    cfg = DiscoveryConfig(
+        generator="biggan-128",
+        deformator=case["deformator"],
+        directions=case["directions"],
+        reconstructor="resnet18",
+        batch_size=len(case["batch"]["k"]),
+        **overrides,
+    )
     d = Discoverer(G, cfg, torch.device("cpu"))
     d.deformator.double(), d.reconstructor.double()
     with torch.no_grad():
@@ -87,12 +94,16 @@ def test_defaults_are_the_papers():
 def test_one_step_loss_and_gradients_equal_the_reference(G, case):
     d = discoverer(G, case)
     out = one_step(d, case)
-    close = lambda a, b: abs(float(a) - b) <= 1e-9 * max(1.0, abs(b))  # noqa: E731
+
+    def close(a, b):
+        return abs(float(a) - b) <= 1e-9 * max(1.0, abs(b))
+
     assert close(out["ce"].detach(), case["direction_loss"])
     assert close(0.25 * out["shift_l1"].detach(), case["shift_loss"])
     assert close(out["loss"].detach(), case["loss"])
     assert set(case["gradients"]) == {"deformator.log_mat_half" if case["deformator"] == "ortho" else "deformator.linear.weight"} | {
-        "predictor." + reference_name(n) for n, _ in d.reconstructor.named_parameters()}
+        "predictor." + reference_name(n) for n, _ in d.reconstructor.named_parameters()
+    }
     for name, facts in case["gradients"].items():
         assert facts_difference(facts, reference_gradient(d, name)) < 1e-6, name
 
@@ -118,7 +129,12 @@ def law_mismatches(eps: torch.Tensor, law: dict) -> list[str]:
 
 def test_shifts_are_drawn_by_the_reference_law(G):
     law = STEP["shift_law"]
-    draw = lambda cfg: Discoverer.sample(type("D", (), {"G": G, "cfg": cfg, "num_directions": 1, "device": "cpu"})(), torch.Generator().manual_seed(1), law["draws"])[3]  # noqa: E731
+
+    def draw(cfg):
+        return Discoverer.sample(
+            type("D", (), {"G": G, "cfg": cfg, "num_directions": 1, "device": "cpu"})(), torch.Generator().manual_seed(1), law["draws"]
+        )[3]
+
     assert law_mismatches(draw(DiscoveryConfig(generator="biggan-128")), law) == []
     assert "max_abs" in law_mismatches(draw(DiscoveryConfig(generator="biggan-128", shift_range=5.0)), law)
     assert "share_at_min" in law_mismatches(draw(DiscoveryConfig(generator="biggan-128", min_shift=1.0)), law)

@@ -91,7 +91,28 @@ def test_select_cli_writes_selection_and_pictures(candidates, tmp_path):
 
 def test_manual_override(candidates, tmp_path):
     path, _ = candidates
-    assert main(["select", "--generator", "planted", "--directions", str(path), "--out", str(tmp_path), "--direction", "2", "--sign", "-", "--shift", "8", "--optimise-steps", "0"]) == 0
+    assert (
+        main(
+            [
+                "select",
+                "--generator",
+                "planted",
+                "--directions",
+                str(path),
+                "--out",
+                str(tmp_path),
+                "--direction",
+                "2",
+                "--sign",
+                "-",
+                "--shift",
+                "8",
+                "--optimise-steps",
+                "0",
+            ]
+        )
+        == 0
+    )
     sel = json.loads((tmp_path / "selection.json").read_text())
     assert (sel["direction"], sel["sign"], sel["shift"]) == (2, -1, 8.0)
 
@@ -113,7 +134,26 @@ def test_optimisation_from_random_starts_finds_the_planted_direction(tmp_path, c
     G = build_generator("planted")
     starts = [torch.randn(8, generator=torch.Generator().manual_seed(1_000 + i)) for i in range(4)]
     assert max(abs(float(s @ G.planted_direction / s.norm())) for s in starts) < 0.6
-    assert main(["select", "--generator", "planted", "--directions", "none", "--out", str(tmp_path), "--random-starts", "4", "--optimise-steps", "300", "--polarity", "light"]) == 0
+    assert (
+        main(
+            [
+                "select",
+                "--generator",
+                "planted",
+                "--directions",
+                "none",
+                "--out",
+                str(tmp_path),
+                "--random-starts",
+                "4",
+                "--optimise-steps",
+                "300",
+                "--polarity",
+                "light",
+            ]
+        )
+        == 0
+    )
     sel = json.loads((tmp_path / "selection.json").read_text())
     assert sel["source"].startswith("optimised from random start") and sel["directions_file"] is None
     assert abs(float(torch.tensor(sel["vector"]) @ G.planted_direction)) > 0.9

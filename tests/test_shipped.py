@@ -65,7 +65,25 @@ def test_shipped_saliency_model_beats_the_centre_prior_on_ecssd(tmp_path, shared
     stay above the centre prior (0.57 max F there) in max F and IoU."""
     from saliency.cli import main
 
-    assert main(["bench", "--dataset", "ecssd", "--model", "shipped", "--model", "center-prior", "--limit", "100", "--no-field-metrics", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--dataset",
+                "ecssd",
+                "--model",
+                "shipped",
+                "--model",
+                "center-prior",
+                "--limit",
+                "100",
+                "--no-field-metrics",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     rows = {r["model"]: r for r in json.loads((tmp_path / "results.json").read_text())["results"]}
     prior = rows.pop("center-prior")
     (shipped,) = rows.values()

@@ -138,7 +138,22 @@ def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_result(tmp_path):
     G = build_generator("planted")
     sel = tmp_path / "selection.json"
     sel.write_text(json.dumps({"generator": "planted", "vector": G.planted_direction.tolist(), "shift": 12.0}))
-    cmd = [sys.executable, "-m", "saliency", "synth", "--generator", "planted", "--selection", str(sel), "--n", "6000", "--shard-size", "250", "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "saliency",
+        "synth",
+        "--generator",
+        "planted",
+        "--selection",
+        str(sel),
+        "--n",
+        "6000",
+        "--shard-size",
+        "250",
+        "--device",
+        "cpu",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd + ["--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -157,7 +172,9 @@ def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_result(tmp_path):
 
 def test_nothing_accepted_is_an_error_not_a_hang(tmp_path):
     G = build_generator("planted")
-    cfg = planted_config(G, n=10, batch_size=8, filters={"min_area": 0.9, "max_area": 1.0, "min_peaks": 2, "hist_bins": 12, "min_component": 0.2})
+    cfg = planted_config(
+        G, n=10, batch_size=8, filters={"min_area": 0.9, "max_area": 1.0, "min_peaks": 2, "hist_bins": 12, "min_component": 0.2}
+    )
     with pytest.raises(UserError, match="none of 400 candidates passed"):
         synthesize(G, cfg, tmp_path, progress=False)
 
@@ -169,7 +186,23 @@ def test_torchrun_two_ranks_then_a_killed_rank_rerun(tmp_path):
     G = build_generator("planted")
     sel = tmp_path / "selection.json"
     sel.write_text(json.dumps({"generator": "planted", "vector": G.planted_direction.tolist(), "shift": 12.0}))
-    args = ["-m", "saliency", "synth", "--generator", "planted", "--selection", str(sel), "--num-pairs", "400", "--shard-size", "50", "--device", "cpu", "--threads", "1"]
+    args = [
+        "-m",
+        "saliency",
+        "synth",
+        "--generator",
+        "planted",
+        "--selection",
+        str(sel),
+        "--num-pairs",
+        "400",
+        "--shard-size",
+        "50",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     subprocess.run(torchrun + args + ["--out", str(tmp_path / "ranks")], env=env, check=True, capture_output=True)
@@ -180,7 +213,9 @@ def test_torchrun_two_ranks_then_a_killed_rank_rerun(tmp_path):
     assert json.loads((tmp_path / "ranks" / "manifest.json").read_text()) == json.loads((tmp_path / "one" / "manifest.json").read_text())
     # rank 1 alone, killed after its first shard; then the same torchrun again finishes the set
     rank1 = {**env, "RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}
-    proc = subprocess.Popen([sys.executable] + args + ["--out", str(tmp_path / "killed")], env=rank1, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable] + args + ["--out", str(tmp_path / "killed")], env=rank1, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 120
     while not (tmp_path / "killed" / "shards" / "00001" / "done.json").exists():
         assert time.time() < deadline and proc.poll() is None, "rank 1 finished or stalled before it could be killed"

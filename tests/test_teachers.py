@@ -167,7 +167,17 @@ def test_pseudo_labels_from_fused_refined_teachers_carry_confidence(tmp_path):
         cv2.imwrite(str(photos / f"p{i}.png"), image[..., ::-1])
         truths[f"p{i}"] = truth
     names = ["wctr", "mbplus", "mr"]
-    cfg = PseudoLabelConfig(photos=str(photos), teachers=names, margin=0.45, adaptive=True, keep=1.0, fusion="agree", refine=True, confidence=True, rank="agreement")
+    cfg = PseudoLabelConfig(
+        photos=str(photos),
+        teachers=names,
+        margin=0.45,
+        adaptive=True,
+        keep=1.0,
+        fusion="agree",
+        refine=True,
+        confidence=True,
+        rank="agreement",
+    )
     summary = label_photos(cfg, [make_predictor(n, "cpu") for n in names], tmp_path / "out", progress=False)
     assert summary["kept"] == 4
     for stem, truth in truths.items():
@@ -192,8 +202,27 @@ def test_pseudo_labelling_resumes_after_kill_9_with_the_same_masks(tmp_path):
     photos.mkdir()
     for i in range(60):
         cv2.imwrite(str(photos / f"p{i:02d}.png"), scene(64, 80, seed=i)[0][..., ::-1])
-    cmd = [sys.executable, "-m", "saliency", "pseudo-label", "--photos", str(photos), "--teacher", "mbplus", "--teacher", "mr", "--teacher", "wctr",
-           "--fusion", "agree", "--refine", "--confidence", "--adaptive", "--rank", "agreement"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "saliency",
+        "pseudo-label",
+        "--photos",
+        str(photos),
+        "--teacher",
+        "mbplus",
+        "--teacher",
+        "mr",
+        "--teacher",
+        "wctr",
+        "--fusion",
+        "agree",
+        "--refine",
+        "--confidence",
+        "--adaptive",
+        "--rank",
+        "agreement",
+    ]
     env = {**os.environ, "SALIENCY_DATA": str(tmp_path / "data")}
     subprocess.run(cmd + ["--out", str(tmp_path / "whole")], check=True, env=env, capture_output=True)
     proc = subprocess.Popen(cmd + ["--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -219,7 +248,19 @@ def test_teacher_maps_from_worker_processes_give_the_same_pseudo_masks(tmp_path,
     photos.mkdir()
     for i in range(6):
         cv2.imwrite(str(photos / f"p{i}.png"), scene(64, 80, seed=i)[0][..., ::-1])
-    common = ["pseudo-label", "--photos", str(photos), "--teacher", "mbplus", "--teacher", "mr", "--fusion", "agree", "--confidence", "--adaptive"]
+    common = [
+        "pseudo-label",
+        "--photos",
+        str(photos),
+        "--teacher",
+        "mbplus",
+        "--teacher",
+        "mr",
+        "--fusion",
+        "agree",
+        "--confidence",
+        "--adaptive",
+    ]
     assert main([*common, "--map-cache", str(tmp_path / "one"), "--out", str(tmp_path / "a")]) == 0
     assert main([*common, "--map-cache", str(tmp_path / "two"), "--map-workers", "2", "--out", str(tmp_path / "b")]) == 0
     for name in ("mbplus", "mr"):
@@ -285,14 +326,32 @@ def test_heldout_agreement_is_perfect_for_the_model_that_drew_the_masks(tmp_path
         rows.append([str(tmp_path / f"p{i:02d}.png"), f"masks/p{i:02d}.png"])
     (tmp_path / "pseudo" / "pairs.json").write_text(json.dumps({"pairs": rows}))
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_agreement.py"
-    proc = subprocess.run([sys.executable, str(script), "--pseudo", str(tmp_path / "pseudo"), "--model", str(checkpoint), "--flip-tta", "--upsample-proxy", "64", "--out", str(tmp_path / "h.json")],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--pseudo",
+            str(tmp_path / "pseudo"),
+            "--model",
+            str(checkpoint),
+            "--flip-tta",
+            "--upsample-proxy",
+            "64",
+            "--out",
+            str(tmp_path / "h.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     plain, flipped, *proxy = json.loads((tmp_path / "h.json").read_text())["rows"]
     assert plain["model"] == str(checkpoint) and flipped["model"] == f"{checkpoint}+flip" and plain["photos"] == 2
     assert plain["iou"] > 0.99 and plain["accuracy"] > 0.99  # a random U-Net's maps sit near 0.5: a few pixels tie
     proxy = {(row["model"].removeprefix(str(checkpoint)), row["view"]): row for row in proxy}
-    assert set(proxy) == {(f"{flip}@64px+{up}", view) for flip in ("", "+flip") for up in ("bilinear", "guided") for view in ("photo", "own map")}
+    assert set(proxy) == {
+        (f"{flip}@64px+{up}", view) for flip in ("", "+flip") for up in ("bilinear", "guided") for view in ("photo", "own map")
+    }
     assert proxy["@64px+bilinear", "photo"]["iou"] == 1.0  # exactly how the masks were drawn
     assert proxy["@64px+bilinear", "own map"]["iou"] > 0.99
     assert proxy["@64px+guided", "photo"]["iou"] < 1.0  # the filter moves pixels of the map the masks were drawn from
@@ -325,7 +384,11 @@ def test_heldout_agreement_scores_close_ups_of_the_photos_with_a_whole_object(tm
     whole = sum(int(image.stem[1:]) % 3 != 0 for image, _ in held_out)
     assert 0 < whole < len(held_out)
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_agreement.py"
-    monkeypatch.setattr(sys, "argv", [str(script), "--pseudo", str(tmp_path / "pseudo"), "--model", str(checkpoint), "--close-ups", "--out", str(tmp_path / "h.json")])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [str(script), "--pseudo", str(tmp_path / "pseudo"), "--model", str(checkpoint), "--close-ups", "--out", str(tmp_path / "h.json")],
+    )
     runpy.run_path(str(script), run_name="__main__")
     photo, close = json.loads((tmp_path / "h.json").read_text())["rows"]
     assert (photo["view"], photo["photos"]) == ("photo", len(held_out))
@@ -360,13 +423,28 @@ def test_heldout_agreement_leaves_out_photos_another_output_trained_on(tmp_path,
     held_out = split_pairs(find_pairs(tmp_path / "pseudo"))[1]
     assert len(held_out) == 3
     # the other output trains on the first two of those photos and holds out the rest
-    other_rows = [r for r in rows if Path(r[0]).name in {held_out[0][0].name, held_out[1][0].name}] + [r for r in rows if Path(r[0]).name not in {p.name for p, _ in held_out}]
+    other_rows = [r for r in rows if Path(r[0]).name in {held_out[0][0].name, held_out[1][0].name}] + [
+        r for r in rows if Path(r[0]).name not in {p.name for p, _ in held_out}
+    ]
     (tmp_path / "other" / "pairs.json").write_text(json.dumps({"pairs": other_rows}))
     other_train = {p.name for p, _ in split_pairs(find_pairs(tmp_path / "other"))[0]}
     assert {held_out[0][0].name, held_out[1][0].name} <= other_train and held_out[2][0].name not in other_train
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "heldout_agreement.py"
-    monkeypatch.setattr(sys, "argv", [str(script), "--pseudo", str(tmp_path / "pseudo"), "--model", str(checkpoint),
-                                      "--exclude-trained", str(tmp_path / "other"), "--out", str(tmp_path / "h.json")])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            str(script),
+            "--pseudo",
+            str(tmp_path / "pseudo"),
+            "--model",
+            str(checkpoint),
+            "--exclude-trained",
+            str(tmp_path / "other"),
+            "--out",
+            str(tmp_path / "h.json"),
+        ],
+    )
     runpy.run_path(str(script), run_name="__main__")
     (row,) = json.loads((tmp_path / "h.json").read_text())["rows"]
     assert row["photos"] == 1

@@ -25,7 +25,22 @@ def photos(tmp_path_factory):
 
 
 def config(photos, **kw):
-    return GANConfig(**{**dict(images=str(photos), resolution=32, latent_dim=16, width=8, batch_size=8, steps=12, sample_every=6, checkpoint_every=4, log_every=2), **kw})
+    return GANConfig(
+        **{
+            **dict(
+                images=str(photos),
+                resolution=32,
+                latent_dim=16,
+                width=8,
+                batch_size=8,
+                steps=12,
+                sample_every=6,
+                checkpoint_every=4,
+                log_every=2,
+            ),
+            **kw,
+        }
+    )
 
 
 @pytest.mark.parametrize("d_norm", ["batch", "spectral"])
@@ -119,9 +134,9 @@ def test_standing_stats_match_the_generators_own_activations():
 
 def test_early_ema_follows_the_trained_generator_not_its_initialisation(photos, tmp_path):
     """With decay 0.999 and no warm-up, 12 steps would leave the EMA 99% the random init."""
+    from saliency.ema import ema_decay
     from saliency.files import safe_torch_load
     from saliency.gan.models import ObjectGenerator
-    from saliency.ema import ema_decay
 
     assert ema_decay(0, 0.999) == 0.1 and ema_decay(10**6, 0.999) == 0.999
     train_gan(config(photos), tmp_path, CPU, progress=False)

@@ -8,12 +8,12 @@ import sys
 import pytest
 import torch
 
+from saliency.batches import StepBatches
 from saliency.cli import main
 from saliency.errors import UserError
 from saliency.generators import build_generator
-from saliency.synthesis import SynthConfig, synthesize
 from saliency.pairs import find_pairs
-from saliency.batches import StepBatches
+from saliency.synthesis import SynthConfig, synthesize
 from saliency.unet.data import AugmentConfig, PairDataset, split_pairs
 from saliency.unet.model import load_model, new_model, save_model
 from saliency.unet.train import TrainConfig, train
@@ -25,12 +25,26 @@ TINY = ["--size", "32", "--decoder-channels", "32,16,16,8,8", "--workers", "0", 
 def planted_pairs(tmp_path_factory):
     G = build_generator("planted")
     out = tmp_path_factory.mktemp("synth")
-    synthesize(G, SynthConfig(generator="planted", direction=G.planted_direction.tolist(), shift=12.0, n=400, shard_size=200), out, progress=False)
+    synthesize(
+        G, SynthConfig(generator="planted", direction=G.planted_direction.tolist(), shift=12.0, n=400, shard_size=200), out, progress=False
+    )
     return out
 
 
 def tiny_config(data, **kw) -> TrainConfig:
-    base = dict(data=str(data), size=32, decoder_channels=[32, 16, 16, 8, 8], steps=40, batch_size=16, lr=3e-3, milestones=[30], val_every=20, checkpoint_every=10, log_every=5, workers=0)
+    base = dict(
+        data=str(data),
+        size=32,
+        decoder_channels=[32, 16, 16, 8, 8],
+        steps=40,
+        batch_size=16,
+        lr=3e-3,
+        milestones=[30],
+        val_every=20,
+        checkpoint_every=10,
+        log_every=5,
+        workers=0,
+    )
     return TrainConfig.from_preset("2021", **{**base, **kw})
 
 
@@ -163,20 +177,91 @@ def test_cli_on_the_fly(tmp_path, capsys):
     sel = tmp_path / "selection.json"
     from saliency.filters import FilterConfig
 
-    sel.write_text(json.dumps({"generator": "planted", "vector": G.planted_direction.tolist(), "shift": 12.0, "rule": "intensity", "threshold": None, "polarity": "light", "filters": FilterConfig().as_dict()}))
+    sel.write_text(
+        json.dumps(
+            {
+                "generator": "planted",
+                "vector": G.planted_direction.tolist(),
+                "shift": 12.0,
+                "rule": "intensity",
+                "threshold": None,
+                "polarity": "light",
+                "filters": FilterConfig().as_dict(),
+            }
+        )
+    )
     # flags that act on a folder of pairs are refused, not silently ignored
-    assert main(["train-unet", "--generator", "planted", "--on-the-fly", "--selection", str(sel), "--close-up", "0.25", "--mix", str(tmp_path), "--out", str(tmp_path / "no")]) == 2
+    assert (
+        main(
+            [
+                "train-unet",
+                "--generator",
+                "planted",
+                "--on-the-fly",
+                "--selection",
+                str(sel),
+                "--close-up",
+                "0.25",
+                "--mix",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "no"),
+            ]
+        )
+        == 2
+    )
     assert "--mix, --close-up take(s) a folder of pairs as --data, not --on-the-fly" in capsys.readouterr().err
-    rc = main(["train-unet", "--generator", "planted", "--on-the-fly", "--selection", str(sel), "--out", str(tmp_path / "run"), "--steps", "10", "--batch-size", "8", "--val-every", "5", *TINY])
+    rc = main(
+        [
+            "train-unet",
+            "--generator",
+            "planted",
+            "--on-the-fly",
+            "--selection",
+            str(sel),
+            "--out",
+            str(tmp_path / "run"),
+            "--steps",
+            "10",
+            "--batch-size",
+            "8",
+            "--val-every",
+            "5",
+            *TINY,
+        ]
+    )
     assert rc == 0
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] == 10
 
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_end_identical(planted_pairs, tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "saliency", "train-unet",
-           "--generator", "planted", "--data", str(planted_pairs), "--out", str(tmp_path), "--steps", "12", "--batch-size", "8",
-           "--val-every", "6", "--checkpoint-every", "6", *TINY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "saliency",
+        "train-unet",
+        "--generator",
+        "planted",
+        "--data",
+        str(planted_pairs),
+        "--out",
+        str(tmp_path),
+        "--steps",
+        "12",
+        "--batch-size",
+        "8",
+        "--val-every",
+        "6",
+        "--checkpoint-every",
+        "6",
+        *TINY,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -27,14 +27,24 @@ def both_formats(tmp_path_factory):
     G = build_generator("planted")
     root = tmp_path_factory.mktemp("formats")
     for fmt in ("png", "webdataset"):
-        synthesize(G, SynthConfig(generator="planted", direction=G.planted_direction.tolist(), shift=12.0, n=150, shard_size=50, format=fmt), root / fmt, progress=False)
-    png = {p[0].stem: digest(cv2.cvtColor(cv2.imread(str(p[0])), cv2.COLOR_BGR2RGB), cv2.imread(str(p[1]), cv2.IMREAD_UNCHANGED)) for p in list_pairs(root / "png")}
+        synthesize(
+            G,
+            SynthConfig(generator="planted", direction=G.planted_direction.tolist(), shift=12.0, n=150, shard_size=50, format=fmt),
+            root / fmt,
+            progress=False,
+        )
+    png = {
+        p[0].stem: digest(cv2.cvtColor(cv2.imread(str(p[0])), cv2.COLOR_BGR2RGB), cv2.imread(str(p[1]), cv2.IMREAD_UNCHANGED))
+        for p in list_pairs(root / "png")
+    }
     return root, png
 
 
 def test_tar_shards_hold_exactly_the_png_pairs(both_formats):
     root, png = both_formats
-    assert sorted(p.name for p in (root / "webdataset" / "shards").iterdir()) == [f"{k:05d}.{s}" for k in range(3) for s in ("done.json", "tar")]
+    assert sorted(p.name for p in (root / "webdataset" / "shards").iterdir()) == [
+        f"{k:05d}.{s}" for k in range(3) for s in ("done.json", "tar")
+    ]
     streamed = {key: digest(image, mask) for key, image, mask in read_pairs(root / "webdataset")}
     assert len(streamed) == len(png) == 150 and streamed == png
     piped = {key: digest(image, mask) for key, image, mask in read_pairs(f"pipe:cat {root / 'webdataset' / 'shards' / '00001.tar'}")}
@@ -47,7 +57,19 @@ def test_shards_stream_over_http_and_train(both_formats, server, tmp_path):
     shutil.copytree(root / "webdataset" / "shards", www / "shards")
     url = f"{base}/shards/{{00000..00002}}.tar"
     assert {key: digest(image, mask) for key, image, mask in read_pairs(url)} == png
-    cfg = TrainConfig.from_preset("2021", data=url, size=32, decoder_channels=[32, 16, 16, 8, 8], steps=12, batch_size=8, lr=3e-3, milestones=[10], val_every=6, checkpoint_every=4, log_every=2)
+    cfg = TrainConfig.from_preset(
+        "2021",
+        data=url,
+        size=32,
+        decoder_channels=[32, 16, 16, 8, 8],
+        steps=12,
+        batch_size=8,
+        lr=3e-3,
+        milestones=[10],
+        val_every=6,
+        checkpoint_every=4,
+        log_every=2,
+    )
 
     def source():
         s = StreamSource(url, 32, AugmentConfig(), seed=0, buffer=40, hold_out=16)
@@ -67,8 +89,55 @@ def test_cli_writes_and_trains_from_webdataset(tmp_path):
     import json
 
     sel.write_text(json.dumps({"generator": "planted", "vector": G.planted_direction.tolist(), "shift": 12.0}))
-    assert main(["synth", "--generator", "planted", "--selection", str(sel), "--n", "120", "--shard-size", "60", "--format", "webdataset", "--out", str(tmp_path / "wds"), "--device", "cpu"]) == 0
-    assert (tmp_path / "wds" / "contact_sheet.png").is_file() and json.loads((tmp_path / "wds" / "manifest.json").read_text())["count"] == 120
-    assert main(["train-unet", "--generator", "planted", "--data", str(tmp_path / "wds"), "--out", str(tmp_path / "unet"), "--steps", "4", "--batch-size", "8",
-                 "--size", "32", "--decoder-channels", "32,16,16,8,8", "--device", "cpu", "--val-every", "4"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                "--generator",
+                "planted",
+                "--selection",
+                str(sel),
+                "--n",
+                "120",
+                "--shard-size",
+                "60",
+                "--format",
+                "webdataset",
+                "--out",
+                str(tmp_path / "wds"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "wds" / "contact_sheet.png").is_file() and json.loads((tmp_path / "wds" / "manifest.json").read_text())[
+        "count"
+    ] == 120
+    assert (
+        main(
+            [
+                "train-unet",
+                "--generator",
+                "planted",
+                "--data",
+                str(tmp_path / "wds"),
+                "--out",
+                str(tmp_path / "unet"),
+                "--steps",
+                "4",
+                "--batch-size",
+                "8",
+                "--size",
+                "32",
+                "--decoder-channels",
+                "32,16,16,8,8",
+                "--device",
+                "cpu",
+                "--val-every",
+                "4",
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "unet" / "summary.json").read_text())["config"]["data"] == str(tmp_path / "wds")

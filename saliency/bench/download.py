@@ -83,10 +83,14 @@ def verify(root: Path, name: str, expected: int | None = None, manifest: Path | 
             if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
                 bad.append(rel)
         if bad:
-            raise UserError(f"{name}: {len(bad)} file(s) differ from {manifest.name}, e.g. {bad[0]}; the download is not the official release")
+            raise UserError(
+                f"{name}: {len(bad)} file(s) differ from {manifest.name}, e.g. {bad[0]}; the download is not the official release"
+            )
 
 
-def download_dataset(name: str, dest: Path | None = None, sources: list[Archive] | None = None, expected: int | None = None, manifest: Path | None = None) -> Path:
+def download_dataset(
+    name: str, dest: Path | None = None, sources: list[Archive] | None = None, expected: int | None = None, manifest: Path | None = None
+) -> Path:
     spec = layout(name)
     dest = dest or datasets_dir() / spec.folder
     if (dest / spec.images).is_dir() and (dest / spec.masks).is_dir():

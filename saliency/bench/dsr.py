@@ -130,7 +130,7 @@ def object_biased(m: np.ndarray, ratio: float = 0.25) -> np.ndarray:
     h, w = m.shape
     total = float(m.sum())
     ys, xs = np.mgrid[0:h, 0:w]
-    cy, cx = ((float((ys * m).sum()) / total, float((xs * m).sum()) / total) if total > 0 else ((h - 1) / 2, (w - 1) / 2))
+    cy, cx = (float((ys * m).sum()) / total, float((xs * m).sum()) / total) if total > 0 else ((h - 1) / 2, (w - 1) / 2)
     g = np.exp(-((ys - cy) ** 2) / (2 * (ratio * h) ** 2) - ((xs - cx) ** 2) / (2 * (ratio * w) ** 2))
     return min_max(m * g)
 

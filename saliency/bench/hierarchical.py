@@ -141,7 +141,9 @@ def hierarchical_inference(single: list[np.ndarray], parents: list[np.ndarray], 
     parent = np.concatenate([offsets[k + 1] + p for k, p in enumerate(parents)]) if parents else np.zeros(0, np.int64)
     n = int(offsets[-1])
     ones = np.full(len(child), gamma)
-    adjacency = coo_matrix((np.concatenate([ones, ones]), (np.concatenate([child, parent]), np.concatenate([parent, child]))), shape=(n, n)).tocsr()
+    adjacency = coo_matrix(
+        (np.concatenate([ones, ones]), (np.concatenate([child, parent]), np.concatenate([parent, child]))), shape=(n, n)
+    ).tocsr()
     laplacian = diags(np.asarray(adjacency.sum(1)).ravel()) - adjacency
     system = (diags(np.full(n, beta)) + laplacian).tocsc()
     s = spsolve(system, beta * np.concatenate(single))

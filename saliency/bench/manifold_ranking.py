@@ -22,7 +22,9 @@ from saliency.bench.maps import min_max
 from saliency.bench.wctr import superpixel_graph, superpixels
 
 
-def manifold_ranking(image: np.ndarray, n_segments: int = 200, compactness: float = 20.0, theta: float = 10.0, alpha: float = 0.99) -> np.ndarray:
+def manifold_ranking(
+    image: np.ndarray, n_segments: int = 200, compactness: float = 20.0, theta: float = 10.0, alpha: float = 0.99
+) -> np.ndarray:
     """RGB uint8 [H, W, 3] -> saliency map float32 [H, W] in [0, 1]."""
     h, w = image.shape[:2]
     labels, counts, lab = superpixels(image, n_segments, compactness)

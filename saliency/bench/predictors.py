@@ -124,8 +124,10 @@ def tta_flip(choice: str) -> bool | None:
 
 UPSAMPLERS = ("bilinear", "guided")
 UPSAMPLE_CHOICES = ("auto", *UPSAMPLERS)
-UPSAMPLE_HELP = ("U-Net map to the image's size: auto (as the checkpoint recommends, else bilinear), bilinear (the papers' "
-                 "protocol: a plain resize) or guided (its edges snapped onto the photo's, as `saliency predict` delivers it)")
+UPSAMPLE_HELP = (
+    "U-Net map to the image's size: auto (as the checkpoint recommends, else bilinear), bilinear (the papers' "
+    "protocol: a plain resize) or guided (its edges snapped onto the photo's, as `saliency predict` delivers it)"
+)
 
 
 def upsampler(choice: str) -> str | None:
@@ -136,8 +138,15 @@ def upsampler(choice: str) -> str | None:
 class UNetPredictor:
     """A `saliency train-unet` checkpoint under the papers' inference protocol."""
 
-    def __init__(self, checkpoint: str | Path, device: torch.device, short_side: int | None = None, flip: bool | None = None,
-                 name: str | None = None, upsample: str | None = None) -> None:
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        device: torch.device,
+        short_side: int | None = None,
+        flip: bool | None = None,
+        name: str | None = None,
+        upsample: str | None = None,
+    ) -> None:
         """`short_side` None: the size the model was trained at (metadata "input_size": a model
         that learnt objects at 64 px must see photos at 64 px, not twice that);
         `flip` None: as the checkpoint recommends (metadata "tta", set by `saliency export --tta`);
@@ -151,10 +160,14 @@ class UNetPredictor:
         if self.upsample not in UPSAMPLERS:
             from saliency.errors import UserError
 
-            raise UserError(f"{checkpoint}: upsampling {self.upsample!r} is not one of {', '.join(UPSAMPLERS)}; pass --upsample bilinear or guided, "
-                            "or re-export the file with `saliency export --fp16 OUT --upsample bilinear|guided`")
+            raise UserError(
+                f"{checkpoint}: upsampling {self.upsample!r} is not one of {', '.join(UPSAMPLERS)}; pass --upsample bilinear or guided, "
+                "or re-export the file with `saliency export --fp16 OUT --upsample bilinear|guided`"
+            )
         self.device, self.short_side = device, short_side or int(self.model.meta.get("input_size", 128))
-        self.name = (name or model_name(Path(checkpoint))) + ("+flip" if self.flip else "") + ("+guided" if self.upsample == "guided" else "")
+        self.name = (
+            (name or model_name(Path(checkpoint))) + ("+flip" if self.flip else "") + ("+guided" if self.upsample == "guided" else "")
+        )
 
     @torch.no_grad()
     def batch(self, x: torch.Tensor) -> torch.Tensor:
@@ -191,7 +204,9 @@ class UNetPredictor:
         return F.interpolate(torch.from_numpy(small)[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
-def make_predictor(name: str, device: torch.device, short_side: int | None = None, flip: bool | None = None, upsample: str | None = None) -> Predictor:
+def make_predictor(
+    name: str, device: torch.device, short_side: int | None = None, flip: bool | None = None, upsample: str | None = None
+) -> Predictor:
     """A predictor by name: a baseline, 'shipped', a checkpoint path, or a fusion `RULE:A+B`;
     `short_side`: U-Nets' input short side (None: each the size its file says it was trained at);
     `flip`: U-Nets average their maps of the image and its mirror image; `upsample`: how U-Net
@@ -212,7 +227,9 @@ def make_predictor(name: str, device: torch.device, short_side: int | None = Non
         from saliency.bench.fusion import FUSION_RULES, Fused
 
         if rule not in FUSION_RULES:
-            raise UserError(f"--model {name!r}: fusion rule {rule!r} is not one of {', '.join(FUSION_RULES)} (write e.g. agree:wctr+mbplus+mr)")
+            raise UserError(
+                f"--model {name!r}: fusion rule {rule!r} is not one of {', '.join(FUSION_RULES)} (write e.g. agree:wctr+mbplus+mr)"
+            )
         return Fused([make_predictor(m, device, short_side, flip, upsample) for m in members.split("+")], rule)
 
     if name == "shipped":

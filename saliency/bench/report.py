@@ -105,6 +105,10 @@ def qualitative_grid(records: list[dict[str, Any]], path: Path, k: int = 6, size
 
     rows, labels = [], []
     for group, items in (("best", ranked[:k]), ("worst", ranked[-k:])):
-        rows += [torch.stack([tile(r["image"]) for r in items]), torch.stack([tile(r["gt"]) for r in items]), torch.stack([tile(r["pred"]) for r in items])]
+        rows += [
+            torch.stack([tile(r["image"]) for r in items]),
+            torch.stack([tile(r["gt"]) for r in items]),
+            torch.stack([tile(r["pred"]) for r in items]),
+        ]
         labels += [f"{group}: image", "ground truth", "prediction"]
     return save_png(image_grid(rows, labels, label_width=90), path)

@@ -69,7 +69,9 @@ def _mean_min_distance(adj: np.ndarray, dist: np.ndarray) -> float:
     return float(mins[np.isfinite(mins)].mean()) if np.isfinite(mins).any() else 0.0
 
 
-def wctr(image: np.ndarray, pixels_per_superpixel: int = 600, min_superpixels: int = 60, compactness: float = 20.0, border: int = 8) -> np.ndarray:
+def wctr(
+    image: np.ndarray, pixels_per_superpixel: int = 600, min_superpixels: int = 60, compactness: float = 20.0, border: int = 8
+) -> np.ndarray:
     """RGB uint8 [H, W, 3] -> saliency map float32 [H, W] in [0, 1]."""
     h, w = image.shape[:2]
     labels, counts, lab = superpixels(image, max(min_superpixels, round(h * w / pixels_per_superpixel)), compactness)
@@ -79,7 +81,9 @@ def wctr(image: np.ndarray, pixels_per_superpixel: int = 600, min_superpixels: i
     ys, xs = np.mgrid[0:h, 0:w]
     pos = region_means(labels, np.stack([ys / h, xs / w], -1))
     band = min(border, max(1, min(h, w) // 8))
-    boundary = np.unique(np.concatenate([labels[:band].ravel(), labels[-band:].ravel(), labels[:, :band].ravel(), labels[:, -band:].ravel()]))
+    boundary = np.unique(
+        np.concatenate([labels[:band].ravel(), labels[-band:].ravel(), labels[:, :band].ravel(), labels[:, -band:].ravel()])
+    )
 
     adj = superpixel_graph(labels)
     colour = _pairwise(lab)

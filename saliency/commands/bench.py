@@ -28,12 +28,24 @@ from saliency.paths import runs_dir
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", choices=sorted(LAYOUTS), default="ecssd", help="benchmark set, in its official layout")
     p.add_argument("--root", type=Path, default=None, help="dataset folder (default: DATA/datasets/NAME, then ../shared/datasets/NAME)")
-    p.add_argument("--model", action="append", default=None, help=f"checkpoint file, 'shipped' or a baseline ({', '.join(BASELINES)}); repeatable (default: center-prior, wctr, the shipped model and the newest trained U-Net)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help=f"checkpoint file, 'shipped' or a baseline ({', '.join(BASELINES)}); repeatable (default: center-prior, wctr, the shipped model and the newest trained U-Net)",
+    )
     p.add_argument("--out", type=Path, default=None, help="results directory (default: DATA/runs/bench/DATASET)")
-    p.add_argument("--short-side", type=int, default=None, help="U-Net input: resize so the short side is this (default: the size the model was trained at, as its file records; the papers' U-Nets: 128)")
+    p.add_argument(
+        "--short-side",
+        type=int,
+        default=None,
+        help="U-Net input: resize so the short side is this (default: the size the model was trained at, as its file records; the papers' U-Nets: 128)",
+    )
     p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
     p.add_argument("--upsample", choices=UPSAMPLE_CHOICES, default="auto", help=UPSAMPLE_HELP)
-    p.add_argument("--download", action="store_true", help="fetch the set from its official source into DATA/datasets if it is not found (online only)")
+    p.add_argument(
+        "--download", action="store_true", help="fetch the set from its official source into DATA/datasets if it is not found (online only)"
+    )
     p.add_argument("--skip-bad", action="store_true", help="skip (and list) unreadable or mismatched files instead of stopping")
     p.add_argument("--limit", type=int, default=None, help="only the first N images (quick looks; not comparable to published figures)")
     p.add_argument("--no-field-metrics", action="store_true", help="papers' metrics only (faster)")
@@ -49,13 +61,22 @@ def evaluate(predictor, dataset, field: bool = True, progress: bool = True, thum
         pred = predictor(image)
         predict_s += time.perf_counter() - t
         per_image = evaluator.step(pred, gt)
-        records.append({"stem": sample.stem, **per_image,
-                        "image": cv2.resize(image, (thumb, thumb), interpolation=cv2.INTER_AREA),
-                        "gt": cv2.resize(gt.astype(np.uint8) * 255, (thumb, thumb), interpolation=cv2.INTER_AREA),
-                        "pred": cv2.resize((pred * 255).astype(np.uint8), (thumb, thumb), interpolation=cv2.INTER_AREA)})
+        records.append(
+            {
+                "stem": sample.stem,
+                **per_image,
+                "image": cv2.resize(image, (thumb, thumb), interpolation=cv2.INTER_AREA),
+                "gt": cv2.resize(gt.astype(np.uint8) * 255, (thumb, thumb), interpolation=cv2.INTER_AREA),
+                "pred": cv2.resize((pred * 255).astype(np.uint8), (thumb, thumb), interpolation=cv2.INTER_AREA),
+            }
+        )
     total = time.perf_counter() - t0
     result = evaluator.get_results()
-    result["timing"] = {"seconds": round(total, 2), "predict_seconds": round(predict_s, 2), "images_per_s": round(len(records) / max(total, 1e-9), 2)}
+    result["timing"] = {
+        "seconds": round(total, 2),
+        "predict_seconds": round(predict_s, 2),
+        "images_per_s": round(len(records) / max(total, 1e-9), 2),
+    }
     return result, records
 
 
@@ -91,16 +112,18 @@ def run(args: argparse.Namespace) -> None:
     for name in args.model or default_models():
         predictor = make_predictor(name, device, args.short_side, tta_flip(args.tta), upsampler(args.upsample))
         result, records = evaluate(predictor, dataset, field=not args.no_field_metrics)
-        result.update({
-            "model": predictor.name,
-            "checkpoint": str(Path(name).resolve()) if Path(name).exists() else None,
-            "dataset": args.dataset,
-            "root": str(dataset.root),
-            "images": len(records),
-            "protocol": f"short side {getattr(predictor, 'short_side', None) or args.short_side or 'as each model file records'} for U-Nets (+flip: with flip TTA), map resized back (+guided: guided by the photo's edges); GT >= 128; per-image metrics averaged",
-            "skipped": dataset.skipped,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        })
+        result.update(
+            {
+                "model": predictor.name,
+                "checkpoint": str(Path(name).resolve()) if Path(name).exists() else None,
+                "dataset": args.dataset,
+                "root": str(dataset.root),
+                "images": len(records),
+                "protocol": f"short side {getattr(predictor, 'short_side', None) or args.short_side or 'as each model file records'} for U-Nets (+flip: with flip TTA), map resized back (+guided: guided by the photo's edges); GT >= 128; per-image metrics averaged",
+                "skipped": dataset.skipped,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+        )
         write_json(out / f"results-{slug(predictor.name)}.json", result)
         qualitative_grid(records, out / f"grid-{slug(predictor.name)}.png")
         if dataset.skipped:

@@ -29,7 +29,11 @@ def add_generator_arguments(p: argparse.ArgumentParser, default: str = DEFAULT_G
 def add_device_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
-    p.add_argument("--deterministic", action="store_true", help="deterministic kernels (cuDNN autotuning off): a rerun on the same machine repeats bit for bit, also on CUDA, somewhat slower")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic kernels (cuDNN autotuning off): a rerun on the same machine repeats bit for bit, also on CUDA, somewhat slower",
+    )
 
 
 def device_from_args(args: argparse.Namespace):
@@ -63,8 +67,15 @@ def add_mask_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--polarity", choices=("light", "dark"), default=None, help="intensity rule: the background turns light or dark")
     m.add_argument("--min-area", type=float, default=None, help="reject masks covering less than this share (paper: 0.05)")
     m.add_argument("--max-area", type=float, default=None, help="reject masks covering more than this share (paper: 0.5)")
-    m.add_argument("--min-peaks", type=int, default=None, help="reject shifted images whose 12-bin histogram has fewer peaks (2021: 2; 0 disables)")
-    m.add_argument("--min-component", type=float, default=None, help="drop mask components smaller than this share of the largest (2021: 0.2; 0 disables)")
+    m.add_argument(
+        "--min-peaks", type=int, default=None, help="reject shifted images whose 12-bin histogram has fewer peaks (2021: 2; 0 disables)"
+    )
+    m.add_argument(
+        "--min-component",
+        type=float,
+        default=None,
+        help="drop mask components smaller than this share of the largest (2021: 0.2; 0 disables)",
+    )
 
 
 def mask_spec_from_args(args: argparse.Namespace, base: dict | None = None):

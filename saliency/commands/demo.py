@@ -39,8 +39,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", choices=sorted(SCALES), default="cpu", help="cpu: minutes on 2 cores; paper: the papers' sizes (GPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
-    p.add_argument("--download", action="store_true", help="fetch ECSSD, DUTS-TE and DUT-OMRON from their official sources where missing (online only)")
-    p.add_argument("--photos", type=Path, default=None, help="unlabeled photos: backgrounds for pasted synthetic objects in training, and where the report shows every model (default: the DUTS-TR photos, when present)")
+    p.add_argument(
+        "--download", action="store_true", help="fetch ECSSD, DUTS-TE and DUT-OMRON from their official sources where missing (online only)"
+    )
+    p.add_argument(
+        "--photos",
+        type=Path,
+        default=None,
+        help="unlabeled photos: backgrounds for pasted synthetic objects in training, and where the report shows every model (default: the DUTS-TR photos, when present)",
+    )
 
 
 def _stage(name: str, done: Path, argv: list[str], timings: dict) -> None:
@@ -72,14 +79,56 @@ def run(args: argparse.Namespace) -> None:
 
         directions = default_directions(gen)
         print(f"[demo] discover: using shipped directions {directions} (--rediscover to learn them anew)")
-    _stage("select", out / "select" / "selection.json", ["select", *common, "--directions", str(directions), "--out", str(out / "select")], timings)
-    _stage("synth", out / "synth" / "contact_sheet.png", ["synth", *common, *threads, "--selection", str(out / "select" / "selection.json"), "--n", str(scale["n"]), "--out", str(out / "synth")], timings)
+    _stage(
+        "select",
+        out / "select" / "selection.json",
+        ["select", *common, "--directions", str(directions), "--out", str(out / "select")],
+        timings,
+    )
+    _stage(
+        "synth",
+        out / "synth" / "contact_sheet.png",
+        [
+            "synth",
+            *common,
+            *threads,
+            "--selection",
+            str(out / "select" / "selection.json"),
+            "--n",
+            str(scale["n"]),
+            "--out",
+            str(out / "synth"),
+        ],
+        timings,
+    )
     photos = args.photos or (SHARED_DATASETS / "DUTS-TR-unlabeled-128" / "images")
     # real photos as backgrounds for pasted synthetic objects (the README's lever 3: .313 -> .379 max F on ECSSD)
     paste = ["--backgrounds", str(photos), "--degrade"] if photos.is_dir() else []
-    _stage("train-unet", out / "unet" / "summary.json", ["train-unet", *common, *threads, "--data", str(out / "synth"), "--out", str(out / "unet"),
-           "--steps", str(scale["steps"]), "--batch-size", str(scale["batch"]), "--size", str(scale["size"]), "--val-every", str(scale["val_every"]),
-           "--milestones", str(int(scale["steps"] * 2 / 3)), *paste], timings)
+    _stage(
+        "train-unet",
+        out / "unet" / "summary.json",
+        [
+            "train-unet",
+            *common,
+            *threads,
+            "--data",
+            str(out / "synth"),
+            "--out",
+            str(out / "unet"),
+            "--steps",
+            str(scale["steps"]),
+            "--batch-size",
+            str(scale["batch"]),
+            "--size",
+            str(scale["size"]),
+            "--val-every",
+            str(scale["val_every"]),
+            "--milestones",
+            str(int(scale["steps"] * 2 / 3)),
+            *paste,
+        ],
+        timings,
+    )
     found, missing = [], []
     for name, lay in LAYOUTS.items():
         present = any((r / lay.images).is_dir() for r in candidate_roots(name))
@@ -89,14 +138,39 @@ def run(args: argparse.Namespace) -> None:
             download_dataset(name)
             present = True
         (found if present else missing).append(name)
-    models = ["center-prior", "spectral-residual", "wctr", *(["shipped"] if SHIPPED_MODEL.is_file() else []), str(out / "unet" / "best.safetensors")]
+    models = [
+        "center-prior",
+        "spectral-residual",
+        "wctr",
+        *(["shipped"] if SHIPPED_MODEL.is_file() else []),
+        str(out / "unet" / "best.safetensors"),
+    ]
     for name in found:
         bench_out = out / "bench" / name
-        _stage(f"bench {name}", bench_out / "results.md", ["bench", "--dataset", name, "--device", args.device, "--out", str(bench_out), *sum((["--model", m] for m in models), [])], timings)
+        _stage(
+            f"bench {name}",
+            bench_out / "results.md",
+            ["bench", "--dataset", name, "--device", args.device, "--out", str(bench_out), *sum((["--model", m] for m in models), [])],
+            timings,
+        )
     if photos.is_dir():
-        photo_sheet(photos, [m for m in models if m not in ("center-prior", "spectral-residual")], out / "pictures" / "photos.png", args.device)
+        photo_sheet(
+            photos, [m for m in models if m not in ("center-prior", "spectral-residual")], out / "pictures" / "photos.png", args.device
+        )
     sheets = bundled_sheets([m for m in models if m not in BASELINES], out / "pictures", args.device)
-    report = write_report(out, gen, directions, found, missing, timings, time.perf_counter() - t0, args.weights, args.device, photos if photos.is_dir() else None, sheets)
+    report = write_report(
+        out,
+        gen,
+        directions,
+        found,
+        missing,
+        timings,
+        time.perf_counter() - t0,
+        args.weights,
+        args.device,
+        photos if photos.is_dir() else None,
+        sheets,
+    )
     if not found:
         print("[demo] no benchmark set found here; to measure every model on ECSSD, DUTS-TE and DUT-OMRON: saliency demo --download")
     print(f"[demo] report: {report}")
@@ -143,11 +217,27 @@ def photo_sheet(photos: Path, models: list[str], path: Path, device_name: str, n
 
 
 def chosen_label(sel: dict) -> str:
-    start = "a random direction" if sel.get("direction") is None else f"discovered direction {sel['direction']}{'+' if sel['sign'] > 0 else '-'}"
+    start = (
+        "a random direction"
+        if sel.get("direction") is None
+        else f"discovered direction {sel['direction']}{'+' if sel['sign'] > 0 else '-'}"
+    )
     return start if sel.get("source", "discovered") == "discovered" else f"optimised from {start}"
 
 
-def write_report(out: Path, gen: str, directions: Path, found: list[str], missing: list[str], timings: dict, wall: float, weights: str | None = None, device_name: str = "auto", photos: Path | None = None, sheets: dict[str, Path] | None = None) -> Path:
+def write_report(
+    out: Path,
+    gen: str,
+    directions: Path,
+    found: list[str],
+    missing: list[str],
+    timings: dict,
+    wall: float,
+    weights: str | None = None,
+    device_name: str = "auto",
+    photos: Path | None = None,
+    sheets: dict[str, Path] | None = None,
+) -> Path:
     pictures = out / "pictures"
     pictures.mkdir(exist_ok=True)
     sel = json.loads((out / "select" / "selection.json").read_text())
@@ -164,8 +254,13 @@ def write_report(out: Path, gen: str, directions: Path, found: list[str], missin
             ds = load_directions(directions)
             G = build_generator(gen, weights=weights, device=device)
             render_direction_grids(G, ds.directions.to(device), grids, float(ds.meta.get("shift_range", 6.0)))
-    for src, name in [(out / "select" / "chosen_direction.png", "chosen_direction.png"), (grids / "overview_00.png", "directions_overview.png"), (out / "select" / "candidates.png", "candidates.png"),
-                      (out / "synth" / "contact_sheet.png", "synth_contact_sheet.png"), (out / "unet" / "curves.png", "training_curves.png")]:
+    for src, name in [
+        (out / "select" / "chosen_direction.png", "chosen_direction.png"),
+        (grids / "overview_00.png", "directions_overview.png"),
+        (out / "select" / "candidates.png", "candidates.png"),
+        (out / "synth" / "contact_sheet.png", "synth_contact_sheet.png"),
+        (out / "unet" / "curves.png", "training_curves.png"),
+    ]:
         if src.exists():
             shutil.copyfile(src, pictures / name)
     unet = json.loads((out / "unet" / "summary.json").read_text())
@@ -173,7 +268,9 @@ def write_report(out: Path, gen: str, directions: Path, found: list[str], missin
     lines = [
         f"# Demo report: {gen}",
         "",
-        f"Generated {time.strftime('%Y-%m-%d %H:%M')}; stages run this time: " + (", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) or "none (all reused)") + f"; wall {wall / 60:.1f} min.",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M')}; stages run this time: "
+        + (", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) or "none (all reused)")
+        + f"; wall {wall / 60:.1f} min.",
         "",
         "## 1. Directions",
         f"Directions file: `{directions}`.",
@@ -189,7 +286,8 @@ def write_report(out: Path, gen: str, directions: Path, found: list[str], missin
         "![candidates](pictures/candidates.png)",
         "",
         "## 3. Synthetic pairs",
-        f"{manifest['count']} pairs, acceptance {manifest['acceptance_rate']:.1%}, rejected by " + ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items())
+        f"{manifest['count']} pairs, acceptance {manifest['acceptance_rate']:.1%}, rejected by "
+        + ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items())
         + f"; mean mask area {manifest.get('mean_mask_area', float('nan')):.3f}, {manifest.get('mask_border_share', float('nan')):.1%} of mask pixels in the outer 5% band.",
         "",
         "![contact sheet](pictures/synth_contact_sheet.png)",
@@ -209,11 +307,21 @@ def write_report(out: Path, gen: str, directions: Path, found: list[str], missin
             lines += [f"![{name} {png}](pictures/{name}-{png})", ""]
     lines += ["", "## 6. The models on photos", ""]
     for name, sheet in (sheets or {}).items():
-        lines += [f"`{name}` on scikit-image's bundled photos: map and cut-out at full resolution, as `saliency predict --cutout` writes them:", "", f"![{name}](pictures/{sheet.name})", ""]
+        lines += [
+            f"`{name}` on scikit-image's bundled photos: map and cut-out at full resolution, as `saliency predict --cutout` writes them:",
+            "",
+            f"![{name}](pictures/{sheet.name})",
+            "",
+        ]
     if photos is not None:
         lines += [f"Maps of each model on photos of `{photos}` (no masks needed to look):", "", "![photos](pictures/photos.png)", ""]
     if missing:
-        lines += ["", "Not found here: " + ", ".join(missing) + f". Rerun with `saliency demo --download` to fetch them from their official sources, or put them in their official layouts under `{candidate_roots(missing[0])[0].parent}` (see the README)."]
+        lines += [
+            "",
+            "Not found here: "
+            + ", ".join(missing)
+            + f". Rerun with `saliency demo --download` to fetch them from their official sources, or put them in their official layouts under `{candidate_roots(missing[0])[0].parent}` (see the README).",
+        ]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

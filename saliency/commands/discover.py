@@ -25,15 +25,24 @@ from saliency.paths import runs_dir
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_generator_arguments(p)
     p.add_argument("--out", type=Path, default=None, help="run directory (default: DATA/runs/discover-GENERATOR)")
-    p.add_argument("--deformator", choices=sorted(DEFORMATORS), default=None, help="linear, ortho (expm of skew matrix) or proj (unit columns)")
-    p.add_argument("--directions", type=int, default=None, help="K, the number of directions (default: generator's; ortho: up to the latent size)")
+    p.add_argument(
+        "--deformator", choices=sorted(DEFORMATORS), default=None, help="linear, ortho (expm of skew matrix) or proj (unit columns)"
+    )
+    p.add_argument(
+        "--directions", type=int, default=None, help="K, the number of directions (default: generator's; ortho: up to the latent size)"
+    )
     p.add_argument("--reconstructor", choices=sorted(RECONSTRUCTORS), default=None, help="resnet18 (paper) or lenet (fast on CPU)")
     p.add_argument("--steps", type=int, default=None, help="training steps")
     p.add_argument("--batch-size", type=int, default=None, help="latents per step (paper: 32)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate for deformator and reconstructor (paper: 1e-4)")
     p.add_argument("--shift-range", type=float, default=None, help="eps ~ U[-r, r] (paper: 6)")
     p.add_argument("--min-shift", type=float, default=None, help="|eps| is raised to at least this (paper: 0.5)")
-    p.add_argument("--shift-loss-weight", type=float, default=None, help="weight of the L1 loss on eps (paper: 0.25; planted: 0, see its registry entry)")
+    p.add_argument(
+        "--shift-loss-weight",
+        type=float,
+        default=None,
+        help="weight of the L1 loss on eps (paper: 0.25; planted: 0, see its registry entry)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of initial weights and of every step's samples")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
     p.add_argument("--log-every", type=int, default=50, help="steps between log lines")

@@ -21,12 +21,27 @@ from saliency.unet.model import SaliencyModel, average_models, load_model, save_
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", type=Path, action="append", required=True,
-                   help="model from `saliency train-unet`; repeat it to write the weight average of several of one architecture (a model soup)")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        required=True,
+        help="model from `saliency train-unet`; repeat it to write the weight average of several of one architecture (a model soup)",
+    )
     p.add_argument("--onnx", type=Path, default=None, help="output .onnx file")
     p.add_argument("--fp16", type=Path, default=None, help="output .safetensors with fp16 weights (same metadata)")
-    p.add_argument("--tta", choices=("none", "flip"), default=None, help="with --fp16: record the test-time augmentation `predict` and `bench` use for this model by default (default: keep the checkpoint's)")
-    p.add_argument("--upsample", choices=UPSAMPLERS, default=None, help="with --fp16: record how `bench` brings this model's maps to the image's size by default (default: keep the checkpoint's)")
+    p.add_argument(
+        "--tta",
+        choices=("none", "flip"),
+        default=None,
+        help="with --fp16: record the test-time augmentation `predict` and `bench` use for this model by default (default: keep the checkpoint's)",
+    )
+    p.add_argument(
+        "--upsample",
+        choices=UPSAMPLERS,
+        default=None,
+        help="with --fp16: record how `bench` brings this model's maps to the image's size by default (default: keep the checkpoint's)",
+    )
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
     p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |onnx - torch| on the test batch")
 
@@ -52,7 +67,16 @@ def export_onnx(net: SaliencyModel, path: Path, opset: int = 17) -> torch.nn.Mod
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (example,), str(path), input_names=["image"], output_names=["saliency"], dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            input_names=["image"],
+            output_names=["saliency"],
+            dynamic_axes=dynamic,
+            opset_version=opset,
+            dynamo=False,
+        )
     return model
 
 
@@ -89,7 +113,9 @@ def run(args: argparse.Namespace) -> None:
         print(f"exporting the weight average of {len(args.checkpoint)} models: {', '.join(map(str, args.checkpoint))}")
     if args.fp16 is not None:
         diff = export_fp16(model, args.fp16, args.tta, args.upsample)
-        print(f"wrote {args.fp16} ({args.fp16.stat().st_size / 1e6:.1f} MB); max |fp16 - fp32| map difference {diff:.2e} on a 2x3x96x160 batch")
+        print(
+            f"wrote {args.fp16} ({args.fp16.stat().st_size / 1e6:.1f} MB); max |fp16 - fp32| map difference {diff:.2e} on a 2x3x96x160 batch"
+        )
     if args.onnx is None:
         return
     wrapped = export_onnx(model, args.onnx, args.opset)

@@ -38,9 +38,22 @@ def run(args: argparse.Namespace) -> None:
 
     device = device_from_args(args)
     G = generator_from_args(args, device)
-    cfg = InvertConfig(generator=args.generator, photos=str(args.photos) if args.photos else None, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                       latent_weight=args.latent_weight, photo_weight=args.photo_weight, seed=args.seed, checkpoint_every=args.checkpoint_every, log_every=args.log_every)
+    cfg = InvertConfig(
+        generator=args.generator,
+        photos=str(args.photos) if args.photos else None,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        latent_weight=args.latent_weight,
+        photo_weight=args.photo_weight,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+    )
     out = args.out or runs_dir() / f"invert-{args.generator}"
     s = train_inverter(G, cfg, out, device)
-    print(f"inverter: {out / 'inverter.safetensors'} (held-out latent error {s['latent_relative_error']:.3f} of |z|^2"
-          + (f", photo reconstruction L1 {s['photo_l1']:.3f}" if "photo_l1" in s else "") + ")")
+    print(
+        f"inverter: {out / 'inverter.safetensors'} (held-out latent error {s['latent_relative_error']:.3f} of |z|^2"
+        + (f", photo reconstruction L1 {s['photo_l1']:.3f}" if "photo_l1" in s else "")
+        + ")"
+    )

@@ -27,12 +27,27 @@ from saliency.images import is_image_file, try_read_rgb
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", type=Path, help="image files or folders of images (searched recursively)")
-    p.add_argument("--checkpoint", type=Path, default=None, help="model from `saliency train-unet` (default: the saliency model shipped with the package)")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="model from `saliency train-unet` (default: the saliency model shipped with the package)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder (mirrors the input folders)")
     p.add_argument("--threshold", type=float, default=0.5, help="binary mask threshold on the soft map")
     p.add_argument("--cutout", action="store_true", help="also write RGBA cut-outs with a transparent background")
-    p.add_argument("--upsample", choices=UPSAMPLERS, default="guided", help="map to full resolution: guided by the photo's edges, or a plain resize (the benchmarks' protocol)")
-    p.add_argument("--short-side", type=int, default=None, help="U-Net input: resize so the short side is this (default: the size the model was trained at, as its file records; the papers' U-Nets: 128)")
+    p.add_argument(
+        "--upsample",
+        choices=UPSAMPLERS,
+        default="guided",
+        help="map to full resolution: guided by the photo's edges, or a plain resize (the benchmarks' protocol)",
+    )
+    p.add_argument(
+        "--short-side",
+        type=int,
+        default=None,
+        help="U-Net input: resize so the short side is this (default: the size the model was trained at, as its file records; the papers' U-Nets: 128)",
+    )
     p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
     p.add_argument("--overwrite", action="store_true", help="redo photos whose outputs exist (default: a rerun skips them)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (CUDA absent: a warning, then the CPU)")
@@ -74,7 +89,9 @@ def run(args: argparse.Namespace) -> None:
     items = expand(args.images)
     todo = [(src, name) for src, name in items if args.overwrite or not all(p.exists() for p in outputs(args.out, name, args.cutout))]
     model = load(args.checkpoint, args.device, args.short_side, args.tta, args.upsample)
-    print(f"device: {describe(model.predictor.device)}; {len(items)} images, {len(items) - len(todo)} already done (skipped; --overwrite redoes them)")
+    print(
+        f"device: {describe(model.predictor.device)}; {len(items)} images, {len(items) - len(todo)} already done (skipped; --overwrite redoes them)"
+    )
     failed: list[tuple[Path, str]] = []
     for src, name in tqdm(todo, desc="predict", unit="img"):
         image, why = try_read_rgb(src)
@@ -91,5 +108,7 @@ def run(args: argparse.Namespace) -> None:
     print(f"wrote {done} image(s) to {args.out}" + (" (maps, masks, cut-outs)" if args.cutout else " (maps, masks)"))
     if failed:
         listing = "\n".join(f"  {path}: {why}" for path, why in failed)
-        raise UserError(f"{len(failed)} of {len(items)} file(s) could not be read; every other image was written:\n{listing}\n"
-                        "fix or remove them and rerun the same command: finished images are skipped")
+        raise UserError(
+            f"{len(failed)} of {len(items)} file(s) could not be read; every other image was written:\n{listing}\n"
+            "fix or remove them and rerun the same command: finished images are skipped"
+        )

@@ -19,28 +19,74 @@ from saliency.paths import runs_dir
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_generator_arguments(p)
     p.add_argument("--photos", type=Path, required=True, help="folder of unlabeled photos (searched recursively)")
-    p.add_argument("--teacher", action="append", required=True, help="train-unet checkpoint, 'shipped', a bench baseline (wctr, mbplus, mr, ...) or 'gan'; repeatable (maps fused by --fusion)")
+    p.add_argument(
+        "--teacher",
+        action="append",
+        required=True,
+        help="train-unet checkpoint, 'shipped', a bench baseline (wctr, mbplus, mr, ...) or 'gan'; repeatable (maps fused by --fusion)",
+    )
     p.add_argument("--out", type=Path, default=None, help="output directory (default: DATA/runs/pseudo-PHOTOS)")
     add_pseudo_label_arguments(p)
 
 
 def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("pseudo-masks")
-    g.add_argument("--margin", type=float, default=0.2, help="object above 0.5 + margin, background below 0.5 - margin, unsure between (no loss)")
-    g.add_argument("--adaptive", action="store_true", help="centre the band on each map's adaptive threshold (2 x its mean, at most 0.5) and scale it alike: whole objects from a cautious teacher")
+    g.add_argument(
+        "--margin", type=float, default=0.2, help="object above 0.5 + margin, background below 0.5 - margin, unsure between (no loss)"
+    )
+    g.add_argument(
+        "--adaptive",
+        action="store_true",
+        help="centre the band on each map's adaptive threshold (2 x its mean, at most 0.5) and scale it alike: whole objects from a cautious teacher",
+    )
     g.add_argument("--keep", type=float, default=0.7, help="share of photos kept, those with the most sure pixels first")
     g.add_argument("--limit", type=int, default=None, help="first N photos only")
-    g.add_argument("--fusion", choices=("mean", "agree"), default="mean", help="several teachers: average their maps, or weight each per photo by its agreement with the others")
+    g.add_argument(
+        "--fusion",
+        choices=("mean", "agree"),
+        default="mean",
+        help="several teachers: average their maps, or weight each per photo by its agreement with the others",
+    )
     g.add_argument("--refine", action="store_true", help="snap the fused map's edges onto the photo's (guided filter) before thresholding")
-    g.add_argument("--confidence", action="store_true", help="per-pixel loss weight rising from 0 at the threshold to 1 at the band's edge, instead of a hard sure/unsure band")
-    g.add_argument("--rank", choices=("sure", "agreement"), default="sure", help="which photos --keep keeps: most sure pixels, or sure share x teacher agreement")
-    g.add_argument("--fill-holes", action="store_true", help="make background enclosed by the object object (solid subjects; a gap open to the background stays)")
+    g.add_argument(
+        "--confidence",
+        action="store_true",
+        help="per-pixel loss weight rising from 0 at the threshold to 1 at the band's edge, instead of a hard sure/unsure band",
+    )
+    g.add_argument(
+        "--rank",
+        choices=("sure", "agreement"),
+        default="sure",
+        help="which photos --keep keeps: most sure pixels, or sure share x teacher agreement",
+    )
+    g.add_argument(
+        "--fill-holes",
+        action="store_true",
+        help="make background enclosed by the object object (solid subjects; a gap open to the background stays)",
+    )
     g.add_argument("--inverter", type=Path, default=None, help="with --teacher gan: the inversion encoder from `saliency invert`")
-    g.add_argument("--selection", type=Path, default=None, help="with --teacher gan: selection.json (default: the generator's latest or shipped one)")
-    g.add_argument("--short-side", type=int, default=None, help="U-Net input: resize so the short side is this (default: the size the model was trained at, as its file records; the papers' U-Nets: 128)")
-    g.add_argument("--map-cache", type=Path, default=None, help="where the classical teachers' maps are kept for later rounds (default: DATA/cache/teacher-maps)")
+    g.add_argument(
+        "--selection", type=Path, default=None, help="with --teacher gan: selection.json (default: the generator's latest or shipped one)"
+    )
+    g.add_argument(
+        "--short-side",
+        type=int,
+        default=None,
+        help="U-Net input: resize so the short side is this (default: the size the model was trained at, as its file records; the papers' U-Nets: 128)",
+    )
+    g.add_argument(
+        "--map-cache",
+        type=Path,
+        default=None,
+        help="where the classical teachers' maps are kept for later rounds (default: DATA/cache/teacher-maps)",
+    )
     g.add_argument("--no-map-cache", action="store_true", help="compute every classical teacher's map afresh and keep none")
-    g.add_argument("--map-workers", type=int, default=1, help="processes that compute the classical teachers' maps into the map cache first (default 1: one at a time, as pseudo-labelling goes)")
+    g.add_argument(
+        "--map-workers",
+        type=int,
+        default=1,
+        help="processes that compute the classical teachers' maps into the map cache first (default 1: one at a time, as pseudo-labelling goes)",
+    )
 
 
 def pseudo_label_options(args: argparse.Namespace) -> dict:
@@ -114,5 +160,7 @@ def run(args: argparse.Namespace) -> None:
     cfg = PseudoLabelConfig(photos=str(args.photos), teachers=list(args.teacher), **pseudo_label_options(args))
     out = args.out or runs_dir() / f"pseudo-{args.photos.name}"
     summary = label_photos(cfg, build_teachers(args, device), out)
-    print(f"{summary['kept']} of {summary['photos']} photos kept (sure pixels {summary['mean_sure_kept']:.0%}, object area {summary['mean_area_kept']:.2f}): "
-          f"{out / 'pairs.json'}; picture {out / 'pseudo_masks.png'}")
+    print(
+        f"{summary['kept']} of {summary['photos']} photos kept (sure pixels {summary['mean_sure_kept']:.0%}, object area {summary['mean_area_kept']:.2f}): "
+        f"{out / 'pairs.json'}; picture {out / 'pseudo_masks.png'}"
+    )

@@ -47,19 +47,33 @@ from saliency.viz import image_grid, save_png
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_generator_arguments(p)
-    p.add_argument("--directions", type=Path, default=None, help="directions file (default: DATA/runs/discover-GENERATOR, else the shipped one); "
-                   "'none': no discovery, optimise from --random-starts only (Melas-Kyriazi et al. 2022)")
+    p.add_argument(
+        "--directions",
+        type=Path,
+        default=None,
+        help="directions file (default: DATA/runs/discover-GENERATOR, else the shipped one); "
+        "'none': no discovery, optimise from --random-starts only (Melas-Kyriazi et al. 2022)",
+    )
     p.add_argument("--out", type=Path, default=None, help="output directory (default: DATA/runs/select-GENERATOR)")
     p.add_argument("--shifts", default=None, help="comma-separated shift magnitudes along unit directions (default: generator's)")
     p.add_argument("--samples", type=int, default=32, help="latents in the fixed scoring batch")
     p.add_argument("--seed", type=int, default=0, help="seed of the scoring batch (optimisation and random starts use others)")
-    p.add_argument("--min-score", type=float, default=None, help="best score below this means no background direction (default: generator's)")
+    p.add_argument(
+        "--min-score", type=float, default=None, help="best score below this means no background direction (default: generator's)"
+    )
     p.add_argument("--top", type=int, default=5, help="candidates shown in candidates.png")
     p.add_argument("--direction", type=int, default=None, help="start from this direction index only")
     p.add_argument("--sign", choices=("+", "-"), default=None, help="with --direction: the shift's sign (default: both)")
     p.add_argument("--shift", type=float, default=None, help="with --direction: the shift magnitude")
-    p.add_argument("--optimise-steps", type=int, default=None, help="gradient steps per optimised start (0: rank the discovered directions only; default: generator's)")
-    p.add_argument("--starts", type=int, default=None, help="best discovered candidates per polarity to optimise from (default: generator's)")
+    p.add_argument(
+        "--optimise-steps",
+        type=int,
+        default=None,
+        help="gradient steps per optimised start (0: rank the discovered directions only; default: generator's)",
+    )
+    p.add_argument(
+        "--starts", type=int, default=None, help="best discovered candidates per polarity to optimise from (default: generator's)"
+    )
     p.add_argument("--random-starts", type=int, default=None, help="random directions per polarity to optimise from (default: generator's)")
     add_mask_arguments(p)
 
@@ -125,7 +139,9 @@ def run(args: argparse.Namespace) -> None:
     n_starts = args.starts if args.starts is not None else defaults["optimise_starts"]
     n_random = args.random_starts if args.random_starts is not None else defaults["optimise_random_starts"]
     if path is None and (not steps or not n_random or args.direction is not None):
-        raise UserError("--directions none optimises from random starts only: give --random-starts N and --optimise-steps N above 0, and no --direction")
+        raise UserError(
+            "--directions none optimises from random starts only: give --random-starts N and --optimise-steps N above 0, and no --direction"
+        )
 
     directions, indices, signs = ds.directions, list(range(len(ds))), (1, -1)
     if args.direction is not None:
@@ -165,11 +181,14 @@ def run(args: argparse.Namespace) -> None:
     table = markdown_table(rows)
     out.mkdir(parents=True, exist_ok=True)
     (out / "ranking.md").write_text(table + "\n")
-    write_json(out / "ranking.json", {
-        "directions_file": str(path) if path else None,
-        "mask": {"rule": base.rule, "threshold": base.threshold, "polarities": polarities},
-        "rows": [dict(r, vector=[round(float(v), 6) for v in vectors[id(r)]] if r["source"] != "discovered" else None) for r in rows],
-    })
+    write_json(
+        out / "ranking.json",
+        {
+            "directions_file": str(path) if path else None,
+            "mask": {"rule": base.rule, "threshold": base.threshold, "polarities": polarities},
+            "rows": [dict(r, vector=[round(float(v), 6) for v in vectors[id(r)]] if r["source"] != "discovered" else None) for r in rows],
+        },
+    )
     print(table)
 
     best = rows[0]

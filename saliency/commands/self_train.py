@@ -28,12 +28,28 @@ from saliency.paths import runs_dir
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_generator_arguments(p)
     p.add_argument("--photos", type=Path, required=True, help="folder of unlabeled photos (searched recursively)")
-    p.add_argument("--recipe", choices=sorted(RECIPES), default=None, help="preset of every flag: 'shipped' adapts the shipped model to --photos (see above)")
-    p.add_argument("--teacher", action="append", default=None, help="round 0's teacher(s): train-unet checkpoint, bench baseline (wctr) or 'gan'; repeatable")
-    p.add_argument("--init-teaches", action="store_true", help="the --init model teaches round 0 beside --teacher, as each student teaches the round after it")
+    p.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default=None,
+        help="preset of every flag: 'shipped' adapts the shipped model to --photos (see above)",
+    )
+    p.add_argument(
+        "--teacher",
+        action="append",
+        default=None,
+        help="round 0's teacher(s): train-unet checkpoint, bench baseline (wctr) or 'gan'; repeatable",
+    )
+    p.add_argument(
+        "--init-teaches",
+        action="store_true",
+        help="the --init model teaches round 0 beside --teacher, as each student teaches the round after it",
+    )
     p.add_argument("--rounds", type=int, default=2, help="pseudo-label / train rounds")
     p.add_argument("--keep-teachers", action="store_true", help="later rounds average the previous student with the given teachers")
-    p.add_argument("--from-scratch", action="store_true", help="each student starts from --init or random weights, not from the previous student")
+    p.add_argument(
+        "--from-scratch", action="store_true", help="each student starts from --init or random weights, not from the previous student"
+    )
     p.add_argument("--out", type=Path, default=None, help="run directory (default: DATA/runs/self-train)")
     add_pseudo_label_arguments(p)
     add_training_arguments(p)
@@ -42,10 +58,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 # Each recipe: flag destinations -> values ("shipped" as --init: the package's model file).
 RECIPES = {
     "shipped": {
-        "teacher": ["wctr", "mbplus", "mr", "hs"], "init": "shipped", "init_teaches": True, "keep_teachers": True, "rounds": 1,
-        "fusion": "agree", "refine": True, "confidence": True, "rank": "agreement", "fill_holes": True,
-        "encoder": "resnet18", "decoder_channels": "128,64,32,16,16", "size": 128, "batch_size": 16, "steps": 1000, "milestones": "700",
-        "lr": 5e-4, "degrade": True, "ema": 0.999, "zoom_out": 0.3,
+        "teacher": ["wctr", "mbplus", "mr", "hs"],
+        "init": "shipped",
+        "init_teaches": True,
+        "keep_teachers": True,
+        "rounds": 1,
+        "fusion": "agree",
+        "refine": True,
+        "confidence": True,
+        "rank": "agreement",
+        "fill_holes": True,
+        "encoder": "resnet18",
+        "decoder_channels": "128,64,32,16,16",
+        "size": 128,
+        "batch_size": 16,
+        "steps": 1000,
+        "milestones": "700",
+        "lr": 5e-4,
+        "degrade": True,
+        "ema": 0.999,
+        "zoom_out": 0.3,
     },
 }
 
@@ -78,10 +110,19 @@ def run(args: argparse.Namespace) -> None:
     if not args.teacher:
         raise UserError("name the teachers (--teacher, repeatable) or a recipe (--recipe shipped)")
     device = device_from_args(args)
-    cfg = SelfTrainConfig(photos=str(args.photos), teachers=list(args.teacher), rounds=args.rounds, keep_teachers=args.keep_teachers, from_scratch=args.from_scratch,
-                          init_teaches=args.init_teaches, **pseudo_label_options(args))
+    cfg = SelfTrainConfig(
+        photos=str(args.photos),
+        teachers=list(args.teacher),
+        rounds=args.rounds,
+        keep_teachers=args.keep_teachers,
+        from_scratch=args.from_scratch,
+        init_teaches=args.init_teaches,
+        **pseudo_label_options(args),
+    )
     template = training_config(args, device, data=None)
     out = args.out or runs_dir() / "self-train"
     summary = run_rounds(cfg, template, out, device, teacher_factory(args, device))
     for r in summary["rounds"]:
-        print(f"round {r['round']}: {r['kept_photos']} photos kept (sure {r['mean_sure']:.0%}, area {r['mean_area']:.2f}) -> {r['student']}")
+        print(
+            f"round {r['round']}: {r['kept_photos']} photos kept (sure {r['mean_sure']:.0%}, area {r['mean_area']:.2f}) -> {r['student']}"
+        )

@@ -34,19 +34,51 @@ from saliency.synthesis import SynthConfig, contact_sheet, synthesize
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_generator_arguments(p)
-    p.add_argument("--selection", type=Path, default=None, help="selection.json from `saliency select` (default: DATA/runs/select-GENERATOR/selection.json, else the generator's shipped one)")
-    p.add_argument("--n", "--num-pairs", dest="n", type=int, default=10_000, help="accepted pairs to write, over all processes (under torchrun write --num-pairs: torchrun reads --n as its own --nnodes)")
+    p.add_argument(
+        "--selection",
+        type=Path,
+        default=None,
+        help="selection.json from `saliency select` (default: DATA/runs/select-GENERATOR/selection.json, else the generator's shipped one)",
+    )
+    p.add_argument(
+        "--n",
+        "--num-pairs",
+        dest="n",
+        type=int,
+        default=10_000,
+        help="accepted pairs to write, over all processes (under torchrun write --num-pairs: torchrun reads --n as its own --nnodes)",
+    )
     p.add_argument("--out", type=Path, default=None, help="output directory (default: DATA/runs/synth-GENERATOR)")
     p.add_argument("--shift", type=float, default=None, help="shift magnitude (default: the selection's)")
     p.add_argument("--batch-size", type=int, default=64, help="candidates generated per batch")
     p.add_argument("--shard-size", type=int, default=1000, help="pairs per shard directory")
     p.add_argument("--seed", type=int, default=0, help="seed of the candidate stream")
-    p.add_argument("--shard", type=int, default=0, help="this process writes shards shard, shard + num-shards, ... (0-based; under torchrun or srun: the rank)")
-    p.add_argument("--num-shards", type=int, default=1, help="number of processes sharing the work (under torchrun or srun: the world size)")
-    p.add_argument("--format", choices=("png", "webdataset"), default="png", help="png: a folder per shard; webdataset: one tar per shard, for streaming training from storage")
-    p.add_argument("--latents-from", type=Path, default=None, metavar="PHOTOS", help="draw latents near these unlabeled photos: E(photo) + noise (2021's E-BigBiGAN); needs --inverter")
+    p.add_argument(
+        "--shard",
+        type=int,
+        default=0,
+        help="this process writes shards shard, shard + num-shards, ... (0-based; under torchrun or srun: the rank)",
+    )
+    p.add_argument(
+        "--num-shards", type=int, default=1, help="number of processes sharing the work (under torchrun or srun: the world size)"
+    )
+    p.add_argument(
+        "--format",
+        choices=("png", "webdataset"),
+        default="png",
+        help="png: a folder per shard; webdataset: one tar per shard, for streaming training from storage",
+    )
+    p.add_argument(
+        "--latents-from",
+        type=Path,
+        default=None,
+        metavar="PHOTOS",
+        help="draw latents near these unlabeled photos: E(photo) + noise (2021's E-BigBiGAN); needs --inverter",
+    )
     p.add_argument("--inverter", type=Path, default=None, help="with --latents-from: the encoder from `saliency invert`")
-    p.add_argument("--latent-noise", type=float, default=0.5, help="with --latents-from: standard deviation of the Gaussian added to E(photo)")
+    p.add_argument(
+        "--latent-noise", type=float, default=0.5, help="with --latents-from: standard deviation of the Gaussian added to E(photo)"
+    )
     add_mask_arguments(p)
 
 
@@ -75,7 +107,9 @@ def run(args: argparse.Namespace) -> None:
         print(f"selection: {selection_path} (pass --selection FILE for another)")
     selection = load_selection(selection_path)
     if selection.get("generator") not in (None, args.generator):
-        raise UserError(f"the selection was made for {selection['generator']}, not {args.generator}; pass --generator {selection['generator']}")
+        raise UserError(
+            f"the selection was made for {selection['generator']}, not {args.generator}; pass --generator {selection['generator']}"
+        )
     classes = parse_classes(args.classes)
     G = generator_from_args(args, device)
     if len(selection["vector"]) != G.latent_dim:
@@ -117,9 +151,13 @@ def run(args: argparse.Namespace) -> None:
     out = args.out or runs_dir() / f"synth-{args.generator}"
     manifest = synthesize(G, cfg, out, latent_bank=bank)
     if not manifest["complete"]:
-        print(f"part {cfg.part} of {cfg.num_parts}: its {manifest['count']} pairs are in {out}; the process that completes the last shard writes the manifest")
+        print(
+            f"part {cfg.part} of {cfg.num_parts}: its {manifest['count']} pairs are in {out}; the process that completes the last shard writes the manifest"
+        )
         return
     sheet = contact_sheet(out, out / "contact_sheet.png")
-    print(f"{manifest['count']} pairs in {out} (acceptance {manifest['acceptance_rate']:.1%}; rejected: "
-          + ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items())
-          + f"; mean mask area {manifest['mean_mask_area']:.3f}, {manifest['mask_border_share']:.1%} of mask pixels in the outer 5% band); contact sheet {sheet}")
+    print(
+        f"{manifest['count']} pairs in {out} (acceptance {manifest['acceptance_rate']:.1%}; rejected: "
+        + ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items())
+        + f"; mean mask area {manifest['mean_mask_area']:.3f}, {manifest['mask_border_share']:.1%} of mask pixels in the outer 5% band); contact sheet {sheet}"
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
 from saliency.commands.common import device_from_args
 from saliency.gan.models import NORMS
 from saliency.gan.train import GANConfig, train_gan
@@ -28,24 +27,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=20000, help="training steps (one D and one G update each)")
     p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate of both networks")
     p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the sampled generator")
-    p.add_argument("--d-norm", choices=NORMS, default="batch", help="discriminator normalisation: batch (DCGAN; learns) or spectral (SNGAN; stayed unable to tell samples from photos on a CPU budget)")
+    p.add_argument(
+        "--d-norm",
+        choices=NORMS,
+        default="batch",
+        help="discriminator normalisation: batch (DCGAN; learns) or spectral (SNGAN; stayed unable to tell samples from photos on a CPU budget)",
+    )
     p.add_argument("--augment", action="store_true", help="DiffAugment on real and fake images (for a few thousand photos or fewer)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, batches and augmentation")
     p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
     p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (bf16 autocast on CUDA)")
-    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES", help="stop after this long, checkpoint and export the EMA generator; rerun to continue")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="stop after this long, checkpoint and export the EMA generator; rerun to continue",
+    )
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
-    p.add_argument("--deterministic", action="store_true", help="deterministic kernels (cuDNN autotuning off): a rerun on the same machine repeats bit for bit, also on CUDA, somewhat slower")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic kernels (cuDNN autotuning off): a rerun on the same machine repeats bit for bit, also on CUDA, somewhat slower",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
     device = device_from_args(args)
     cfg = GANConfig(
-        images=str(args.images), resolution=args.resolution, latent_dim=args.latent_dim, width=args.width,
-        batch_size=args.batch_size, steps=args.steps, lr=args.lr, ema=args.ema, augment=args.augment, d_norm=args.d_norm, seed=args.seed,
-        sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+        images=str(args.images),
+        resolution=args.resolution,
+        latent_dim=args.latent_dim,
+        width=args.width,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        lr=args.lr,
+        ema=args.ema,
+        augment=args.augment,
+        d_norm=args.d_norm,
+        seed=args.seed,
+        sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
     )
     out = args.out or runs_dir() / "gan"
     meta = train_gan(cfg, out, device, time_limit=args.time_limit * 60 if args.time_limit else None)

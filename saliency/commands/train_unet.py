@@ -28,7 +28,11 @@ from saliency.unet.train import PRESETS, TrainConfig, train, training_source, va
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_generator_arguments(p)
-    p.add_argument("--data", default=None, help="synth output, folder with images/ and masks/, pseudo-label output, or WebDataset shards (a folder, tar paths, http(s) URLs or pipe: commands, brace patterns allowed) (default: DATA/runs/synth-GENERATOR)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="synth output, folder with images/ and masks/, pseudo-label output, or WebDataset shards (a folder, tar paths, http(s) URLs or pipe: commands, brace patterns allowed) (default: DATA/runs/synth-GENERATOR)",
+    )
     p.add_argument("--on-the-fly", action="store_true", help="draw pairs from the generator and --selection instead of files")
     p.add_argument("--selection", type=Path, default=None, help="with --on-the-fly: selection.json (default: DATA/runs/select-GENERATOR)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default: DATA/runs/unet-GENERATOR)")
@@ -42,40 +46,98 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--encoder-weights", default="none", help="'none' (papers: from scratch) or 'imagenet' (needs internet)")
     t.add_argument("--decoder-channels", default="256,128,64,32,16", help="U-Net decoder widths, comma-separated (5 values)")
     t.add_argument("--size", type=int, default=128, help="training input size (square)")
-    t.add_argument("--preset", choices=sorted(PRESETS), default="2021", help="the papers' schedules: 2020 (lr 5e-3, x0.2/4k, 15k steps, batch 128), 2021 (lr 1e-3, x0.2 at 8k, 12k, batch 95)")
+    t.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="2021",
+        help="the papers' schedules: 2020 (lr 5e-3, x0.2/4k, 15k steps, batch 128), 2021 (lr 1e-3, x0.2 at 8k, 12k, batch 95)",
+    )
     t.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: preset's)")
     t.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
     t.add_argument("--batch-size", type=int, default=None, help="global batch size (default: preset's)")
     t.add_argument("--milestones", default=None, help="comma-separated steps where lr is multiplied by --gamma (default: preset's)")
     t.add_argument("--gamma", type=float, default=None, help="lr decay factor at milestones (default: preset's)")
     t.add_argument("--dice-weight", type=float, default=0.0, help="add this times a soft Dice loss to BCE (0: BCE only)")
-    t.add_argument("--soft-targets", action="store_true", help="pseudo-masks with confidence (pseudo-label --confidence): learn 0.5 +- confidence/2 at every pixel "
-                   "instead of a hard target weighted by confidence (soft targets: the student learns how sure its teachers were)")
+    t.add_argument(
+        "--soft-targets",
+        action="store_true",
+        help="pseudo-masks with confidence (pseudo-label --confidence): learn 0.5 +- confidence/2 at every pixel "
+        "instead of a hard target weighted by confidence (soft targets: the student learns how sure its teachers were)",
+    )
     t.add_argument("--no-flip", action="store_true", help="disable horizontal flips")
     t.add_argument("--no-crop", action="store_true", help="disable random scale/crop")
     t.add_argument("--no-color", action="store_true", help="disable colour jitter")
-    t.add_argument("--degrade", action="store_true", help="blur, noise, JPEG and greyscale augmentation (real photos' textures and softness)")
-    t.add_argument("--backgrounds", type=Path, default=None, help="folder of unlabeled real photos: paste synthetic objects onto crops of their corners")
-    t.add_argument("--paste", type=float, default=None, help="share of synthetic items that are pasted composites (default with --backgrounds: 0.5)")
-    t.add_argument("--paste-scale", default=None, metavar="LO,HI", help="a pasted object's longer extent as a share of the frame (default 0.35,0.9; "
-                   "e.g. 0.1,0.9 for small objects in wide scenes too)")
-    t.add_argument("--mix", type=Path, default=None, help="synthetic pairs (synth output or any pairs folder) mixed into the batches of --data's pseudo-labelled photos; "
-                   "with --backgrounds they are pasted onto real photos")
+    t.add_argument(
+        "--degrade", action="store_true", help="blur, noise, JPEG and greyscale augmentation (real photos' textures and softness)"
+    )
+    t.add_argument(
+        "--backgrounds",
+        type=Path,
+        default=None,
+        help="folder of unlabeled real photos: paste synthetic objects onto crops of their corners",
+    )
+    t.add_argument(
+        "--paste", type=float, default=None, help="share of synthetic items that are pasted composites (default with --backgrounds: 0.5)"
+    )
+    t.add_argument(
+        "--paste-scale",
+        default=None,
+        metavar="LO,HI",
+        help="a pasted object's longer extent as a share of the frame (default 0.35,0.9; "
+        "e.g. 0.1,0.9 for small objects in wide scenes too)",
+    )
+    t.add_argument(
+        "--mix",
+        type=Path,
+        default=None,
+        help="synthetic pairs (synth output or any pairs folder) mixed into the batches of --data's pseudo-labelled photos; "
+        "with --backgrounds they are pasted onto real photos",
+    )
     t.add_argument("--mix-ratio", type=float, default=None, help="share of training items drawn from --mix (default with --mix: 0.25)")
-    t.add_argument("--close-up", type=float, default=0.0, help="share of --data's items shown as a close-up of their mask's object (a crop that the object fills and "
-                   "the frame cuts), for whole subjects at close range where teachers cut them into parts; 0: off")
-    t.add_argument("--zoom-out", type=float, default=0.0, help="share of --data's items scaled down (long side 25-75%% of the frame) into another item's photo, "
-                   "whose own object carries no loss: small objects in wide scenes, which close-framed unlabeled photos lack; 0: off")
-    t.add_argument("--init", type=Path, default=None, help="start from a train-unet model (whole network) or a `saliency invert` encoder (the U-Net's encoder)")
+    t.add_argument(
+        "--close-up",
+        type=float,
+        default=0.0,
+        help="share of --data's items shown as a close-up of their mask's object (a crop that the object fills and "
+        "the frame cuts), for whole subjects at close range where teachers cut them into parts; 0: off",
+    )
+    t.add_argument(
+        "--zoom-out",
+        type=float,
+        default=0.0,
+        help="share of --data's items scaled down (long side 25-75%% of the frame) into another item's photo, "
+        "whose own object carries no loss: small objects in wide scenes, which close-framed unlabeled photos lack; 0: off",
+    )
+    t.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from a train-unet model (whole network) or a `saliency invert` encoder (the U-Net's encoder)",
+    )
     t.add_argument("--seed", type=int, default=0, help="seed of weights, data order and augmentation")
     t.add_argument("--val-every", type=int, default=500, help="steps between validations (best checkpoint kept)")
     t.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
     t.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     t.add_argument("--snapshot-every", type=int, default=0, help="keep the model every N steps in snapshots/ (budget curves; 0: off)")
-    t.add_argument("--workers", type=int, default=-1, help="data-loading worker processes (-1: none on CPU, where they steal the model's cores; up to 8 on CUDA)")
-    t.add_argument("--ema", type=float, default=0.0, help="validate and save an exponential moving average of the weights with this decay, e.g. 0.999 (the mean teacher: a student of noisy pseudo-masks follows their consensus); 0: off")
-    t.add_argument("--consistency", type=float, default=0.0, help="with --ema: the student sees a colour/noise/blur-perturbed view and also learns the EMA's map of "
-                   "the plain view, weighted by its certainty, times this (e.g. 1.0): a teacher whose errors are not the pseudo-masks'; 0: off")
+    t.add_argument(
+        "--workers",
+        type=int,
+        default=-1,
+        help="data-loading worker processes (-1: none on CPU, where they steal the model's cores; up to 8 on CUDA)",
+    )
+    t.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="validate and save an exponential moving average of the weights with this decay, e.g. 0.999 (the mean teacher: a student of noisy pseudo-masks follows their consensus); 0: off",
+    )
+    t.add_argument(
+        "--consistency",
+        type=float,
+        default=0.0,
+        help="with --ema: the student sees a colour/noise/blur-perturbed view and also learns the EMA's map of "
+        "the plain view, weighted by its certainty, times this (e.g. 1.0): a teacher whose errors are not the pseudo-masks'; 0: off",
+    )
     t.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
 
 
@@ -145,15 +207,23 @@ def run(args: argparse.Namespace) -> None:
     data = None if args.on_the_fly else args.data or runs_dir() / f"synth-{args.generator}"
     if not args.on_the_fly and args.data is None:
         if not (Path(data) / "shards").is_dir():
-            raise UserError(f"no synthetic pairs for {args.generator} at {data}: run `saliency synth --generator {args.generator}` first or pass --data DIR")
+            raise UserError(
+                f"no synthetic pairs for {args.generator} at {data}: run `saliency synth --generator {args.generator}` first or pass --data DIR"
+            )
         print(f"data: {data} (the latest `saliency synth` output of {args.generator}; --data DIR for another)")
     cfg = training_config(args, device, str(data) if data else None, args.on_the_fly)
     from saliency.unet.stream import StreamSource
 
-    folder_only = [flag for flag, on in (("--mix", cfg.mix), ("--backgrounds", cfg.backgrounds), ("--close-up", cfg.close_up), ("--zoom-out", cfg.zoom_out)) if on]
+    folder_only = [
+        flag
+        for flag, on in (("--mix", cfg.mix), ("--backgrounds", cfg.backgrounds), ("--close-up", cfg.close_up), ("--zoom-out", cfg.zoom_out))
+        if on
+    ]
     if folder_only and (cfg.on_the_fly or is_stream(cfg.data)):
-        raise UserError(f"{', '.join(folder_only)} take(s) a folder of pairs as --data, not {'--on-the-fly' if cfg.on_the_fly else 'WebDataset shards'}: "
-                        "run `saliency synth` (which writes a pairs folder) or drop the flag")
+        raise UserError(
+            f"{', '.join(folder_only)} take(s) a folder of pairs as --data, not {'--on-the-fly' if cfg.on_the_fly else 'WebDataset shards'}: "
+            "run `saliency synth` (which writes a pairs folder) or drop the flag"
+        )
 
     if cfg.on_the_fly:
         source, val = on_the_fly_sources(args, cfg, device)
@@ -161,7 +231,13 @@ def run(args: argparse.Namespace) -> None:
     elif is_stream(cfg.data):
         from saliency.unet.data import AugmentConfig
 
-        source = StreamSource(cfg.data, cfg.size, AugmentConfig(cfg.flip, cfg.crop, cfg.color, cfg.degrade), cfg.seed, world=int(os.environ.get("WORLD_SIZE", "1")))
+        source = StreamSource(
+            cfg.data,
+            cfg.size,
+            AugmentConfig(cfg.flip, cfg.crop, cfg.color, cfg.degrade),
+            cfg.seed,
+            world=int(os.environ.get("WORLD_SIZE", "1")),
+        )
         val = source.validation()
         meta = {"trained_on": str(cfg.data), "streamed": True, "val_pairs": source.hold_out}
     else:
@@ -174,7 +250,9 @@ def run(args: argparse.Namespace) -> None:
     out = args.out or runs_dir() / f"unet-{args.generator}"
     summary = train(cfg, out, device, source, val, meta)
     if summary:
-        print(f"validation IoU: first {summary['first_val_iou']:.4f}, best {summary['best_val_iou']:.4f} at step {summary['best_step']}; model {out / 'best.safetensors'}")
+        print(
+            f"validation IoU: first {summary['first_val_iou']:.4f}, best {summary['best_val_iou']:.4f} at step {summary['best_step']}; model {out / 'best.safetensors'}"
+        )
 
 
 def on_the_fly_sources(args: argparse.Namespace, cfg: TrainConfig, device: torch.device):
@@ -185,9 +263,16 @@ def on_the_fly_sources(args: argparse.Namespace, cfg: TrainConfig, device: torch
     selection = load_selection(args.selection or default_selection(args.generator))
     G = generator_from_args(args, device)
     synth_cfg = SynthConfig(
-        generator=args.generator, direction=selection["vector"], shift=selection["shift"], n=0,
-        rule=selection["rule"], threshold=selection["threshold"], polarity=selection["polarity"],
-        filters=selection["filters"], seed=cfg.seed, batch_size=max(32, cfg.batch_size),
+        generator=args.generator,
+        direction=selection["vector"],
+        shift=selection["shift"],
+        n=0,
+        rule=selection["rule"],
+        threshold=selection["threshold"],
+        polarity=selection["polarity"],
+        filters=selection["filters"],
+        seed=cfg.seed,
+        batch_size=max(32, cfg.batch_size),
     )
     source = OnTheFly(G, synth_cfg, cfg.size, flip=cfg.flip)
     val = [source.batch(step, 32, stream=10**6) for step in range(4)]

@@ -78,7 +78,9 @@ def diff_augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     theta = torch.zeros(b, 2, 3, device=x.device)
     theta[:, 0, 0] = theta[:, 1, 1] = 1
     theta[:, 0, 2], theta[:, 1, 2] = shift[1] * 2 / w, shift[0] * 2 / h
-    x = torch.nn.functional.grid_sample(x, torch.nn.functional.affine_grid(theta, x.shape, align_corners=False), padding_mode="zeros", align_corners=False)
+    x = torch.nn.functional.grid_sample(
+        x, torch.nn.functional.affine_grid(theta, x.shape, align_corners=False), padding_mode="zeros", align_corners=False
+    )
     cy, cx = (r(b) * h).long(), (r(b) * w).long()
     ys, xs = torch.arange(h, device=x.device)[None, :, None], torch.arange(w, device=x.device)[None, None, :]
     keep = ~(((ys - cy[:, None, None]).abs() < h // 4) & ((xs - cx[:, None, None]).abs() < w // 4))

@@ -20,13 +20,13 @@ import torch.nn.functional as F
 from safetensors.torch import save
 from tqdm import tqdm
 
+from saliency.batches import StepBatches
 from saliency.ema import update_ema
 from saliency.errors import UserError
 from saliency.files import atomic_write, safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.gan.models import Discriminator, ObjectGenerator, diff_augment
-from saliency.resume import changed_settings
 from saliency.images import load_photo_bank
-from saliency.batches import StepBatches
+from saliency.resume import changed_settings
 from saliency.viz import image_grid, save_png
 
 
@@ -65,7 +65,9 @@ def _rng(seed: int, step: int, stream: int) -> torch.Generator:
     return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 7 + stream) % (2**63))
 
 
-def standing_stats(G: torch.nn.Module, latent_dim: int, device: torch.device, batches: int = 16, batch_size: int = 64, seed: int = 0) -> torch.nn.Module:
+def standing_stats(
+    G: torch.nn.Module, latent_dim: int, device: torch.device, batches: int = 16, batch_size: int = 64, seed: int = 0
+) -> torch.nn.Module:
     """A copy of G with batch-norm statistics measured on its own outputs (BigGAN's "standing
     statistics"). The EMA generator's averaged weights do not match the running statistics of the
     trained generator it copies them from; with those, samples come out washed out."""
@@ -150,7 +152,17 @@ def train_gan(
                 return None
             out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit
             if done % cfg.log_every == 0 or done == cfg.steps:
-                log.write(json.dumps({"step": done, "d_loss": round(d_loss.item(), 4), "g_loss": round(g_loss.item(), 4), "seconds": round(time.perf_counter() - t0, 1)}) + "\n")
+                log.write(
+                    json.dumps(
+                        {
+                            "step": done,
+                            "d_loss": round(d_loss.item(), 4),
+                            "g_loss": round(g_loss.item(), 4),
+                            "seconds": round(time.perf_counter() - t0, 1),
+                        }
+                    )
+                    + "\n"
+                )
                 log.flush()
                 bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
             if done % cfg.sample_every == 0 or done == cfg.steps or out_of_time:
@@ -158,13 +170,32 @@ def train_gan(
                     samples = standing_stats(G_ema, cfg.latent_dim, device)(fixed_z).float().cpu()
                 save_png(image_grid(list(samples.view(4, 8, *samples.shape[1:]))), out / "samples" / f"step_{done:07d}.png")
             if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time:
-                torch_save({"G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": done, "wall_seconds": wall_before + time.perf_counter() - t0, "config": asdict(cfg)}, state_path)
+                torch_save(
+                    {
+                        "G": G.state_dict(),
+                        "D": D.state_dict(),
+                        "G_ema": G_ema.state_dict(),
+                        "opt_g": opt_g.state_dict(),
+                        "opt_d": opt_d.state_dict(),
+                        "step": done,
+                        "wall_seconds": wall_before + time.perf_counter() - t0,
+                        "config": asdict(cfg),
+                    },
+                    state_path,
+                )
             if out_of_time:
                 break
     bar.close()
     meta = {
-        "latent_dim": cfg.latent_dim, "resolution": cfg.resolution, "width": cfg.width, "steps": done,
-        "images": str(cfg.images), "images_count": len(data), "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)",
+        "latent_dim": cfg.latent_dim,
+        "resolution": cfg.resolution,
+        "width": cfg.width,
+        "steps": done,
+        "images": str(cfg.images),
+        "images_count": len(data),
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)",
         "seconds_this_run": round(time.perf_counter() - t0, 1),
         "wall_seconds_all_runs": round(wall_before + time.perf_counter() - t0, 1),  # from the checkpoints, so it counts every resume
     }

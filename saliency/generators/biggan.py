@@ -24,9 +24,9 @@ from torch import nn
 
 from saliency.errors import UserError
 from saliency.files import safe_torch_load
+from saliency.generators.backend import generator_spec
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
-from saliency.generators.backend import generator_spec
 from saliency.weights import WeightsSource, resolve_weights
 
 
@@ -140,7 +140,15 @@ class SelfAttention(nn.Module):
 class BigGANGenerator(Generator):
     """BigGAN-PyTorch `Generator` at 128 px (G_ch 96, hier z, shared embedding, attention at 64)."""
 
-    def __init__(self, bn_eps: float = 1e-5, sn_eps: float = 1e-6, width: int = 96, n_classes: int = 1000, shared_dim: int = 128, classes: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        bn_eps: float = 1e-5,
+        sn_eps: float = 1e-6,
+        width: int = 96,
+        n_classes: int = 1000,
+        shared_dim: int = 128,
+        classes: Sequence[int] | None = None,
+    ) -> None:
         super().__init__(classes)
         self.latent_dim, self.resolution, self.n_classes = 120, 128, n_classes
         chans = [16 * width, 16 * width, 8 * width, 4 * width, 2 * width, width]

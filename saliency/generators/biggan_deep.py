@@ -15,16 +15,17 @@ import torch
 
 from saliency.errors import UserError
 from saliency.files import safe_torch_load
+from saliency.generators.backend import generator_spec
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
-from saliency.generators.backend import generator_spec
 from saliency.weights import WeightsSource, resolve_weights
 
 _BLOCKS = [(False, 16, 16), (True, 16, 16), (False, 16, 16), (True, 16, 8), (False, 8, 8)]
 LAYERS = {
     128: _BLOCKS + [(True, 8, 4), (False, 4, 4), (True, 4, 2), (False, 2, 2), (True, 2, 1)],
     256: _BLOCKS + [(True, 8, 8), (False, 8, 8), (True, 8, 4), (False, 4, 4), (True, 4, 2), (False, 2, 2), (True, 2, 1)],
-    512: _BLOCKS + [(True, 8, 8), (False, 8, 8), (True, 8, 4), (False, 4, 4), (True, 4, 2), (False, 2, 2), (True, 2, 1), (False, 1, 1), (True, 1, 1)],
+    512: _BLOCKS
+    + [(True, 8, 8), (False, 8, 8), (True, 8, 4), (False, 4, 4), (True, 4, 2), (False, 2, 2), (True, 2, 1), (False, 1, 1), (True, 1, 1)],
 }
 _S3 = "https://s3.amazonaws.com/models.huggingface.co/biggan"
 

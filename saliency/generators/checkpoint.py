@@ -29,8 +29,5 @@ def load_checked(model: nn.Module, state: Mapping[str, torch.Tensor], path: str 
         raise UserError(f"{path} is not a state dict of tensors; expected {arch} weights")
     problems = state_dict_mismatches(model, state)
     if problems:
-        raise UserError(
-            f"{path} does not hold {arch} weights (another architecture?); first mismatches: "
-            + "; ".join(problems)
-        )
+        raise UserError(f"{path} does not hold {arch} weights (another architecture?); first mismatches: " + "; ".join(problems))
     model.load_state_dict(state, strict=True)

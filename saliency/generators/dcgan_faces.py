@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from saliency.files import safe_torch_load
+from saliency.generators.backend import generator_spec
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
-from saliency.generators.backend import generator_spec
 from saliency.weights import WeightsSource, resolve_weights
 
 WEIGHTS = WeightsSource(
@@ -30,8 +30,7 @@ WEIGHTS = WeightsSource(
     member="gan_face_generate/weights.tar",
     member_sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
     note=(
-        "By hand: `pip download --no-deps gan-face-generate==1.1.1`, unzip the wheel and pass "
-        "gan_face_generate/weights.tar with --weights."
+        "By hand: `pip download --no-deps gan-face-generate==1.1.1`, unzip the wheel and pass gan_face_generate/weights.tar with --weights."
     ),
 )
 

@@ -15,9 +15,9 @@ from safetensors import SafetensorError
 from saliency.errors import UserError
 from saliency.files import read_safetensors
 from saliency.gan.models import ObjectGenerator
+from saliency.generators.backend import generator_spec
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
-from saliency.generators.backend import generator_spec
 from saliency.paths import weights_dir
 
 
@@ -58,13 +58,25 @@ def build_objects(weights: str | None = None, classes: Sequence[int] | None = No
     return load_trained(path, "run `saliency train-gan --images DIR` and pass its generator_ema.safetensors with --weights")
 
 
-OBJECTS = generator_spec("objects", build_objects, "a generator trained with `saliency train-gan` (pass its generator_ema.safetensors with --weights)", deformator="linear", directions=32, reconstructor="lenet", lr=3e-4, steps=5000)
+OBJECTS = generator_spec(
+    "objects",
+    build_objects,
+    "a generator trained with `saliency train-gan` (pass its generator_ema.safetensors with --weights)",
+    deformator="linear",
+    directions=32,
+    reconstructor="lenet",
+    lr=3e-4,
+    steps=5000,
+)
 
 
 def build_objects_64(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
     if random_init:
         return TrainedGenerator(ObjectGenerator())
-    return load_trained(weights or SHIPPED, "reinstall the package, or retrain it with the command in saliency/generators/pretrained/MODEL_CARD.md and pass --weights")
+    return load_trained(
+        weights or SHIPPED,
+        "reinstall the package, or retrain it with the command in saliency/generators/pretrained/MODEL_CARD.md and pass --weights",
+    )
 
 
 OBJECTS_64 = generator_spec(

@@ -31,8 +31,8 @@ from typing import Sequence
 
 import torch
 
-from saliency.generators.base import Generator
 from saliency.generators.backend import generator_spec
+from saliency.generators.base import Generator
 
 FACTORS = ("flatten", "x", "y", "size", "fg_colour", "bg_colour", "stripe_freq", "stripe_angle")
 
@@ -87,7 +87,9 @@ class PlantedGenerator(Generator):
     def synthesize(self, z: torch.Tensor, classes: torch.Tensor | None) -> torch.Tensor:
         u = self.factors(z)
         alpha = (4 * self._geometry(u) + 0.5).clamp(0, 1)[:, None]  # a quarter-pixel soft edge
-        fg = 0.1 + 0.5 * torch.sigmoid(u[:, 4:5] / 2 * torch.tensor([1.0, -0.8, 0.4], device=u.device) + torch.tensor([0.0, 0.3, -0.3], device=u.device))
+        fg = 0.1 + 0.5 * torch.sigmoid(
+            u[:, 4:5] / 2 * torch.tensor([1.0, -0.8, 0.4], device=u.device) + torch.tensor([0.0, 0.3, -0.3], device=u.device)
+        )
         bg = 0.35 + 0.3 * torch.sigmoid(u[:, 5:6] / 2 * torch.tensor([-0.6, 1.0, 0.5], device=u.device))
         freq = 3.0 + 2.0 * torch.tanh(u[:, 6] / 2)
         angle = math.pi * torch.sigmoid(u[:, 7] / 2)
@@ -124,4 +126,12 @@ def build_planted_none(weights: str | None = None, classes: Sequence[int] | None
     return PlantedGenerator(planted=False, **kwargs)
 
 
-PLANTED_NONE = generator_spec("planted-none", build_planted_none, "the planted scenes with no background direction (tests)", deformator="ortho", reconstructor="lenet", lr=1e-3, steps=1500)
+PLANTED_NONE = generator_spec(
+    "planted-none",
+    build_planted_none,
+    "the planted scenes with no background direction (tests)",
+    deformator="ortho",
+    reconstructor="lenet",
+    lr=1e-3,
+    steps=1500,
+)

@@ -15,8 +15,8 @@ from typing import Any, Callable, Sequence
 import torch
 
 from saliency.errors import UserError
-from saliency.generators.base import Generator
 from saliency.generators.backend import BASE_DEFAULTS, GeneratorSpec
+from saliency.generators.base import Generator
 from saliency.paths import shipped_discovery_file
 
 # The offline default of every stage and of `saliency demo`: its weights ship inside the package,
@@ -53,10 +53,7 @@ def spec(name: str) -> GeneratorSpec:
         return _load(name)
     if ":" in name:
         return GeneratorSpec(name, _custom_builder(name), "user generator", dict(BASE_DEFAULTS))
-    raise UserError(
-        f"unknown generator {name!r}; choose one of {', '.join(sorted(BACKENDS))} "
-        "or pass your own as package.module:factory"
-    )
+    raise UserError(f"unknown generator {name!r}; choose one of {', '.join(sorted(BACKENDS))} or pass your own as package.module:factory")
 
 
 def latest_or_shipped(generator: str, run_file: Path, key: str, fix: str) -> Path:

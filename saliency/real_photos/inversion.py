@@ -36,8 +36,8 @@ from tqdm import tqdm
 from saliency.errors import UserError
 from saliency.files import atomic_write, read_safetensors, safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.generators.base import Generator
-from saliency.resume import changed_settings
 from saliency.images import center_square, load_photo_bank
+from saliency.resume import changed_settings
 from saliency.unet.model import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -118,7 +118,9 @@ def evaluate(E: Inverter, G: Generator, bank: torch.Tensor | None, seed: int, n:
     return result
 
 
-def train_inverter(G: Generator, cfg: InvertConfig, out: str | Path, device: torch.device, progress: bool = True, stop_after: int | None = None) -> dict[str, Any] | None:
+def train_inverter(
+    G: Generator, cfg: InvertConfig, out: str | Path, device: torch.device, progress: bool = True, stop_after: int | None = None
+) -> dict[str, Any] | None:
     """Train (or resume) E for the frozen G; writes inverter.safetensors and the rest into `out`."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -155,7 +157,11 @@ def train_inverter(G: Generator, cfg: InvertConfig, out: str | Path, device: tor
             opt.step()
             done = step + 1
             if done % cfg.log_every == 0 or done == cfg.steps:
-                record = {"step": done, **{k: round(float(v.detach()), 5) for k, v in terms.items()}, "seconds": round(time.perf_counter() - t0, 1)}
+                record = {
+                    "step": done,
+                    **{k: round(float(v.detach()), 5) for k, v in terms.items()},
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
                 log.write(json.dumps(record) + "\n")
                 log.flush()
                 bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k not in ("step", "seconds")})

@@ -76,5 +76,10 @@ def fill_cache(names: list[str], folder: str | Path, photos: list[Path], workers
 
     jobs = [(name, str(folder), str(photo)) for name in names for photo in photos]
     with get_context("spawn").Pool(workers) as pool:
-        for _ in tqdm(pool.imap_unordered(_fill_one, jobs, chunksize=4), total=len(jobs), desc=f"teacher maps ({workers} processes)", disable=not progress):
+        for _ in tqdm(
+            pool.imap_unordered(_fill_one, jobs, chunksize=4),
+            total=len(jobs),
+            desc=f"teacher maps ({workers} processes)",
+            disable=not progress,
+        ):
             pass

@@ -39,11 +39,11 @@ from tqdm import tqdm
 
 from saliency.bench.fusion import agreement, fuse
 from saliency.errors import UserError
-from saliency.real_photos.refine import encode_confidence, refine
 from saliency.files import write_json, write_png
-from saliency.resume import changed_settings
 from saliency.images import list_photos, read_rgb
 from saliency.pairs import OBJECT_ABOVE
+from saliency.real_photos.refine import encode_confidence, refine
+from saliency.resume import changed_settings
 from saliency.unet.data import mask_target
 
 UNSURE = 128
@@ -130,7 +130,9 @@ def _check_settings(out: Path, cfg: PseudoLabelConfig) -> None:
             raise UserError(f"{out} holds pseudo-masks made with other settings ({'; '.join(diff)}); use another --out or remove it")
 
 
-def label_photos(cfg: PseudoLabelConfig, teachers: list[Callable[[np.ndarray], np.ndarray]], out: str | Path, progress: bool = True) -> dict:
+def label_photos(
+    cfg: PseudoLabelConfig, teachers: list[Callable[[np.ndarray], np.ndarray]], out: str | Path, progress: bool = True
+) -> dict:
     """Write pseudo-masks for every photo (skipping those already written) and the kept pairs."""
     out = Path(out)
     (out / "masks").mkdir(parents=True, exist_ok=True)
@@ -159,8 +161,13 @@ def label_photos(cfg: PseudoLabelConfig, teachers: list[Callable[[np.ndarray], n
             if photo.stem not in stats:
                 write_png(out / "masks" / f"{photo.stem}.png", mask)
                 _, weight = mask_target(mask)
-                row = {"stem": photo.stem, "photo": str(photo.resolve()), "sure": round(float(weight.mean()), 4), "area": round(float((mask > OBJECT_ABOVE).mean()), 4),
-                       "agreement": round(agreement(maps), 4)}
+                row = {
+                    "stem": photo.stem,
+                    "photo": str(photo.resolve()),
+                    "sure": round(float(weight.mean()), 4),
+                    "area": round(float((mask > OBJECT_ABOVE).mean()), 4),
+                    "agreement": round(agreement(maps), 4),
+                }
                 stats[photo.stem] = row
                 log.write(json.dumps(row) + "\n")
                 log.flush()

@@ -23,8 +23,8 @@ import torch
 
 from saliency.errors import UserError
 from saliency.files import write_json
-from saliency.real_photos.pseudo_labels import PSEUDO_MASK_FIELDS, PseudoLabelConfig, label_photos
 from saliency.pairs import find_pairs
+from saliency.real_photos.pseudo_labels import PSEUDO_MASK_FIELDS, PseudoLabelConfig, label_photos
 from saliency.unet.data import PairDataset, split_pairs
 from saliency.unet.train import TrainConfig, train, training_source, validation_batches
 
@@ -75,12 +75,37 @@ def run_rounds(
             train_pairs, val_pairs = split_pairs(pairs)
             init = template.init if student is None or cfg.from_scratch else student
             train_cfg = replace(template, data=str(round_dir / "pseudo"), init=init)
-            meta = {"trained_on": f"self-training round {r}: {len(train_pairs)} of {labelled['kept']} pseudo-labelled photos of {cfg.photos}"
-                    + (f", with synthetic pairs of {template.mix} as {template.mix_ratio:.0%} of the items" if template.mix and template.mix_ratio > 0 else ""), "teachers": names}
-            train(train_cfg, unet_dir, device, training_source(train_cfg, train_pairs), validation_batches(PairDataset(val_pairs, train_cfg.size)), meta, progress=progress)
+            meta = {
+                "trained_on": f"self-training round {r}: {len(train_pairs)} of {labelled['kept']} pseudo-labelled photos of {cfg.photos}"
+                + (
+                    f", with synthetic pairs of {template.mix} as {template.mix_ratio:.0%} of the items"
+                    if template.mix and template.mix_ratio > 0
+                    else ""
+                ),
+                "teachers": names,
+            }
+            train(
+                train_cfg,
+                unet_dir,
+                device,
+                training_source(train_cfg, train_pairs),
+                validation_batches(PairDataset(val_pairs, train_cfg.size)),
+                meta,
+                progress=progress,
+            )
         student = str(unet_dir / "last.safetensors")
-        rounds.append({"round": r, "teachers": names, "kept_photos": labelled["kept"], "mean_sure": labelled["mean_sure_kept"], "mean_area": labelled["mean_area_kept"], "student": student,
-                       "pseudo_masks_png": str(round_dir / "pseudo" / "pseudo_masks.png"), "train": json.loads((unet_dir / "summary.json").read_text())["best_val_iou"]})
+        rounds.append(
+            {
+                "round": r,
+                "teachers": names,
+                "kept_photos": labelled["kept"],
+                "mean_sure": labelled["mean_sure_kept"],
+                "mean_area": labelled["mean_area_kept"],
+                "student": student,
+                "pseudo_masks_png": str(round_dir / "pseudo" / "pseudo_masks.png"),
+                "train": json.loads((unet_dir / "summary.json").read_text())["best_val_iou"],
+            }
+        )
     summary = {"config": asdict(cfg), "train_config": asdict(template), "rounds": rounds, "student": student}
     write_json(out / "summary.json", summary)
     return summary

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
 import cv2
 import numpy as np
 import torch
@@ -75,11 +76,15 @@ def mask_target(mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     saliency.real_photos.refine.encode_confidence writes it); 0 / 128 / 255 masks weigh 1 / 0 / 1."""
     m = torch.from_numpy(np.ascontiguousarray(mask))[None].float()
     obj, ramp = m > OBJECT_ABOVE, 255 - OBJECT_ABOVE  # == BACKGROUND_BELOW: both ramps are 64 levels
-    weight = torch.where(obj, (m - OBJECT_ABOVE) / ramp, torch.where(m < BACKGROUND_BELOW, (BACKGROUND_BELOW - m) / BACKGROUND_BELOW, torch.zeros_like(m)))
+    weight = torch.where(
+        obj, (m - OBJECT_ABOVE) / ramp, torch.where(m < BACKGROUND_BELOW, (BACKGROUND_BELOW - m) / BACKGROUND_BELOW, torch.zeros_like(m))
+    )
     return obj.float(), weight
 
 
-def close_up_crop(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, min_side: float = 0.45) -> tuple[np.ndarray, np.ndarray] | None:
+def close_up_crop(
+    image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, min_side: float = 0.45
+) -> tuple[np.ndarray, np.ndarray] | None:
     """A square crop on the mask's object, 60-100% of the object's longer extent (so the frame cuts
     it, as in a close-up) but at least `min_side` of the photo's shorter side (at most ~2x
     upsampling), centred on the object give or take 15% of the crop. None where the mask holds no
@@ -102,8 +107,15 @@ ZOOM_SCALES = (0.25, 0.75)  # the photo's long side in the canvas: its object's 
 CANVAS_FRACTION = (0.5, 0.8)  # the canvas: a corner of another photo this share of its side, mostly its background
 
 
-def zoom_out(image: np.ndarray, mask: np.ndarray, canvas: np.ndarray, canvas_mask: np.ndarray, scale: float, rng: np.random.Generator,
-             feather: float = 0.06) -> tuple[np.ndarray, np.ndarray]:
+def zoom_out(
+    image: np.ndarray,
+    mask: np.ndarray,
+    canvas: np.ndarray,
+    canvas_mask: np.ndarray,
+    scale: float,
+    rng: np.random.Generator,
+    feather: float = 0.06,
+) -> tuple[np.ndarray, np.ndarray]:
     """(image, mask) scaled so its long side is `scale` of the canvas's short side and placed at a
     random place wholly inside `canvas` (whose size the result takes). The photo's mask goes along
     exactly (nearest-neighbour, so confidence levels are kept); the canvas's own object and unsure
@@ -136,8 +148,9 @@ class PairDataset(Dataset):
     object are shown as a close-up of it (`close_up_crop`); with `zoom_out` > 0, that share is
     scaled down into another pair's photo (`zoom_out`); both drawn from the item's seed."""
 
-    def __init__(self, pairs: list[tuple[Path, Path]], size: int, augment: AugmentConfig | None = None, close_up: float = 0.0,
-                 zoom: float = 0.0) -> None:
+    def __init__(
+        self, pairs: list[tuple[Path, Path]], size: int, augment: AugmentConfig | None = None, close_up: float = 0.0, zoom: float = 0.0
+    ) -> None:
         for name, share in (("close-up", close_up), ("zoom-out", zoom)):
             if not 0.0 <= share <= 1.0:
                 raise UserError(f"the {name} share must lie in [0, 1], not {share}")
@@ -153,7 +166,9 @@ class PairDataset(Dataset):
         image_path, mask_path = self.pairs[index]
         image, mask = read_rgb(image_path), read_mask(mask_path)
         if mask.shape[:2] != image.shape[:2]:
-            raise UserError(f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} is {image.shape[1]}x{image.shape[0]}")
+            raise UserError(
+                f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} is {image.shape[1]}x{image.shape[0]}"
+            )
         return image, mask
 
     def reframe(self, image: np.ndarray, mask: np.ndarray, index: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -203,8 +218,9 @@ def background_crop(photo: np.ndarray, size: int, rng: np.random.Generator) -> n
 PASTE_SCALES = (0.35, 0.9)
 
 
-def paste_object(background: np.ndarray, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
-                 scales: tuple[float, float] = PASTE_SCALES) -> tuple[np.ndarray, np.ndarray]:
+def paste_object(
+    background: np.ndarray, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, scales: tuple[float, float] = PASTE_SCALES
+) -> tuple[np.ndarray, np.ndarray]:
     """The masked object of (image, mask), rescaled so its longer extent is `scales` (default
     35-90%) of the frame and placed anywhere with at least 60% of it inside (so the frame cuts
     some objects), over `background`. The returned mask is exactly the pasted pixels."""
@@ -231,8 +247,16 @@ class PasteDataset(PairDataset):
     """Pairs as PairDataset, but with probability `paste` an item is the pair's object pasted
     onto a background crop of a random real photo (deterministic in the item's seed)."""
 
-    def __init__(self, pairs: list[tuple[Path, Path]], backgrounds: list[Path], size: int, paste: float = 0.5, augment: AugmentConfig | None = None, close_up: float = 0.0,
-                 scales: tuple[float, float] = PASTE_SCALES) -> None:
+    def __init__(
+        self,
+        pairs: list[tuple[Path, Path]],
+        backgrounds: list[Path],
+        size: int,
+        paste: float = 0.5,
+        augment: AugmentConfig | None = None,
+        close_up: float = 0.0,
+        scales: tuple[float, float] = PASTE_SCALES,
+    ) -> None:
         super().__init__(pairs, size, augment, close_up)
         if not backgrounds:
             raise UserError("no background photos to paste onto")

@@ -32,7 +32,9 @@ def shipped_model() -> Path:
     return SHIPPED_MODEL
 
 
-def build_unet(encoder: str = DEFAULT_ENCODER, encoder_weights: str | None = None, decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)) -> torch.nn.Module:
+def build_unet(
+    encoder: str = DEFAULT_ENCODER, encoder_weights: str | None = None, decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
+) -> torch.nn.Module:
     import segmentation_models_pytorch as smp
 
     try:
@@ -56,7 +58,13 @@ class SaliencyModel(torch.nn.Module):
         return self.net((rgb01 - self.mean) / self.std)
 
 
-def new_model(encoder: str = DEFAULT_ENCODER, encoder_weights: str | None = None, size: int = 128, decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16), **extra: Any) -> SaliencyModel:
+def new_model(
+    encoder: str = DEFAULT_ENCODER,
+    encoder_weights: str | None = None,
+    size: int = 128,
+    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16),
+    **extra: Any,
+) -> SaliencyModel:
     meta = {
         "arch": "smp.Unet",
         "encoder": encoder,
@@ -120,9 +128,13 @@ def average_models(paths: list[str | Path]) -> SaliencyModel:
 
     for path, model in zip(paths[1:], models[1:]):
         if shape(model) != shape(first):
-            raise UserError(f"cannot average {path} ({shape(model)}) with {paths[0]} ({shape(first)}): weights average only within one architecture")
+            raise UserError(
+                f"cannot average {path} ({shape(model)}) with {paths[0]} ({shape(first)}): weights average only within one architecture"
+            )
     states = [m.net.state_dict() for m in models]
-    first.net.load_state_dict({k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v for k, v in states[0].items()})
+    first.net.load_state_dict(
+        {k: torch.stack([s[k] for s in states]).mean(0) if v.is_floating_point() else v for k, v in states[0].items()}
+    )
     first.meta = {**first.meta, "averaged": [str(path) for path in paths]}
     return first
 
@@ -139,18 +151,21 @@ def initialise_from(model: SaliencyModel, path: str | Path) -> str:
     if "saliency_model" in metadata:
         problems = state_dict_mismatches(model.net, state)
         if problems:
-            raise UserError(f"{path} is a U-Net of another architecture than this run's ({'; '.join(problems[:3])}); match --encoder and --decoder-channels")
+            raise UserError(
+                f"{path} is a U-Net of another architecture than this run's ({'; '.join(problems[:3])}); match --encoder and --decoder-channels"
+            )
         model.net.load_state_dict(state)
         return "unet"
     if "saliency_encoder" in metadata:
         meta = json.loads(metadata["saliency_encoder"])
         trunk = {k.removeprefix("trunk."): v for k, v in state.items() if k.startswith("trunk.")}
         if meta.get("arch") != model.meta["encoder"]:
-            raise UserError(f"{path} holds a {meta.get('arch')} encoder, this U-Net's encoder is {model.meta['encoder']}; pass --encoder {meta.get('arch')}")
+            raise UserError(
+                f"{path} holds a {meta.get('arch')} encoder, this U-Net's encoder is {model.meta['encoder']}; pass --encoder {meta.get('arch')}"
+            )
         problems = state_dict_mismatches(model.net.encoder, trunk)
         if problems:
             raise UserError(f"{path}'s trunk does not fit the U-Net's {model.meta['encoder']} encoder ({'; '.join(problems[:3])})")
         model.net.encoder.load_state_dict(trunk)
         return "encoder"
     raise UserError(f"{path} is neither a `saliency train-unet` model nor a `saliency invert` encoder")
-

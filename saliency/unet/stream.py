@@ -26,7 +26,16 @@ from saliency.unet.data import AugmentConfig, PairDataset
 class StreamSource:
     """Training batches from a WebDataset stream (the `batch(step, n, stream)` interface)."""
 
-    def __init__(self, data: str | Path, size: int, augment: AugmentConfig | None, seed: int = 0, buffer: int = 2000, hold_out: int = 64, world: int = 1) -> None:
+    def __init__(
+        self,
+        data: str | Path,
+        size: int,
+        augment: AugmentConfig | None,
+        seed: int = 0,
+        buffer: int = 2000,
+        hold_out: int = 64,
+        world: int = 1,
+    ) -> None:
         self.urls, self.seed, self.buffer, self.hold_out, self.world = shard_urls(data), seed, buffer, hold_out, world
         self.decoder = PairDataset([], size, augment)
         self.plain = PairDataset([], size, None)

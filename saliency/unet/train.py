@@ -73,7 +73,9 @@ class TrainConfig:
     workers: int = 0
     amp: bool = True
     ema: float = 0.0  # > 0: validate and save an EMA of the weights with this decay (mean teacher); 0: the live weights
-    consistency: float = 0.0  # > 0 (with ema): the student sees a photometrically perturbed view and also learns the EMA's map of the plain one
+    consistency: float = (
+        0.0  # > 0 (with ema): the student sees a photometrically perturbed view and also learns the EMA's map of the plain one
+    )
 
     RESUMABLE_CHANGES = ("steps", "val_every", "checkpoint_every", "log_every", "snapshot_every", "workers")
     FORMER_DEFAULTS = {"paste_scale": [0.35, 0.9]}  # a field with a default factory: what runs saved before it existed did
@@ -229,7 +231,16 @@ def plot_curves(log_path: Path, out: Path) -> None:
     plt.close(fig)
 
 
-def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, val_source: Any, model_meta: dict[str, Any] | None = None, progress: bool = True, stop_after: int | None = None) -> dict[str, Any] | None:
+def train(
+    cfg: TrainConfig,
+    out: str | Path,
+    device: torch.device,
+    source: Any,
+    val_source: Any,
+    model_meta: dict[str, Any] | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict[str, Any] | None:
     """`source`: a PairDataset, or an OnTheFly sampler. `val_source`: a list of (x, y) batches."""
     out = Path(out)
     if cfg.consistency and not cfg.ema:
@@ -271,7 +282,9 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
         from saliency.batches import StepBatches
 
         sampler = StepBatches(len(source), cfg.batch_size, start, cfg.steps, cfg.seed, ddp.rank, ddp.world)
-        loader = torch.utils.data.DataLoader(source, batch_sampler=sampler, num_workers=cfg.workers, pin_memory=device.type == "cuda", worker_init_fn=_quiet_worker)
+        loader = torch.utils.data.DataLoader(
+            source, batch_sampler=sampler, num_workers=cfg.workers, pin_memory=device.type == "cuda", worker_init_fn=_quiet_worker
+        )
         batches = iter(loader)
         next_batch = lambda step: next(batches)  # noqa: E731
     else:
@@ -311,7 +324,10 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
                 return None
             if ddp.main and (done % cfg.log_every == 0 or done == cfg.steps):
                 rate = seen / (time.perf_counter() - t0)
-                log.write(json.dumps({"step": done, "loss": round(loss.item(), 5), "lr": sched.get_last_lr()[0], "images_per_s": round(rate, 2)}) + "\n")
+                log.write(
+                    json.dumps({"step": done, "loss": round(loss.item(), 5), "lr": sched.get_last_lr()[0], "images_per_s": round(rate, 2)})
+                    + "\n"
+                )
                 log.flush()
                 bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{rate:.1f}")
             if ddp.main and (done % cfg.val_every == 0 or done == cfg.steps):
@@ -326,7 +342,18 @@ def train(cfg: TrainConfig, out: str | Path, device: torch.device, source: Any, 
                 save_model(out / "snapshots" / f"step-{done:06d}.safetensors", kept, step=done)
             if ddp.main and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
                 extra = {"ema": average.net.state_dict()} if average is not None else {}
-                torch_save({"model": model.net.state_dict(), **extra, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": done, "best": best, "config": asdict(cfg)}, state_path)
+                torch_save(
+                    {
+                        "model": model.net.state_dict(),
+                        **extra,
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "step": done,
+                        "best": best,
+                        "config": asdict(cfg),
+                    },
+                    state_path,
+                )
             bar.update(1)
         checksums = ddp.gather(weights_checksum(model))
         summary = None
@@ -366,11 +393,15 @@ def training_source(cfg: TrainConfig, pairs: list):
 
     def synthetic(synthetic_pairs: list, close_up: float = 0.0):
         if cfg.backgrounds and cfg.paste > 0:
-            return PasteDataset(synthetic_pairs, list_photos(cfg.backgrounds), cfg.size, cfg.paste, augment, close_up, tuple(cfg.paste_scale))
+            return PasteDataset(
+                synthetic_pairs, list_photos(cfg.backgrounds), cfg.size, cfg.paste, augment, close_up, tuple(cfg.paste_scale)
+            )
         return PairDataset(synthetic_pairs, cfg.size, augment, close_up)
 
     if cfg.mix and cfg.mix_ratio > 0:
-        return MixedDataset(PairDataset(pairs, cfg.size, augment, cfg.close_up, cfg.zoom_out), synthetic(find_pairs(cfg.mix)), cfg.mix_ratio)
+        return MixedDataset(
+            PairDataset(pairs, cfg.size, augment, cfg.close_up, cfg.zoom_out), synthetic(find_pairs(cfg.mix)), cfg.mix_ratio
+        )
     if cfg.zoom_out and not (cfg.backgrounds and cfg.paste > 0):
         return PairDataset(pairs, cfg.size, augment, cfg.close_up, cfg.zoom_out)
     return synthetic(pairs, cfg.close_up)
