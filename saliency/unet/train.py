@@ -231,6 +231,117 @@ def plot_curves(log_path: Path, out: Path) -> None:
     plt.close(fig)
 
 
+@dataclass
+class Optimisation:
+    """The network, its moving average, optimiser, schedule and loss scaler: what a resumable
+    checkpoint holds and one training step changes."""
+
+    model: SaliencyModel
+    average: SaliencyModel | None  # the EMA (mean teacher), validated and saved instead of the live weights
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.MultiStepLR
+    scaler: torch.amp.GradScaler
+    use_amp: bool
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, device: torch.device, model_meta: dict[str, Any] | None) -> "Optimisation":
+        torch.manual_seed(cfg.seed)
+        model = new_model(cfg.encoder, cfg.encoder_weights, cfg.size, tuple(cfg.decoder_channels), **(model_meta or {}))
+        if cfg.init:
+            from saliency.unet.model import initialise_from
+
+            initialise_from(model, cfg.init)
+        model = model.to(device)
+        average = copy.deepcopy(model).eval() if cfg.ema else None
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=cfg.milestones, gamma=cfg.gamma)
+        use_amp = cfg.amp and device.type == "cuda"
+        return cls(model, average, opt, sched, torch.amp.GradScaler("cuda", enabled=use_amp), use_amp)
+
+    @property
+    def kept(self) -> SaliencyModel:
+        """The weights validated and saved."""
+        return self.average if self.average is not None else self.model
+
+    def restore(self, state_path: Path, cfg: TrainConfig) -> tuple[int, dict[str, Any]]:
+        """(first step, best validation so far), from the last checkpoint if there is one."""
+        if not state_path.exists():
+            return 0, {"val_iou": -1.0, "step": 0}
+        state = safe_torch_load(state_path, "training state")
+        diff = changed_settings(state["config"], cfg)
+        if diff:
+            raise UserError(f"{state_path} was written with other settings ({'; '.join(diff)}); use another --out or delete it")
+        self.model.net.load_state_dict(state["model"])
+        if self.average is not None:
+            self.average.net.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        return int(state["step"]), state["best"]
+
+    def save_state(self, state_path: Path, cfg: TrainConfig, done: int, best: dict[str, Any]) -> None:
+        extra = {"ema": self.average.net.state_dict()} if self.average is not None else {}
+        state = {"model": self.model.net.state_dict(), **extra, "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict()}
+        torch_save({**state, "step": done, "best": best, "config": asdict(cfg)}, state_path)
+
+    def step(self, net: torch.nn.Module, cfg: TrainConfig, batch: tuple[torch.Tensor, ...], step: int) -> torch.Tensor:
+        """One optimiser step on a batch (x, target, weight); returns the loss."""
+        x, y, w = batch
+        if cfg.soft_targets:
+            y, w = soft_target(y, w)
+        with torch.autocast(x.device.type, dtype=torch.float16, enabled=self.use_amp):
+            if cfg.consistency:
+                with torch.no_grad():
+                    teacher_map = torch.sigmoid(self.average(x).float())
+                x = strong_view(x, cfg.seed, step)
+            logits = net(x)
+            loss = weighted_bce(logits.float(), y, w)
+            if cfg.consistency:
+                loss = loss + cfg.consistency * consistency_loss(logits.float(), teacher_map)
+            if cfg.dice_weight:
+                loss = loss + cfg.dice_weight * soft_dice_loss(logits.float(), y, w)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        if self.average is not None:
+            update_ema(self.average, self.model, step, cfg.ema)
+        return loss
+
+
+def batch_source(source: Any, cfg: TrainConfig, start: int, ddp: Distributed, device: torch.device):
+    """step -> this rank's batch: a dataset of files through a DataLoader (decoding ahead on
+    workers, StepBatches' order), or a sampler that draws batches itself (OnTheFly)."""
+    if isinstance(source, torch.utils.data.Dataset):
+        from saliency.batches import StepBatches
+
+        sampler = StepBatches(len(source), cfg.batch_size, start, cfg.steps, cfg.seed, ddp.rank, ddp.world)
+        loader = torch.utils.data.DataLoader(
+            source, batch_sampler=sampler, num_workers=cfg.workers, pin_memory=device.type == "cuda", worker_init_fn=_quiet_worker
+        )
+        batches = iter(loader)
+        return lambda step: next(batches)
+    per_rank = cfg.batch_size // ddp.world
+    return lambda step: source.batch(step, per_rank, stream=ddp.rank)
+
+
+def write_summary(out: Path, cfg: TrainConfig, best: dict[str, Any], world: int, checksums: list[str]) -> dict[str, Any]:
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    vals = [r for r in rows if "val_iou" in r]
+    summary = {
+        "steps": cfg.steps,
+        "first_val_iou": vals[0]["val_iou"] if vals else None,
+        "best_val_iou": best["val_iou"],
+        "best_step": best["step"],
+        "final_val_iou": vals[-1]["val_iou"] if vals else None,
+        "world_size": world,
+        "rank_weight_checksums": checksums,
+        "config": asdict(cfg),
+    }
+    write_json(out / "summary.json", summary)
+    return summary
+
+
 def train(
     cfg: TrainConfig,
     out: str | Path,
@@ -247,131 +358,34 @@ def train(
         raise UserError("consistency learns from the mean teacher: pass --ema (e.g. 0.999) with --consistency")
     ddp = Distributed(device)
     device = ddp.device
-    torch.manual_seed(cfg.seed)
-    model = new_model(cfg.encoder, cfg.encoder_weights, cfg.size, tuple(cfg.decoder_channels), **(model_meta or {}))
-    if cfg.init:
-        from saliency.unet.model import initialise_from
-
-        initialise_from(model, cfg.init)
-    model = model.to(device)
-    average = copy.deepcopy(model).eval() if cfg.ema else None  # what is validated and saved
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=cfg.milestones, gamma=cfg.gamma)
+    run = Optimisation.build(cfg, device, model_meta)
     state_path, log_path = out / "train_state.pt", out / "log.jsonl"
-    start, best = 0, {"val_iou": -1.0, "step": 0}
-    if state_path.exists():
-        state = safe_torch_load(state_path, "training state")
-        diff = changed_settings(state["config"], cfg)
-        if diff:
-            raise UserError(f"{state_path} was written with other settings ({'; '.join(diff)}); use another --out or delete it")
-        model.net.load_state_dict(state["model"])
-        if average is not None:
-            average.net.load_state_dict(state["ema"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        start, best = int(state["step"]), state["best"]
+    start, best = run.restore(state_path, cfg)
     if ddp.main:
         out.mkdir(parents=True, exist_ok=True)
         truncate_jsonl(log_path, start)
     ddp.barrier()
-    net = ddp.wrap(model)
-    use_amp = cfg.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-
-    if isinstance(source, torch.utils.data.Dataset):  # a dataset of files: a DataLoader decodes ahead on workers
-        from saliency.batches import StepBatches
-
-        sampler = StepBatches(len(source), cfg.batch_size, start, cfg.steps, cfg.seed, ddp.rank, ddp.world)
-        loader = torch.utils.data.DataLoader(
-            source, batch_sampler=sampler, num_workers=cfg.workers, pin_memory=device.type == "cuda", worker_init_fn=_quiet_worker
-        )
-        batches = iter(loader)
-        next_batch = lambda step: next(batches)  # noqa: E731
-    else:
-        per_rank = cfg.batch_size // ddp.world
-        next_batch = lambda step: source.batch(step, per_rank, stream=ddp.rank)  # noqa: E731
-
-    kept = average if average is not None else model  # the weights validated and saved
+    net = ddp.wrap(run.model)
+    next_batch = batch_source(source, cfg, start, ddp, device)
     log = open(log_path, "a") if ddp.main else None
     bar = tqdm(total=cfg.steps, initial=start, desc="train-unet", disable=not (progress and ddp.main))
     t0, seen = time.perf_counter(), 0
     try:
         for step in range(start, cfg.steps):
-            x, y, w = (t.to(device, non_blocking=True) for t in next_batch(step))
-            if cfg.soft_targets:
-                y, w = soft_target(y, w)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                if cfg.consistency:
-                    with torch.no_grad():
-                        teacher_map = torch.sigmoid(average(x).float())
-                    x = strong_view(x, cfg.seed, step)
-                logits = net(x)
-                loss = weighted_bce(logits.float(), y, w)
-                if cfg.consistency:
-                    loss = loss + cfg.consistency * consistency_loss(logits.float(), teacher_map)
-                if cfg.dice_weight:
-                    loss = loss + cfg.dice_weight * soft_dice_loss(logits.float(), y, w)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            if average is not None:
-                update_ema(average, model, step, cfg.ema)
-            seen += len(x) * ddp.world
+            batch = tuple(t.to(device, non_blocking=True) for t in next_batch(step))
+            loss = run.step(net, cfg, batch, step)
+            seen += len(batch[0]) * ddp.world
             done = step + 1
             if done == stop_after:
                 return None
-            if ddp.main and (done % cfg.log_every == 0 or done == cfg.steps):
-                rate = seen / (time.perf_counter() - t0)
-                log.write(
-                    json.dumps({"step": done, "loss": round(loss.item(), 5), "lr": sched.get_last_lr()[0], "images_per_s": round(rate, 2)})
-                    + "\n"
-                )
-                log.flush()
-                bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{rate:.1f}")
-            if ddp.main and (done % cfg.val_every == 0 or done == cfg.steps):
-                metrics = validate(kept, val_source, device)
-                log.write(json.dumps({"step": done, **{k: round(v, 5) for k, v in metrics.items()}}) + "\n")
-                log.flush()
-                if metrics["val_iou"] > best["val_iou"]:
-                    best = {"val_iou": metrics["val_iou"], "step": done}
-                    save_model(out / "best.safetensors", kept, step=done, val_iou=round(metrics["val_iou"], 5))
-                plot_curves(log_path, out / "curves.png")
-            if ddp.main and cfg.snapshot_every and done % cfg.snapshot_every == 0:
-                save_model(out / "snapshots" / f"step-{done:06d}.safetensors", kept, step=done)
-            if ddp.main and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
-                extra = {"ema": average.net.state_dict()} if average is not None else {}
-                torch_save(
-                    {
-                        "model": model.net.state_dict(),
-                        **extra,
-                        "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(),
-                        "step": done,
-                        "best": best,
-                        "config": asdict(cfg),
-                    },
-                    state_path,
-                )
+            if ddp.main:
+                best = after_step(cfg, out, run, val_source, device, log, bar, done, loss, seen / (time.perf_counter() - t0), best)
             bar.update(1)
-        checksums = ddp.gather(weights_checksum(model))
+        checksums = ddp.gather(weights_checksum(run.model))
         summary = None
         if ddp.main:
-            save_model(out / "last.safetensors", kept, step=cfg.steps, **({"ema": cfg.ema} if cfg.ema else {}))
-            rows = [json.loads(line) for line in log_path.read_text().splitlines()]
-            vals = [r for r in rows if "val_iou" in r]
-            summary = {
-                "steps": cfg.steps,
-                "first_val_iou": vals[0]["val_iou"] if vals else None,
-                "best_val_iou": best["val_iou"],
-                "best_step": best["step"],
-                "final_val_iou": vals[-1]["val_iou"] if vals else None,
-                "world_size": ddp.world,
-                "rank_weight_checksums": checksums,
-                "config": asdict(cfg),
-            }
-            write_json(out / "summary.json", summary)
+            save_model(out / "last.safetensors", run.kept, step=cfg.steps, **({"ema": cfg.ema} if cfg.ema else {}))
+            summary = write_summary(out, cfg, best, ddp.world, checksums)
         ddp.barrier()
         return summary
     finally:
@@ -379,6 +393,43 @@ def train(
         if log:
             log.close()
         ddp.close()
+
+
+def after_step(
+    cfg: TrainConfig,
+    out: Path,
+    run: Optimisation,
+    val_source: Any,
+    device: torch.device,
+    log,
+    bar,
+    done: int,
+    loss: torch.Tensor,
+    rate: float,
+    best: dict[str, Any],
+) -> dict[str, Any]:
+    """Rank 0's bookkeeping after step `done`: the log line, validation (and the best model),
+    snapshots and the resumable checkpoint, each at its interval; returns the best so far."""
+    if done % cfg.log_every == 0 or done == cfg.steps:
+        log.write(
+            json.dumps({"step": done, "loss": round(loss.item(), 5), "lr": run.sched.get_last_lr()[0], "images_per_s": round(rate, 2)})
+            + "\n"
+        )
+        log.flush()
+        bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{rate:.1f}")
+    if done % cfg.val_every == 0 or done == cfg.steps:
+        metrics = validate(run.kept, val_source, device)
+        log.write(json.dumps({"step": done, **{k: round(v, 5) for k, v in metrics.items()}}) + "\n")
+        log.flush()
+        if metrics["val_iou"] > best["val_iou"]:
+            best = {"val_iou": metrics["val_iou"], "step": done}
+            save_model(out / "best.safetensors", run.kept, step=done, val_iou=round(metrics["val_iou"], 5))
+        plot_curves(out / "log.jsonl", out / "curves.png")
+    if cfg.snapshot_every and done % cfg.snapshot_every == 0:
+        save_model(out / "snapshots" / f"step-{done:06d}.safetensors", run.kept, step=done)
+    if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+        run.save_state(out / "train_state.pt", cfg, done, best)
+    return best
 
 
 def training_source(cfg: TrainConfig, pairs: list):
