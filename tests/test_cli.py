@@ -70,7 +70,7 @@ def test_discover_dcgan_faces_runs_with_given_weights(tmp_path, dcgan_checkpoint
 
 
 def test_a_stage_imports_only_what_it_needs():
-    """train-gan must run on a machine without the U-Net stack (e.g. a lent GPU image)."""
+    """train-gan must run on a machine without the U-Net stack (e.g. a bare GPU image with torch alone)."""
     import subprocess
     import sys
 

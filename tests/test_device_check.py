@@ -1,4 +1,4 @@
-"""The GPU check script runs here at CPU sizes, so a lent GPU never meets it for the first time."""
+"""The GPU check script runs here at CPU sizes, so a CUDA machine never meets it for the first time."""
 
 import json
 import os
