@@ -253,12 +253,55 @@ def default_selection(generator: str) -> Path:
     return latest_or_shipped(generator, runs_dir() / f"select-{generator}" / "selection.json", "selection_file", fix)
 
 
-def load_selection(path: Path) -> dict:
-    if not path.is_file():
-        raise UserError(f"selection file not found: {path}; run `saliency select` first or pass --selection FILE")
-    try:
-        sel = json.loads(path.read_text())
-        sel["vector"], sel["shift"]
-    except (ValueError, KeyError, TypeError):
-        raise UserError(f"{path} is not a selection file from `saliency select`") from None
-    return sel
+@dataclass
+class Selection:
+    """A `saliency select` result: the direction, its shift, how the shifted image becomes a mask,
+    and the provenance written beside them (score, signals, directions file, ...), read in one
+    place by synth, train-unet --on-the-fly and the GAN teacher. The file is its JSON."""
+
+    vector: list[float]
+    shift: float
+    rule: str = "intensity"
+    threshold: float | None = None
+    polarity: str = "light"
+    filters: dict[str, Any] = field(default_factory=dict)  # as the file says; missing keys fall back to the generator's defaults
+    generator: str | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    MASK_FIELDS = ("rule", "threshold", "polarity", "filters")
+
+    @classmethod
+    def load(cls, path: Path) -> "Selection":
+        if not path.is_file():
+            raise UserError(f"selection file not found: {path}; run `saliency select` first or pass --selection FILE")
+        try:
+            data = json.loads(path.read_text())
+            known = {k: data[k] for k in ("vector", "shift", "generator", *cls.MASK_FIELDS) if k in data}
+            selection = cls(**known, provenance={k: v for k, v in data.items() if k not in known})
+            selection.vector = [float(v) for v in selection.vector]
+            selection.shift = float(selection.shift)
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{path} is not a selection file from `saliency select`") from None
+        return selection
+
+    def save(self, path: Path) -> None:
+        from saliency.files import write_json
+
+        write_json(path, self.as_dict())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator,
+            **self.provenance,
+            "shift": self.shift,
+            "vector": self.vector,
+            **{k: getattr(self, k) for k in self.MASK_FIELDS},
+        }
+
+    def mask_spec(self) -> MaskSpec:
+        """The mask rule and filters as the file says them (FilterConfig's defaults where it is silent)."""
+        return MaskSpec(self.rule, self.threshold, self.polarity, FilterConfig(**self.filters))
+
+    def shift_vector(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The latent shift h = shift x direction."""
+        return torch.tensor(self.vector, dtype=torch.float32, device=device) * self.shift

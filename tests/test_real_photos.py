@@ -15,6 +15,7 @@ from saliency.generators import build_generator
 from saliency.real_photos.inversion import GanTeacher, InvertConfig, load_inverter, train_inverter
 from saliency.real_photos.pseudo_labels import PseudoLabelConfig, label_photos, pseudo_mask
 from saliency.real_photos.self_training import SelfTrainConfig, run_rounds
+from saliency.selection import Selection
 from saliency.unet.model import initialise_from, new_model
 from saliency.unet.train import TrainConfig
 
@@ -97,7 +98,7 @@ def test_gan_teacher_masks_photos_of_the_generator(inverter, planted_photos):
     teacher = GanTeacher(
         G,
         E,
-        {"vector": G.planted_direction.tolist(), "shift": 12.0, "rule": "intensity", "threshold": None, "polarity": "light"},
+        Selection(G.planted_direction.tolist(), 12.0, "intensity", None, "light"),
         max_error=1.0,
     )
     average = G.true_mask(torch.zeros(1, 8))[0, 0].numpy() > 0.5

@@ -174,3 +174,26 @@ def test_optimisation_improves_a_rough_start():
     after = rank_directions(G, refined[None], [9.0], spec, signs=(1,))[0]["score"]
     assert after > before + 0.2
     assert torch.nn.functional.cosine_similarity(refined, d, dim=0) > torch.nn.functional.cosine_similarity(rough, d, dim=0) + 0.1
+
+
+def test_selection_file_round_trips_through_the_typed_selection(tmp_path):
+    """Selection.load reads what `select` writes (and older files with only some mask keys);
+    save writes the same file back; the mask spec and the latent shift come from it."""
+    from saliency.errors import UserError
+    from saliency.selection import Selection
+
+    path = tmp_path / "selection.json"
+    path.write_text(json.dumps({"generator": "planted", "vector": [0.6, 0.8], "shift": 4, "rule": "intensity", "threshold": 0.9,
+                                "polarity": "dark", "filters": {"min_area": 0.1}, "score": 0.3, "source": "optimised"}))
+    sel = Selection.load(path)
+    assert sel.shift == 4.0 and sel.provenance == {"score": 0.3, "source": "optimised"} and sel.generator == "planted"
+    assert sel.mask_spec().filters.min_area == 0.1 and sel.mask_spec().filters.max_area == 0.5 and sel.mask_spec().polarity == "dark"
+    assert torch.allclose(sel.shift_vector(), torch.tensor([2.4, 3.2]))
+    sel.save(tmp_path / "again.json")
+    assert json.loads((tmp_path / "again.json").read_text()) == json.loads(path.read_text()) | {"shift": 4.0, "vector": [0.6, 0.8]}
+    minimal = tmp_path / "minimal.json"
+    minimal.write_text(json.dumps({"vector": [1.0], "shift": 2}))
+    assert Selection.load(minimal).mask_spec().rule == "intensity"
+    (tmp_path / "bad.json").write_text(json.dumps({"shift": 2}))
+    with pytest.raises(UserError, match="not a selection file"):
+        Selection.load(tmp_path / "bad.json")

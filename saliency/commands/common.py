@@ -78,14 +78,14 @@ def add_mask_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def mask_spec_from_args(args: argparse.Namespace, base: dict | None = None):
-    """MaskSpec from flags over `base` (a selection file's settings) over the generator's defaults."""
+def mask_spec_from_args(args: argparse.Namespace, base=None):
+    """MaskSpec from flags over `base` (a Selection's mask settings) over the generator's defaults."""
     from saliency.filters import FilterConfig
     from saliency.generators import spec
     from saliency.selection import MaskSpec
 
     d = spec(args.generator).defaults
-    base = base or {}
+    base = {k: getattr(base, k) for k in base.MASK_FIELDS} if base is not None else {}
     filters = {**FilterConfig(max_area=d["mask_max_area"]).as_dict(), **base.get("filters", {})}
     for name in ("min_area", "max_area", "min_peaks", "min_component"):
         if getattr(args, name) is not None:

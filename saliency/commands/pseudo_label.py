@@ -142,7 +142,7 @@ def gan_teacher(args: argparse.Namespace, device):
     """`--teacher gan`: the generator, its inverter and its selection, checked to belong together."""
     from saliency.errors import UserError
     from saliency.real_photos.inversion import GanTeacher, load_inverter
-    from saliency.selection import default_selection, load_selection
+    from saliency.selection import Selection, default_selection
 
     if not args.inverter:
         raise UserError("--teacher gan needs --inverter FILE from `saliency invert`")
@@ -150,7 +150,7 @@ def gan_teacher(args: argparse.Namespace, device):
     G = generator_from_args(args, device)
     if meta.get("generator") not in (None, args.generator) or E.latent_dim != G.latent_dim:
         raise UserError(f"{args.inverter} inverts {meta.get('generator')}, not {args.generator}; pass --generator {meta.get('generator')}")
-    return GanTeacher(G, E, load_selection(args.selection or default_selection(args.generator)))
+    return GanTeacher(G, E, Selection.load(args.selection or default_selection(args.generator)))
 
 
 def run(args: argparse.Namespace) -> None:

@@ -38,6 +38,7 @@ from saliency.selection import (
     ROW_FIELDS,
     SIGNALS,
     MaskSpec,
+    Selection,
     optimise_direction,
     rank_directions,
     score_shift,
@@ -206,24 +207,20 @@ def run(args: argparse.Namespace) -> None:
     save_png(direction_grid(G, unit, best["shift"], seed=args.seed), out / "chosen_direction.png")
 
     mask = specs[best["polarity"]]
-    selection = {
-        "generator": args.generator,
+    provenance = {
         "directions_file": shown_path(path) if path else None,
         "directions_sha256": sha256_file(path) if path else None,
         "direction": best["direction"],
         "sign": best["sign"],
         "source": best["source"],
-        "shift": best["shift"],
-        "vector": [round(float(v), 7) for v in unit.cpu()],
         "optimise_steps": steps if best["source"] != "discovered" else 0,
-        "rule": mask.rule,
-        "threshold": mask.threshold,
-        "polarity": mask.polarity,
-        "filters": mask.filters.as_dict(),
         "score": best["score"],
         "signals": {k: best[k] for k in SIGNALS},
         "mask_area": best["area"],
         "mask_border_share": best["border_share"],
     }
-    write_json(out / "selection.json", selection)
+    vector = [round(float(v), 7) for v in unit.cpu()]
+    Selection(vector, best["shift"], mask.rule, mask.threshold, mask.polarity, mask.filters.as_dict(), args.generator, provenance).save(
+        out / "selection.json"
+    )
     print(f"selected {label(best)} ({best['polarity']}, shift {best['shift']:g}, score {best['score']:.3f}) -> {out / 'selection.json'}")

@@ -28,7 +28,7 @@ from saliency.commands.common import (
 from saliency.errors import UserError
 from saliency.files import sha256_file
 from saliency.paths import runs_dir
-from saliency.selection import default_selection, load_selection
+from saliency.selection import Selection, default_selection
 from saliency.synthesis import SynthConfig, contact_sheet, synthesize
 
 
@@ -105,21 +105,19 @@ def run(args: argparse.Namespace) -> None:
     selection_path = args.selection or default_selection(args.generator)
     if args.selection is None:
         print(f"selection: {selection_path} (pass --selection FILE for another)")
-    selection = load_selection(selection_path)
-    if selection.get("generator") not in (None, args.generator):
-        raise UserError(
-            f"the selection was made for {selection['generator']}, not {args.generator}; pass --generator {selection['generator']}"
-        )
+    selection = Selection.load(selection_path)
+    if selection.generator not in (None, args.generator):
+        raise UserError(f"the selection was made for {selection.generator}, not {args.generator}; pass --generator {selection.generator}")
     classes = parse_classes(args.classes)
     G = generator_from_args(args, device)
-    if len(selection["vector"]) != G.latent_dim:
-        raise UserError(f"the selected direction has {len(selection['vector'])} dims, {args.generator} has {G.latent_dim}")
+    if len(selection.vector) != G.latent_dim:
+        raise UserError(f"the selected direction has {len(selection.vector)} dims, {args.generator} has {G.latent_dim}")
     mask = mask_spec_from_args(args, selection)
     weights_file = getattr(G, "weights_file", None)
     cfg = SynthConfig(
         generator=args.generator,
-        direction=selection["vector"],
-        shift=args.shift if args.shift is not None else selection["shift"],
+        direction=selection.vector,
+        shift=args.shift if args.shift is not None else selection.shift,
         n=args.n,
         rule=mask.rule,
         threshold=mask.threshold,

@@ -256,21 +256,21 @@ def run(args: argparse.Namespace) -> None:
 
 
 def on_the_fly_sources(args: argparse.Namespace, cfg: TrainConfig, device: torch.device):
-    from saliency.selection import default_selection, load_selection
+    from saliency.selection import Selection, default_selection
     from saliency.synthesis import SynthConfig
     from saliency.unet.data import OnTheFly
 
-    selection = load_selection(args.selection or default_selection(args.generator))
+    selection = Selection.load(args.selection or default_selection(args.generator))
     G = generator_from_args(args, device)
     synth_cfg = SynthConfig(
         generator=args.generator,
-        direction=selection["vector"],
-        shift=selection["shift"],
+        direction=selection.vector,
+        shift=selection.shift,
         n=0,
-        rule=selection["rule"],
-        threshold=selection["threshold"],
-        polarity=selection["polarity"],
-        filters=selection["filters"],
+        rule=selection.rule,
+        threshold=selection.threshold,
+        polarity=selection.polarity,
+        filters=selection.filters,
         seed=cfg.seed,
         batch_size=max(32, cfg.batch_size),
     )

@@ -38,6 +38,7 @@ from saliency.files import atomic_write, read_safetensors, safe_torch_load, torc
 from saliency.generators.base import Generator
 from saliency.images import center_square, load_photo_bank
 from saliency.resume import changed_settings
+from saliency.selection import Selection
 from saliency.unet.model import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -200,13 +201,11 @@ class GanTeacher:
 
     name = "gan"
 
-    def __init__(self, G: Generator, E: Inverter, selection: dict[str, Any], max_error: float = 0.15) -> None:
-        from saliency.filters import FilterConfig
-
+    def __init__(self, G: Generator, E: Inverter, selection: Selection, max_error: float = 0.15) -> None:
         self.G, self.E, self.max_error = G, E, max_error
-        self.h = torch.tensor(selection["vector"], dtype=torch.float32, device=G.device) * selection["shift"]
-        self.rule, self.threshold, self.polarity = selection["rule"], selection["threshold"], selection["polarity"]
-        self.min_component = FilterConfig(**selection.get("filters", {})).min_component
+        self.h = selection.shift_vector(G.device)
+        mask = selection.mask_spec()
+        self.rule, self.threshold, self.polarity, self.min_component = mask.rule, mask.threshold, mask.polarity, mask.filters.min_component
         self.last: dict[str, Any] = {}
 
     @torch.no_grad()
