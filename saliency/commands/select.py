@@ -14,7 +14,7 @@ optimisation off.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -119,10 +119,26 @@ def markdown_table(rows: list[dict], limit: int = 30) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> None:
-    device = device_from_args(args)
+@dataclass
+class Plan:
+    """What one `select` run ranks and optimises, from its flags over the generator's defaults."""
+
+    path: Path | None  # the discovered directions file (None: random starts only)
+    ds: DirectionSet
+    specs: dict[str, MaskSpec]  # one mask spec per polarity tried
+    shifts: list[float]
+    directions: torch.Tensor  # the discovered candidates ranked (all, or --direction alone)
+    indices: list[int]
+    signs: tuple[int, ...]
+    steps: int  # optimiser steps per start
+    n_starts: int  # best discovered candidates optimised per polarity
+    n_random: int  # random starts per polarity
+    min_score: float
+    out: Path
+
+
+def plan_from_args(args: argparse.Namespace, G) -> Plan:
     defaults = spec(args.generator).defaults
-    G = generator_from_args(args, device)
     path = None if str(args.directions).lower() == "none" else args.directions or default_directions(args.generator)
     if path is None:  # no discovered candidates: a (0, d) set leaves the random starts alone in the ranking
         ds = DirectionSet(torch.zeros(0, G.latent_dim))
@@ -132,95 +148,134 @@ def run(args: argparse.Namespace) -> None:
             raise UserError(f"{path} holds {ds.directions.shape[1]}-d directions but {args.generator} has a {G.latent_dim}-d latent")
     base = mask_spec_from_args(args)
     polarities = [base.polarity] if args.polarity or base.rule != "intensity" else ["light", "dark"]
-    specs = {p: replace(base, polarity=p) for p in polarities}
-    shifts = [float(s) for s in args.shifts.split(",")] if args.shifts else list(defaults["select_shifts"])
-    out = args.out or runs_dir() / f"select-{args.generator}"
-    min_score = args.min_score if args.min_score is not None else defaults["min_score"]
-    steps = args.optimise_steps if args.optimise_steps is not None else defaults["optimise_steps"]
-    n_starts = args.starts if args.starts is not None else defaults["optimise_starts"]
-    n_random = args.random_starts if args.random_starts is not None else defaults["optimise_random_starts"]
-    if path is None and (not steps or not n_random or args.direction is not None):
+
+    def flag_or_default(value, key):
+        return value if value is not None else defaults[key]
+
+    plan = Plan(
+        path=path,
+        ds=ds,
+        specs={p: replace(base, polarity=p) for p in polarities},
+        shifts=[float(s) for s in args.shifts.split(",")] if args.shifts else list(defaults["select_shifts"]),
+        directions=ds.directions,
+        indices=list(range(len(ds))),
+        signs=(1, -1),
+        steps=flag_or_default(args.optimise_steps, "optimise_steps"),
+        n_starts=flag_or_default(args.starts, "optimise_starts"),
+        n_random=flag_or_default(args.random_starts, "optimise_random_starts"),
+        min_score=flag_or_default(args.min_score, "min_score"),
+        out=args.out or runs_dir() / f"select-{args.generator}",
+    )
+    if path is None and (not plan.steps or not plan.n_random or args.direction is not None):
         raise UserError(
             "--directions none optimises from random starts only: give --random-starts N and --optimise-steps N above 0, and no --direction"
         )
-
-    directions, indices, signs = ds.directions, list(range(len(ds))), (1, -1)
     if args.direction is not None:
         if not 0 <= args.direction < len(ds):
             raise UserError(f"--direction {args.direction} is out of range: {path} has {len(ds)} directions")
-        directions, indices = ds.directions[args.direction : args.direction + 1], [args.direction]
-        shifts = [args.shift] if args.shift else shifts
-        signs = (1 if args.sign == "+" else -1,) if args.sign else signs
-        n_random = 0
-    vectors: dict[int, torch.Tensor] = {}
+        plan.directions, plan.indices = ds.directions[args.direction : args.direction + 1], [args.direction]
+        plan.shifts = [args.shift] if args.shift else plan.shifts
+        plan.signs = (1 if args.sign == "+" else -1,) if args.sign else plan.signs
+        plan.n_random = 0
+    return plan
+
+
+def rank_discovered(G, plan: Plan, args: argparse.Namespace, vectors: dict[int, torch.Tensor]) -> list[dict]:
+    """Every discovered candidate x sign x shift x polarity, scored; each row's unit vector in `vectors`."""
     rows = []
-    for p, mask in specs.items():
-        for r in rank_directions(G, directions, shifts, mask, args.samples, args.seed, signs):
-            k = indices[r["direction"]]
+    for mask in plan.specs.values():
+        for r in rank_directions(G, plan.directions, plan.shifts, mask, args.samples, args.seed, plan.signs):
+            k = plan.indices[r["direction"]]
             rows.append(dict(r, direction=k, source="discovered"))
-            vectors[id(rows[-1])] = r["sign"] * ds.directions[k] / ds.directions[k].norm()
+            vectors[id(rows[-1])] = r["sign"] * plan.ds.directions[k] / plan.ds.directions[k].norm()
+    return rows
 
-    if steps:
-        starts = []
-        for p in polarities:
-            seen = set()
-            for r in (r for r in rows if r["polarity"] == p):
-                if len(seen) < n_starts and (r["direction"], r["sign"]) not in seen:
-                    seen.add((r["direction"], r["sign"]))
-                    starts.append((p, r, vectors[id(r)], r["shift"]))
-            for i in range(n_random):
-                random = torch.randn(G.latent_dim, generator=torch.Generator().manual_seed(1_000 + i))
-                starts.append((p, {"direction": None, "sign": 1, "source": f"random start {i}"}, random, sorted(shifts)[len(shifts) // 2]))
-        for i, (p, origin, start, shift) in enumerate(tqdm(starts, desc="optimise directions")):
-            unit = optimise_direction(G, start.to(device), shift, specs[p], steps=steps, seed=i)
-            best = rank_directions(G, unit[None], shifts, specs[p], args.samples, args.seed, signs=(1,))[0]
-            source = "optimised" if origin["direction"] is not None else f"optimised from {origin['source']}"
-            rows.append(dict(best, direction=origin["direction"], sign=origin["sign"], source=source))
-            vectors[id(rows[-1])] = unit.cpu()
-    rows.sort(key=lambda r: -r["score"])
 
+def optimise_starts(G, plan: Plan, args: argparse.Namespace, rows: list[dict], vectors: dict[int, torch.Tensor], device) -> list[dict]:
+    """The optimiser from the best discovered rows and from random directions, per polarity; the
+    ranked results, their vectors in `vectors`."""
+    starts = []
+    for p in plan.specs:
+        seen = set()
+        for r in (r for r in rows if r["polarity"] == p):
+            if len(seen) < plan.n_starts and (r["direction"], r["sign"]) not in seen:
+                seen.add((r["direction"], r["sign"]))
+                starts.append((p, r, vectors[id(r)], r["shift"]))
+        for i in range(plan.n_random):
+            random = torch.randn(G.latent_dim, generator=torch.Generator().manual_seed(1_000 + i))
+            middle = sorted(plan.shifts)[len(plan.shifts) // 2]
+            starts.append((p, {"direction": None, "sign": 1, "source": f"random start {i}"}, random, middle))
+    optimised = []
+    for i, (p, origin, start, shift) in enumerate(tqdm(starts, desc="optimise directions")):
+        unit = optimise_direction(G, start.to(device), shift, plan.specs[p], steps=plan.steps, seed=i)
+        best = rank_directions(G, unit[None], plan.shifts, plan.specs[p], args.samples, args.seed, signs=(1,))[0]
+        source = "optimised" if origin["direction"] is not None else f"optimised from {origin['source']}"
+        optimised.append(dict(best, direction=origin["direction"], sign=origin["sign"], source=source))
+        vectors[id(optimised[-1])] = unit.cpu()
+    return optimised
+
+
+def write_ranking(plan: Plan, rows: list[dict], vectors: dict[int, torch.Tensor]) -> str:
     table = markdown_table(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ranking.md").write_text(table + "\n")
+    plan.out.mkdir(parents=True, exist_ok=True)
+    (plan.out / "ranking.md").write_text(table + "\n")
+    base = next(iter(plan.specs.values()))
     write_json(
-        out / "ranking.json",
+        plan.out / "ranking.json",
         {
-            "directions_file": str(path) if path else None,
-            "mask": {"rule": base.rule, "threshold": base.threshold, "polarities": polarities},
+            "directions_file": str(plan.path) if plan.path else None,
+            "mask": {"rule": base.rule, "threshold": base.threshold, "polarities": list(plan.specs)},
             "rows": [dict(r, vector=[round(float(v), 6) for v in vectors[id(r)]] if r["source"] != "discovered" else None) for r in rows],
         },
     )
-    print(table)
+    return table
 
-    best = rows[0]
-    if args.direction is None and best["score"] < min_score:
-        raise UserError(
-            f"no direction behaves like background removal: best score {best['score']:.3f} < --min-score {min_score} "
-            f"(ranking in {out / 'ranking.md'}). Try more discovery or --optimise-steps, another --rule, or start from one with --direction K --sign S --shift R"
-        )
-    unit = vectors[id(best)].to(device)
+
+def draw_candidates(G, plan: Plan, args: argparse.Namespace, rows: list[dict], vectors: dict[int, torch.Tensor], device) -> None:
     grid_rows, labels = [], []
     for rank, r in enumerate(rows[: args.top]):
-        grid_rows += candidate_rows(G, vectors[id(r)].to(device), r["shift"], specs[r["polarity"]], 8, args.seed)
+        grid_rows += candidate_rows(G, vectors[id(r)].to(device), r["shift"], plan.specs[r["polarity"]], 8, args.seed)
         labels += [f"#{rank + 1} {label(r)}"[:22], f"{r['polarity']} {r['shift']:g}: {r['score']:.2f}", "mask"]
-    save_png(image_grid(grid_rows, labels, label_width=150), out / "candidates.png")
-    save_png(direction_grid(G, unit, best["shift"], seed=args.seed), out / "chosen_direction.png")
+    save_png(image_grid(grid_rows, labels, label_width=150), plan.out / "candidates.png")
+    save_png(direction_grid(G, vectors[id(rows[0])].to(device), rows[0]["shift"], seed=args.seed), plan.out / "chosen_direction.png")
 
-    mask = specs[best["polarity"]]
+
+def save_selection(plan: Plan, best: dict, unit: torch.Tensor, generator: str) -> Path:
+    mask = plan.specs[best["polarity"]]
     provenance = {
-        "directions_file": shown_path(path) if path else None,
-        "directions_sha256": sha256_file(path) if path else None,
+        "directions_file": shown_path(plan.path) if plan.path else None,
+        "directions_sha256": sha256_file(plan.path) if plan.path else None,
         "direction": best["direction"],
         "sign": best["sign"],
         "source": best["source"],
-        "optimise_steps": steps if best["source"] != "discovered" else 0,
+        "optimise_steps": plan.steps if best["source"] != "discovered" else 0,
         "score": best["score"],
         "signals": {k: best[k] for k in SIGNALS},
         "mask_area": best["area"],
         "mask_border_share": best["border_share"],
     }
-    vector = [round(float(v), 7) for v in unit.cpu()]
-    Selection(vector, best["shift"], mask.rule, mask.threshold, mask.polarity, mask.filters.as_dict(), args.generator, provenance).save(
-        out / "selection.json"
-    )
-    print(f"selected {label(best)} ({best['polarity']}, shift {best['shift']:g}, score {best['score']:.3f}) -> {out / 'selection.json'}")
+    vector = [round(float(v), 7) for v in unit]
+    path = plan.out / "selection.json"
+    Selection(vector, best["shift"], mask.rule, mask.threshold, mask.polarity, mask.filters.as_dict(), generator, provenance).save(path)
+    return path
+
+
+def run(args: argparse.Namespace) -> None:
+    device = device_from_args(args)
+    G = generator_from_args(args, device)
+    plan = plan_from_args(args, G)
+    vectors: dict[int, torch.Tensor] = {}
+    rows = rank_discovered(G, plan, args, vectors)
+    if plan.steps:
+        rows += optimise_starts(G, plan, args, rows, vectors, device)
+    rows.sort(key=lambda r: -r["score"])
+    print(write_ranking(plan, rows, vectors))
+    best = rows[0]
+    if args.direction is None and best["score"] < plan.min_score:
+        raise UserError(
+            f"no direction behaves like background removal: best score {best['score']:.3f} < --min-score {plan.min_score} "
+            f"(ranking in {plan.out / 'ranking.md'}). Try more discovery or --optimise-steps, another --rule, or start from one with --direction K --sign S --shift R"
+        )
+    draw_candidates(G, plan, args, rows, vectors, device)
+    path = save_selection(plan, best, vectors[id(best)].cpu(), args.generator)
+    print(f"selected {label(best)} ({best['polarity']}, shift {best['shift']:g}, score {best['score']:.3f}) -> {path}")
