@@ -91,6 +91,67 @@ def save_generator(path: Path, G: torch.nn.Module, meta: dict[str, Any]) -> None
         f.write(save(state, metadata={"saliency_gan": json.dumps(meta)}))
 
 
+@dataclass
+class GANRun:
+    """Generator, discriminator, the generator's moving average and both optimisers: what a
+    resumable checkpoint holds and one step changes."""
+
+    G: ObjectGenerator
+    D: Discriminator
+    G_ema: ObjectGenerator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+    PARTS = ("G", "D", "G_ema", "opt_g", "opt_d")
+
+    @classmethod
+    def build(cls, cfg: GANConfig, device: torch.device) -> "GANRun":
+        torch.manual_seed(cfg.seed)
+        G = ObjectGenerator(cfg.latent_dim, cfg.resolution, cfg.width).to(device)
+        D = Discriminator(cfg.resolution, cfg.width, cfg.d_norm).to(device)
+        G_ema = copy.deepcopy(G).eval()
+        opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        return cls(G, D, G_ema, opt_g, opt_d)
+
+    def restore(self, state_path: Path, cfg: GANConfig) -> tuple[int, float]:
+        """(first step, wall seconds of earlier runs), from the last checkpoint if there is one."""
+        if not state_path.exists():
+            return 0, 0.0
+        state = safe_torch_load(state_path, "GAN training state")
+        diff = changed_settings(state["config"], cfg)
+        if diff:
+            raise UserError(f"{state_path} was written with other settings ({'; '.join(diff)}); use another --out or delete it")
+        for name in self.PARTS:
+            getattr(self, name).load_state_dict(state[name])
+        return int(state["step"]), float(state.get("wall_seconds", 0.0))
+
+    def save_state(self, state_path: Path, cfg: GANConfig, done: int, wall_seconds: float) -> None:
+        parts = {name: getattr(self, name).state_dict() for name in self.PARTS}
+        torch_save({**parts, "step": done, "wall_seconds": wall_seconds, "config": asdict(cfg)}, state_path)
+
+    def step(self, cfg: GANConfig, real: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One discriminator and one generator step (hinge loss; DiffAugment with cfg.augment);
+        returns (d_loss, g_loss)."""
+        device = real.device
+        z = torch.randn(cfg.batch_size, cfg.latent_dim, generator=_rng(cfg.seed, step, 0)).to(device)
+        aug = (lambda x, s: diff_augment(x, _rng(cfg.seed, step, s))) if cfg.augment else (lambda x, s: x)
+        use_amp = device.type == "cuda"
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            fake = self.G(z)
+            d_loss = F.relu(1 - self.D(aug(real, 1))).mean() + F.relu(1 + self.D(aug(fake.detach(), 2))).mean()
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            g_loss = -self.D(aug(fake, 3)).mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        update_ema(self.G_ema, self.G, step, cfg.ema)
+        return d_loss, g_loss
+
+
 def train_gan(
     cfg: GANConfig,
     out: str | Path,
@@ -105,100 +166,59 @@ def train_gan(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = load_images(cfg.images, cfg.resolution, progress)
-    torch.manual_seed(cfg.seed)
-    G = ObjectGenerator(cfg.latent_dim, cfg.resolution, cfg.width).to(device)
-    D = Discriminator(cfg.resolution, cfg.width, cfg.d_norm).to(device)
-    G_ema = copy.deepcopy(G).eval()
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    run = GANRun.build(cfg, device)
     state_path, log_path = out / "train_state.pt", out / "log.jsonl"
-    start, wall_before = 0, 0.0
-    if state_path.exists():
-        state = safe_torch_load(state_path, "GAN training state")
-        diff = changed_settings(state["config"], cfg)
-        if diff:
-            raise UserError(f"{state_path} was written with other settings ({'; '.join(diff)}); use another --out or delete it")
-        for name, obj in (("G", G), ("D", D), ("G_ema", G_ema), ("opt_g", opt_g), ("opt_d", opt_d)):
-            obj.load_state_dict(state[name])
-        start, wall_before = int(state["step"]), float(state.get("wall_seconds", 0.0))
+    start, wall_before = run.restore(state_path, cfg)
+    if start:
         truncate_jsonl(log_path, start)
     batches = StepBatches(len(data), cfg.batch_size, start, cfg.steps, cfg.seed)
     fixed_z = torch.randn(32, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
-    use_amp = device.type == "cuda"
     t0 = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=start, desc="train-gan", disable=not progress)
     done = start
     with open(log_path, "a") as log:
         for step in range(start, cfg.steps):
             idx = torch.tensor([i for i, _ in batches.batch(step)])
-            real = data[idx].to(device).float() / 127.5 - 1
-            z = torch.randn(cfg.batch_size, cfg.latent_dim, generator=_rng(cfg.seed, step, 0)).to(device)
-            aug = (lambda x, s: diff_augment(x, _rng(cfg.seed, step, s))) if cfg.augment else (lambda x, s: x)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                fake = G(z)
-                d_loss = F.relu(1 - D(aug(real, 1))).mean() + F.relu(1 + D(aug(fake.detach(), 2))).mean()
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                g_loss = -D(aug(fake, 3)).mean()
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            update_ema(G_ema, G, step, cfg.ema)
+            d_loss, g_loss = run.step(cfg, data[idx].to(device).float() / 127.5 - 1, step)
             done = step + 1
             bar.update(1)
             if done == stop_after:
                 return None
             out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit
             if done % cfg.log_every == 0 or done == cfg.steps:
-                log.write(
-                    json.dumps(
-                        {
-                            "step": done,
-                            "d_loss": round(d_loss.item(), 4),
-                            "g_loss": round(g_loss.item(), 4),
-                            "seconds": round(time.perf_counter() - t0, 1),
-                        }
-                    )
-                    + "\n"
-                )
+                losses = {"d_loss": round(d_loss.item(), 4), "g_loss": round(g_loss.item(), 4)}
+                log.write(json.dumps({"step": done, **losses, "seconds": round(time.perf_counter() - t0, 1)}) + "\n")
                 log.flush()
                 bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
             if done % cfg.sample_every == 0 or done == cfg.steps or out_of_time:
                 with torch.no_grad():
-                    samples = standing_stats(G_ema, cfg.latent_dim, device)(fixed_z).float().cpu()
+                    samples = standing_stats(run.G_ema, cfg.latent_dim, device)(fixed_z).float().cpu()
                 save_png(image_grid(list(samples.view(4, 8, *samples.shape[1:]))), out / "samples" / f"step_{done:07d}.png")
             if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time:
-                torch_save(
-                    {
-                        "G": G.state_dict(),
-                        "D": D.state_dict(),
-                        "G_ema": G_ema.state_dict(),
-                        "opt_g": opt_g.state_dict(),
-                        "opt_d": opt_d.state_dict(),
-                        "step": done,
-                        "wall_seconds": wall_before + time.perf_counter() - t0,
-                        "config": asdict(cfg),
-                    },
-                    state_path,
-                )
+                run.save_state(state_path, cfg, done, wall_before + time.perf_counter() - t0)
             if out_of_time:
                 break
     bar.close()
+    return export_generator(out, cfg, run, device, done, len(data), time.perf_counter() - t0, wall_before)
+
+
+def export_generator(
+    out: Path, cfg: GANConfig, run: GANRun, device: torch.device, done: int, images: int, seconds: float, wall_before: float
+) -> dict[str, Any]:
+    """generator_ema.safetensors (standing batch-norm statistics) and summary.json; the summary."""
     meta = {
         "latent_dim": cfg.latent_dim,
         "resolution": cfg.resolution,
         "width": cfg.width,
         "steps": done,
         "images": str(cfg.images),
-        "images_count": len(data),
+        "images_count": images,
         "device": torch.cuda.get_device_name(device)
         if device.type == "cuda"
         else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)",
-        "seconds_this_run": round(time.perf_counter() - t0, 1),
-        "wall_seconds_all_runs": round(wall_before + time.perf_counter() - t0, 1),  # from the checkpoints, so it counts every resume
+        "seconds_this_run": round(seconds, 1),
+        "wall_seconds_all_runs": round(wall_before + seconds, 1),  # from the checkpoints, so it counts every resume
     }
-    save_generator(out / "generator_ema.safetensors", standing_stats(G_ema, cfg.latent_dim, device), meta)
+    save_generator(out / "generator_ema.safetensors", standing_stats(run.G_ema, cfg.latent_dim, device), meta)
     write_json(out / "summary.json", {**meta, "config": asdict(cfg)})
     return meta
