@@ -166,6 +166,46 @@ def _check_resumable(saved: dict[str, Any], cfg: DiscoveryConfig, path: Path) ->
         )
 
 
+def _resume(disc: "Discoverer", cfg: DiscoveryConfig, ckpt_path: Path, log_path: Path, restart: bool) -> tuple[int, list[float]]:
+    """(first step, recent accuracies) from the checkpoint, or a fresh start (with `restart`, the
+    old checkpoint and log removed)."""
+    if ckpt_path.exists() and not restart:
+        state = safe_torch_load(ckpt_path, "discovery checkpoint")
+        _check_resumable(state["config"], cfg, ckpt_path)
+        disc.load_state_dict(state)
+        truncate_jsonl(log_path, int(state["step"]))
+        return int(state["step"]), list(state["acc_window"])
+    if restart:
+        for path in (ckpt_path, log_path):
+            path.unlink(missing_ok=True)
+    return 0, []
+
+
+def _write_directions(disc: "Discoverer", cfg: DiscoveryConfig, out: Path, window: list[float]) -> tuple[Path, dict]:
+    """directions.safetensors (the learned directions with the evaluation) and summary.json."""
+    evaluation = disc.evaluate()
+    directions = disc.deformator.directions().detach().cpu()
+    summary = {
+        "generator": cfg.generator,
+        "deformator": cfg.deformator,
+        "reconstructor": cfg.reconstructor,
+        "num_directions": disc.num_directions,
+        "latent_dim": disc.G.latent_dim,
+        "steps": cfg.steps,
+        "train_accuracy_window": round(sum(window) / max(1, len(window)), 4),
+        **evaluation,
+        "shift_range": cfg.shift_range,
+        "shift_loss_weight": cfg.shift_loss_weight,
+        "seed": cfg.seed,
+        "lr": cfg.lr,
+        "batch_size": cfg.batch_size,
+    }
+    directions_path = out / "directions.safetensors"
+    save_directions(directions_path, directions, summary)
+    write_json(out / "summary.json", summary)
+    return directions_path, summary
+
+
 def run_discovery(
     G: Generator,
     cfg: DiscoveryConfig,
@@ -189,16 +229,7 @@ def run_discovery(
     disc = Discoverer(G, cfg, device)
     if after_init:
         after_init(disc)
-    start, window = 0, []
-    if ckpt_path.exists() and not restart:
-        state = safe_torch_load(ckpt_path, "discovery checkpoint")
-        _check_resumable(state["config"], cfg, ckpt_path)
-        disc.load_state_dict(state)
-        start, window = int(state["step"]), list(state["acc_window"])
-        truncate_jsonl(log_path, start)
-    elif restart:
-        for p in (ckpt_path, log_path):
-            p.unlink(missing_ok=True)
+    start, window = _resume(disc, cfg, ckpt_path, log_path, restart)
 
     t0 = time.perf_counter()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="discover", disable=not progress)
@@ -223,28 +254,9 @@ def run_discovery(
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                 torch_save({**disc.state_dict(), "step": done, "config": asdict(cfg), "acc_window": window}, ckpt_path)
 
-    evaluation = disc.evaluate()
-    directions = disc.deformator.directions().detach().cpu()
-    summary = {
-        "generator": cfg.generator,
-        "deformator": cfg.deformator,
-        "reconstructor": cfg.reconstructor,
-        "num_directions": disc.num_directions,
-        "latent_dim": G.latent_dim,
-        "steps": cfg.steps,
-        "train_accuracy_window": round(sum(window) / max(1, len(window)), 4),
-        **evaluation,
-        "shift_range": cfg.shift_range,
-        "shift_loss_weight": cfg.shift_loss_weight,
-        "seed": cfg.seed,
-        "lr": cfg.lr,
-        "batch_size": cfg.batch_size,
-    }
-    directions_path = out / "directions.safetensors"
-    save_directions(directions_path, directions, summary)
-    write_json(out / "summary.json", summary)
+    directions_path, summary = _write_directions(disc, cfg, out, window)
     if render_grids:
         from discovery.grids import render_direction_grids
 
-        render_direction_grids(G, directions.to(device), out / "grids", cfg.shift_range, seed=cfg.seed)
+        render_direction_grids(G, disc.deformator.directions().detach().to(device), out / "grids", cfg.shift_range, seed=cfg.seed)
     return DiscoveryResult(out, directions_path, summary)
