@@ -92,15 +92,35 @@ def launcher_rank() -> tuple[int, int, int] | None:
     return None
 
 
-def run(args: argparse.Namespace) -> None:
+def take_launcher_part(args: argparse.Namespace) -> None:
+    """Under torchrun / srun, this process's part and GPU from the launcher's environment."""
     launched = launcher_rank()
-    if launched and args.num_shards == 1:  # torchrun / srun: one part per process, one GPU per local rank
+    if launched and args.num_shards == 1:  # one part per process, one GPU per local rank
         args.shard, args.num_shards, local = launched
         if args.device in ("auto", "cuda") and torch.cuda.is_available():
             args.device = f"cuda:{local % torch.cuda.device_count()}"
         print(f"part {args.shard} of {args.num_shards} (from the launcher's environment) on {args.device}")
     if not 0 <= args.shard < args.num_shards:
         raise UserError(f"--shard must be in [0, {args.num_shards})")
+
+
+def photo_latent_bank(args: argparse.Namespace, G, device):
+    """--latents-from PHOTOS: the inverter's latents of those photos (None without the flag)."""
+    if not args.latents_from:
+        return None
+    from saliency.real_photos.inversion import load_inverter
+    from saliency.synthesis import photo_latents
+
+    if not args.inverter:
+        raise UserError("--latents-from needs --inverter FILE from `saliency invert`")
+    E, meta = load_inverter(args.inverter, device)
+    if E.latent_dim != G.latent_dim or meta.get("generator") not in (None, args.generator):
+        raise UserError(f"{args.inverter} inverts {meta.get('generator')}, not {args.generator}")
+    return photo_latents(E, str(args.latents_from), G.resolution)
+
+
+def run(args: argparse.Namespace) -> None:
+    take_launcher_part(args)
     device = device_from_args(args)
     selection_path = args.selection or default_selection(args.generator)
     if args.selection is None:
@@ -135,17 +155,7 @@ def run(args: argparse.Namespace) -> None:
         latent_noise=args.latent_noise if args.latents_from else 0.0,
         format=args.format,
     )
-    bank = None
-    if args.latents_from:
-        from saliency.real_photos.inversion import load_inverter
-        from saliency.synthesis import photo_latents
-
-        if not args.inverter:
-            raise UserError("--latents-from needs --inverter FILE from `saliency invert`")
-        E, meta = load_inverter(args.inverter, device)
-        if E.latent_dim != G.latent_dim or meta.get("generator") not in (None, args.generator):
-            raise UserError(f"{args.inverter} inverts {meta.get('generator')}, not {args.generator}")
-        bank = photo_latents(E, str(args.latents_from), G.resolution)
+    bank = photo_latent_bank(args, G, device)
     out = args.out or runs_dir() / f"synth-{args.generator}"
     manifest = synthesize(G, cfg, out, latent_bank=bank)
     if not manifest["complete"]:
