@@ -291,3 +291,43 @@ def test_export_of_several_checkpoints_writes_their_weight_average(tmp_path, che
     err = capsys.readouterr().err
     assert "wider.safetensors" in err and "decoder_channels [64, 32, 16, 8, 8]" in err and "one architecture" in err
     assert not (tmp_path / "no.safetensors").exists()
+
+
+def test_demo_report_tells_each_stage_from_its_files(tmp_path):
+    """write_report reads the selection, the synthesis manifest, the U-Net's summary and each
+    benchmark's table, and says which direction was chosen and how."""
+    import json
+
+    from saliency.commands.demo import write_report
+
+    out = tmp_path / "demo"
+    for folder in ("select", "synth", "unet", "bench/ecssd", "discover/grids"):
+        (out / folder).mkdir(parents=True)
+    (out / "select" / "selection.json").write_text(
+        json.dumps(
+            {
+                "vector": [1.0],
+                "shift": 6,
+                "rule": "intensity",
+                "polarity": "dark",
+                "direction": 3,
+                "sign": -1,
+                "source": "optimised",
+                "score": 0.25,
+                "signals": {"keep": 0.5, "shape": 0.9},
+            }
+        )
+    )
+    (out / "synth" / "manifest.json").write_text(
+        json.dumps({"count": 40, "acceptance_rate": 0.5, "rejection_rate": {"area": 0.5}, "mean_mask_area": 0.3, "mask_border_share": 0.01})
+    )
+    (out / "unet" / "summary.json").write_text(json.dumps({"first_val_iou": 0.2, "best_val_iou": 0.6, "best_step": 20, "steps": 30}))
+    (out / "bench" / "ecssd" / "results.md").write_text("# ECSSD\n\n| model | max F |\n|---|---|\n| center-prior | 0.553 |\n")
+    (out / "bench" / "ecssd" / "pr_curves.png").write_bytes(b"png")
+    report = write_report(
+        out, "planted", out / "discover" / "directions.safetensors", ["ecssd"], ["duts-te"], {"select": 3.0}, 90.0
+    ).read_text()
+    assert "Chosen: optimised from discovered direction 3-, shift 6, background turns dark, score 0.250 (keep 0.50, shape 0.90)" in report
+    assert "40 pairs, acceptance 50.0%, rejected by area 50.0%" in report and "best 0.600 at step 20 of 30" in report
+    assert "| center-prior | 0.553 |" in report and (out / "pictures" / "ecssd-pr_curves.png").is_file()
+    assert "Not found here: duts-te" in report and "select 3s" in report

@@ -183,8 +183,21 @@ def test_selection_file_round_trips_through_the_typed_selection(tmp_path):
     from saliency.selection import Selection
 
     path = tmp_path / "selection.json"
-    path.write_text(json.dumps({"generator": "planted", "vector": [0.6, 0.8], "shift": 4, "rule": "intensity", "threshold": 0.9,
-                                "polarity": "dark", "filters": {"min_area": 0.1}, "score": 0.3, "source": "optimised"}))
+    path.write_text(
+        json.dumps(
+            {
+                "generator": "planted",
+                "vector": [0.6, 0.8],
+                "shift": 4,
+                "rule": "intensity",
+                "threshold": 0.9,
+                "polarity": "dark",
+                "filters": {"min_area": 0.1},
+                "score": 0.3,
+                "source": "optimised",
+            }
+        )
+    )
     sel = Selection.load(path)
     assert sel.shift == 4.0 and sel.provenance == {"score": 0.3, "source": "optimised"} and sel.generator == "planted"
     assert sel.mask_spec().filters.min_area == 0.1 and sel.mask_spec().filters.max_area == 0.5 and sel.mask_spec().polarity == "dark"

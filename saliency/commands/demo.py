@@ -216,56 +216,47 @@ def photo_sheet(photos: Path, models: list[str], path: Path, device_name: str, n
     return save_png(image_grid(rows, labels, label_width=130), path)
 
 
-def chosen_label(sel: dict) -> str:
+def chosen_label(sel) -> str:
+    """How the selected direction came about, from a Selection's provenance."""
+    origin = sel.provenance
     start = (
         "a random direction"
-        if sel.get("direction") is None
-        else f"discovered direction {sel['direction']}{'+' if sel['sign'] > 0 else '-'}"
+        if origin.get("direction") is None
+        else f"discovered direction {origin['direction']}{'+' if origin['sign'] > 0 else '-'}"
     )
-    return start if sel.get("source", "discovered") == "discovered" else f"optimised from {start}"
+    return start if origin.get("source", "discovered") == "discovered" else f"optimised from {start}"
 
 
-def write_report(
-    out: Path,
-    gen: str,
-    directions: Path,
-    found: list[str],
-    missing: list[str],
-    timings: dict,
-    wall: float,
-    weights: str | None = None,
-    device_name: str = "auto",
-    photos: Path | None = None,
-    sheets: dict[str, Path] | None = None,
-) -> Path:
-    pictures = out / "pictures"
-    pictures.mkdir(exist_ok=True)
-    sel = json.loads((out / "select" / "selection.json").read_text())
+def direction_grids(out: Path, gen: str, directions: Path, weights: str | None, device_name: str) -> Path:
+    """The folder of direction grids: discovery's own, or (shipped directions come without
+    pictures) drawn once into OUT/grids."""
     grids = directions.parent / "grids"
-    if not grids.is_dir():  # shipped directions come without pictures: draw them once
-        grids = out / "grids"
-        if not (grids / "overview_00.png").exists():
-            from discovery.directions import load_directions
-            from discovery.grids import render_direction_grids
-            from saliency.device import pick_device
-            from saliency.generators import build_generator
+    if grids.is_dir():
+        return grids
+    grids = out / "grids"
+    if not (grids / "overview_00.png").exists():
+        from discovery.directions import load_directions
+        from discovery.grids import render_direction_grids
+        from saliency.device import pick_device
+        from saliency.generators import build_generator
 
-            device = pick_device(device_name)
-            ds = load_directions(directions)
-            G = build_generator(gen, weights=weights, device=device)
-            render_direction_grids(G, ds.directions.to(device), grids, float(ds.meta.get("shift_range", 6.0)))
-    for src, name in [
-        (out / "select" / "chosen_direction.png", "chosen_direction.png"),
-        (grids / "overview_00.png", "directions_overview.png"),
-        (out / "select" / "candidates.png", "candidates.png"),
-        (out / "synth" / "contact_sheet.png", "synth_contact_sheet.png"),
-        (out / "unet" / "curves.png", "training_curves.png"),
-    ]:
-        if src.exists():
-            shutil.copyfile(src, pictures / name)
+        device = pick_device(device_name)
+        ds = load_directions(directions)
+        G = build_generator(gen, weights=weights, device=device)
+        render_direction_grids(G, ds.directions.to(device), grids, float(ds.meta.get("shift_range", 6.0)))
+    return grids
+
+
+def pipeline_lines(out: Path, gen: str, directions: Path, timings: dict, wall: float) -> list[str]:
+    """Sections 1-4 of the report: directions, selection, synthetic pairs, the U-Net's training."""
+    from saliency.selection import Selection
+
+    sel = Selection.load(out / "select" / "selection.json")
     unet = json.loads((out / "unet" / "summary.json").read_text())
     manifest = json.loads((out / "synth" / "manifest.json").read_text())
-    lines = [
+    signals = ", ".join(f"{k} {v:.2f}" for k, v in sel.provenance["signals"].items())
+    rejected = ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items())
+    return [
         f"# Demo report: {gen}",
         "",
         f"Generated {time.strftime('%Y-%m-%d %H:%M')}; stages run this time: "
@@ -278,17 +269,16 @@ def write_report(
         "![overview](pictures/directions_overview.png)",
         "",
         "## 2. Selection",
-        f"Chosen: {chosen_label(sel)}, shift {sel['shift']:g}, background turns {sel['polarity']}, score {sel['score']:.3f} "
-        f"({', '.join(f'{k} {v:.2f}' for k, v in sel['signals'].items())}); mask rule `{sel['rule']}`.",
+        f"Chosen: {chosen_label(sel)}, shift {sel.shift:g}, background turns {sel.polarity}, score {sel.provenance['score']:.3f} "
+        f"({signals}); mask rule `{sel.rule}`.",
         "",
         "![chosen direction](pictures/chosen_direction.png)",
         "",
         "![candidates](pictures/candidates.png)",
         "",
         "## 3. Synthetic pairs",
-        f"{manifest['count']} pairs, acceptance {manifest['acceptance_rate']:.1%}, rejected by "
-        + ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items())
-        + f"; mean mask area {manifest.get('mean_mask_area', float('nan')):.3f}, {manifest.get('mask_border_share', float('nan')):.1%} of mask pixels in the outer 5% band.",
+        f"{manifest['count']} pairs, acceptance {manifest['acceptance_rate']:.1%}, rejected by {rejected}; mean mask area "
+        f"{manifest.get('mean_mask_area', float('nan')):.3f}, {manifest.get('mask_border_share', float('nan')):.1%} of mask pixels in the outer 5% band.",
         "",
         "![contact sheet](pictures/synth_contact_sheet.png)",
         "",
@@ -297,8 +287,13 @@ def write_report(
         "",
         "![training curves](pictures/training_curves.png)",
         "",
-        "## 5. Benchmarks",
     ]
+
+
+def results_lines(out: Path, found: list[str], missing: list[str], photos: Path | None, sheets: dict[str, Path] | None) -> list[str]:
+    """Sections 5-6: each benchmark's table and pictures (copied into OUT/pictures), the models on photos."""
+    pictures = out / "pictures"
+    lines = ["## 5. Benchmarks"]
     for name in found:
         bench = out / "bench" / name
         lines += ["", f"### {name}", "", (bench / "results.md").read_text().split("\n", 2)[-1].strip(), ""]
@@ -322,6 +317,35 @@ def write_report(
             + ", ".join(missing)
             + f". Rerun with `saliency demo --download` to fetch them from their official sources, or put them in their official layouts under `{candidate_roots(missing[0])[0].parent}` (see the README).",
         ]
+    return lines
+
+
+def write_report(
+    out: Path,
+    gen: str,
+    directions: Path,
+    found: list[str],
+    missing: list[str],
+    timings: dict,
+    wall: float,
+    weights: str | None = None,
+    device_name: str = "auto",
+    photos: Path | None = None,
+    sheets: dict[str, Path] | None = None,
+) -> Path:
+    pictures = out / "pictures"
+    pictures.mkdir(exist_ok=True)
+    grids = direction_grids(out, gen, directions, weights, device_name)
+    for src, name in [
+        (out / "select" / "chosen_direction.png", "chosen_direction.png"),
+        (grids / "overview_00.png", "directions_overview.png"),
+        (out / "select" / "candidates.png", "candidates.png"),
+        (out / "synth" / "contact_sheet.png", "synth_contact_sheet.png"),
+        (out / "unet" / "curves.png", "training_curves.png"),
+    ]:
+        if src.exists():
+            shutil.copyfile(src, pictures / name)
+    lines = pipeline_lines(out, gen, directions, timings, wall) + results_lines(out, found, missing, photos, sheets)
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
