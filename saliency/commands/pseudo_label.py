@@ -30,21 +30,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
+    from saliency.real_photos.pseudo_labels import PseudoMaskSettings
+
+    defaults = PseudoMaskSettings()
     g = p.add_argument_group("pseudo-masks")
     g.add_argument(
-        "--margin", type=float, default=0.2, help="object above 0.5 + margin, background below 0.5 - margin, unsure between (no loss)"
+        "--margin",
+        type=float,
+        default=defaults.margin,
+        help="object above 0.5 + margin, background below 0.5 - margin, unsure between (no loss)",
     )
     g.add_argument(
         "--adaptive",
         action="store_true",
         help="centre the band on each map's adaptive threshold (2 x its mean, at most 0.5) and scale it alike: whole objects from a cautious teacher",
     )
-    g.add_argument("--keep", type=float, default=0.7, help="share of photos kept, those with the most sure pixels first")
+    g.add_argument("--keep", type=float, default=defaults.keep, help="share of photos kept, those with the most sure pixels first")
     g.add_argument("--limit", type=int, default=None, help="first N photos only")
     g.add_argument(
         "--fusion",
         choices=("mean", "agree"),
-        default="mean",
+        default=defaults.fusion,
         help="several teachers: average their maps, or weight each per photo by its agreement with the others",
     )
     g.add_argument("--refine", action="store_true", help="snap the fused map's edges onto the photo's (guided filter) before thresholding")
@@ -56,7 +62,7 @@ def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--rank",
         choices=("sure", "agreement"),
-        default="sure",
+        default=defaults.rank,
         help="which photos --keep keeps: most sure pixels, or sure share x teacher agreement",
     )
     g.add_argument(

@@ -27,7 +27,7 @@ Output (resumable photo by photo; a rerun skips what is written):
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -50,14 +50,14 @@ UNSURE = 128
 
 
 @dataclass
-class PseudoLabelConfig:
-    photos: str
-    teachers: list[str] = field(default_factory=list)
+class PseudoMaskSettings:
+    """How teachers' maps become pseudo-masks and which photos are kept: the settings that
+    `pseudo-label`'s flags, PseudoLabelConfig and self-training's rounds share (defaults written
+    here once)."""
+
     margin: float = 0.2  # sure object above 0.5 + margin, sure background below 0.5 - margin
     adaptive: bool = False  # band centred on min(2 x map mean, 0.5) and scaled by centre / 0.5
     keep: float = 0.7  # share of photos kept, surest first
-    min_area: float = 0.02
-    max_area: float = 0.8
     limit: int | None = None  # first N photos only
     fusion: str = "mean"  # mean | agree (saliency.bench.fusion)
     refine: bool = False  # guided filter on the photo before thresholding
@@ -65,11 +65,19 @@ class PseudoLabelConfig:
     rank: str = "sure"  # sure | agreement (sure share x teacher agreement)
     fill_holes: bool = False  # background enclosed by object becomes object: solid subjects
 
-    RESUMABLE_CHANGES = ("keep", "min_area", "max_area", "rank")
-
 
 # the settings a caller passes through to a pseudo-mask run (the CLI's flags, self-training's rounds)
-PSEUDO_MASK_FIELDS = ("margin", "adaptive", "keep", "limit", "fusion", "refine", "confidence", "rank", "fill_holes")
+PSEUDO_MASK_FIELDS = tuple(f.name for f in fields(PseudoMaskSettings))
+
+
+@dataclass
+class PseudoLabelConfig(PseudoMaskSettings):
+    photos: str = ""
+    teachers: list[str] = field(default_factory=list)
+    min_area: float = 0.02
+    max_area: float = 0.8
+
+    RESUMABLE_CHANGES = ("keep", "min_area", "max_area", "rank")
 
 
 ADAPTIVE_FLOOR = 0.1  # a near-empty map must not turn its faintest pixels into object

@@ -24,28 +24,19 @@ import torch
 from saliency.errors import UserError
 from saliency.files import write_json
 from saliency.pairs import find_pairs
-from saliency.real_photos.pseudo_labels import PSEUDO_MASK_FIELDS, PseudoLabelConfig, label_photos
+from saliency.real_photos.pseudo_labels import PSEUDO_MASK_FIELDS, PseudoLabelConfig, PseudoMaskSettings, label_photos
 from saliency.unet.data import PairDataset, split_pairs
 from saliency.unet.train import TrainConfig, train, training_source, validation_batches
 
 
 @dataclass
-class SelfTrainConfig:
-    photos: str
+class SelfTrainConfig(PseudoMaskSettings):
+    photos: str = ""
     teachers: list[str] = field(default_factory=list)
     rounds: int = 2
     keep_teachers: bool = False
     from_scratch: bool = False
     init_teaches: bool = False  # round 0's student teacher is the model the students start from (the template's init)
-    margin: float = 0.2
-    adaptive: bool = False
-    keep: float = 0.7
-    limit: int | None = None
-    fusion: str = "mean"
-    refine: bool = False
-    confidence: bool = False
-    rank: str = "sure"
-    fill_holes: bool = False
 
 
 def run_rounds(
