@@ -65,6 +65,8 @@ def test_kill_9_during_discover(tmp_path):
 
 @pytest.mark.slow
 def test_kill_9_during_train_unet(tmp_path):
+    """With the object-scale levers on (zoom-out compositions, the mean teacher's consistency),
+    whose draws must also follow the step for a resume to repeat the run."""
     G = build_generator("planted")
     synthesize(
         G,
@@ -94,6 +96,12 @@ def test_kill_9_during_train_unet(tmp_path):
         "10",
         "--log-every",
         "5",
+        "--zoom-out",
+        "0.5",
+        "--ema",
+        "0.9",
+        "--consistency",
+        "0.5",
         "--device",
         "cpu",
     ]

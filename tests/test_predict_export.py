@@ -331,3 +331,25 @@ def test_demo_report_tells_each_stage_from_its_files(tmp_path):
     assert "40 pairs, acceptance 50.0%, rejected by area 50.0%" in report and "best 0.600 at step 20 of 30" in report
     assert "| center-prior | 0.553 |" in report and (out / "pictures" / "ecssd-pr_curves.png").is_file()
     assert "Not found here: duts-te" in report and "select 3s" in report
+
+
+def test_predict_split_across_processes_writes_what_one_process_writes(tmp_path, checkpoint, monkeypatch):
+    """Two parts (--shard 0/1 of 2, or the launcher's RANK / WORLD_SIZE) write disjoint halves
+    whose union is, file for file and byte for byte, a one-process run's output."""
+    rng = np.random.default_rng(0)
+    images = tmp_path / "imgs"
+    for i in range(5):
+        (images / f"d{i % 2}").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(images / f"d{i % 2}" / f"p{i}.png"), rng.integers(0, 255, (40 + i, 50, 3), dtype=np.uint8))
+    base = ["predict", str(images), "--checkpoint", str(checkpoint), "--device", "cpu"]
+    assert main([*base, "--out", str(tmp_path / "one")]) == 0
+    assert main([*base, "--out", str(tmp_path / "parts"), "--shard", "0", "--num-shards", "2"]) == 0
+    first = sorted(p.relative_to(tmp_path / "parts") for p in (tmp_path / "parts").rglob("*.png"))
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main([*base, "--out", str(tmp_path / "parts")]) == 0
+    one = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.png"))
+    both = sorted(p.relative_to(tmp_path / "parts") for p in (tmp_path / "parts").rglob("*.png"))
+    assert both == one and len(one) == 10 and len(first) == 6  # 3 of the 5 photos (map + mask each) in part 0
+    assert all((tmp_path / "one" / p).read_bytes() == (tmp_path / "parts" / p).read_bytes() for p in one)
+    assert main([*base, "--out", str(tmp_path / "bad"), "--shard", "2", "--num-shards", "2"]) == 2

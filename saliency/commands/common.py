@@ -96,3 +96,30 @@ def mask_spec_from_args(args: argparse.Namespace, base=None):
         polarity=args.polarity or base.get("polarity") or d["mask_polarity"],
         filters=FilterConfig(**filters),
     )
+
+
+def launcher_rank() -> tuple[int, int, int] | None:
+    """(rank, world size, local rank) from torchrun's or SLURM's environment, if either set one up."""
+    import os
+
+    for rank, world, local in (("RANK", "WORLD_SIZE", "LOCAL_RANK"), ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID")):
+        if int(os.environ.get(world, "1")) > 1:
+            return int(os.environ[rank]), int(os.environ[world]), int(os.environ.get(local, "0"))
+    return None
+
+
+def take_launcher_part(args: argparse.Namespace, unit: str) -> None:
+    """Under torchrun / srun, this process's part (--shard / --num-shards) and GPU from the
+    launcher's environment; `unit` names what the parts split, for the message."""
+    import torch
+
+    from saliency.errors import UserError
+
+    launched = launcher_rank()
+    if launched and args.num_shards == 1:  # one part per process, one GPU per local rank
+        args.shard, args.num_shards, local = launched
+        if args.device in ("auto", "cuda") and torch.cuda.is_available():
+            args.device = f"cuda:{local % torch.cuda.device_count()}"
+        print(f"part {args.shard} of {args.num_shards} (from the launcher's environment) on {args.device}")
+    if not 0 <= args.shard < args.num_shards:
+        raise UserError(f"--shard must be in [0, {args.num_shards}): each of --num-shards processes takes every {args.num_shards}th {unit}")

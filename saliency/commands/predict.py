@@ -7,6 +7,8 @@ photo's own resolution: the map is upsampled with the photo as guide (saliency.c
 edges follow the photo's. Each file is written atomically; a rerun skips photos whose outputs
 exist, so a run over 10,000 photos survives a kill. A file that cannot be read does not stop
 the run: the others are processed and the unreadable ones are listed at the end (exit 2).
+Under torchrun or srun (or with --shard i --num-shards n by hand) each process takes every n-th
+photo of the sorted list, on its own GPU; the union of their outputs is a one-process run's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from saliency.bench.predictors import TTA_CHOICES, TTA_HELP, UPSAMPLERS
+from saliency.commands.common import take_launcher_part
 from saliency.errors import UserError
 from saliency.files import write_png
 from saliency.images import is_image_file, try_read_rgb
@@ -51,6 +54,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
     p.add_argument("--overwrite", action="store_true", help="redo photos whose outputs exist (default: a rerun skips them)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (CUDA absent: a warning, then the CPU)")
+    p.add_argument(
+        "--shard",
+        type=int,
+        default=0,
+        help="this process predicts photos shard, shard + num-shards, ... of the sorted list (under torchrun or srun: the rank)",
+    )
+    p.add_argument(
+        "--num-shards",
+        type=int,
+        default=1,
+        help="processes sharing the photos (under torchrun or srun: the world size); together they write what one process would",
+    )
 
 
 def expand(paths: list[Path]) -> list[tuple[Path, Path]]:
@@ -86,7 +101,8 @@ def run(args: argparse.Namespace) -> None:
 
         args.checkpoint = shipped_model()
         print(f"model: {args.checkpoint} (the shipped one; --checkpoint FILE for another)")
-    items = expand(args.images)
+    take_launcher_part(args, "photo")
+    items = expand(args.images)[args.shard :: args.num_shards]
     todo = [(src, name) for src, name in items if args.overwrite or not all(p.exists() for p in outputs(args.out, name, args.cutout))]
     model = load(args.checkpoint, args.device, args.short_side, args.tta, args.upsample)
     print(

@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from saliency.commands.common import (
     add_generator_arguments,
     add_mask_arguments,
@@ -24,6 +22,7 @@ from saliency.commands.common import (
     generator_from_args,
     mask_spec_from_args,
     parse_classes,
+    take_launcher_part,
 )
 from saliency.errors import UserError
 from saliency.files import sha256_file
@@ -82,28 +81,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_mask_arguments(p)
 
 
-def launcher_rank() -> tuple[int, int, int] | None:
-    """(rank, world size, local rank) from torchrun's or SLURM's environment, if either set one up."""
-    import os
-
-    for rank, world, local in (("RANK", "WORLD_SIZE", "LOCAL_RANK"), ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID")):
-        if int(os.environ.get(world, "1")) > 1:
-            return int(os.environ[rank]), int(os.environ[world]), int(os.environ.get(local, "0"))
-    return None
-
-
-def take_launcher_part(args: argparse.Namespace) -> None:
-    """Under torchrun / srun, this process's part and GPU from the launcher's environment."""
-    launched = launcher_rank()
-    if launched and args.num_shards == 1:  # one part per process, one GPU per local rank
-        args.shard, args.num_shards, local = launched
-        if args.device in ("auto", "cuda") and torch.cuda.is_available():
-            args.device = f"cuda:{local % torch.cuda.device_count()}"
-        print(f"part {args.shard} of {args.num_shards} (from the launcher's environment) on {args.device}")
-    if not 0 <= args.shard < args.num_shards:
-        raise UserError(f"--shard must be in [0, {args.num_shards})")
-
-
 def photo_latent_bank(args: argparse.Namespace, G, device):
     """--latents-from PHOTOS: the inverter's latents of those photos (None without the flag)."""
     if not args.latents_from:
@@ -120,7 +97,7 @@ def photo_latent_bank(args: argparse.Namespace, G, device):
 
 
 def run(args: argparse.Namespace) -> None:
-    take_launcher_part(args)
+    take_launcher_part(args, "shard of pairs")
     device = device_from_args(args)
     selection_path = args.selection or default_selection(args.generator)
     if args.selection is None:
