@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report  # noqa: E402
 
 from saliency.bench.datasets import LAYOUTS, open_dataset  # noqa: E402
-from saliency.bench.predictors import TTA_CHOICES, TTA_HELP, make_predictor, tta_flip  # noqa: E402
 from saliency.device import pick_device  # noqa: E402
 from saliency.images import read_mask, read_rgb  # noqa: E402
 from saliency.pairs import BACKGROUND_BELOW, OBJECT_ABOVE, find_pairs  # noqa: E402
+from saliency.predictors import TTA_CHOICES, TTA_HELP, make_predictor, tta_flip  # noqa: E402
 from saliency.unet.data import split_pairs, zoom_out  # noqa: E402
 
 BINS = ((0.0, 0.05, "under 5%"), (0.05, 0.15, "5-15%"), (0.15, 0.35, "15-35%"), (0.35, 1.01, "over 35%"))

@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report  # noqa: E402
 
 from saliency.bench.datasets import open_dataset  # noqa: E402
-from saliency.bench.predictors import UNetPredictor  # noqa: E402
 from saliency.commands.bench import evaluate  # noqa: E402
 from saliency.device import pick_device  # noqa: E402
 from saliency.paths import data_dir  # noqa: E402
+from saliency.predictors import UNetPredictor  # noqa: E402
 
 
 def seconds_at(run: Path) -> dict[int, float]:

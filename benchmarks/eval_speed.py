@@ -19,8 +19,8 @@ from common import report  # noqa: E402
 
 from saliency.bench.datasets import open_dataset  # noqa: E402
 from saliency.bench.evaluator import Evaluator, FieldMetrics, PaperMetrics  # noqa: E402
-from saliency.bench.predictors import UNetPredictor  # noqa: E402
 from saliency.device import pick_device  # noqa: E402
+from saliency.predictors import UNetPredictor  # noqa: E402
 from saliency.unet.model import new_model, save_model  # noqa: E402
 
 

@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report  # noqa: E402
 
 from saliency.bench.evaluator import PaperMetrics  # noqa: E402
-from saliency.bench.predictors import UPSAMPLERS, make_predictor  # noqa: E402
 from saliency.device import pick_device  # noqa: E402
 from saliency.images import read_mask, read_rgb  # noqa: E402
 from saliency.pairs import find_pairs  # noqa: E402
+from saliency.predictors import UPSAMPLERS, make_predictor  # noqa: E402
 from saliency.unet.data import close_up_crop, split_pairs  # noqa: E402
 
 

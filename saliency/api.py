@@ -78,8 +78,8 @@ def load(
     ("agree:shipped+wctr"). `device`: auto, cpu, cuda or cuda:N. U-Nets: `short_side` of their
     input (None: the size the file was trained at), `tta` auto / none / flip (auto: as the file
     recommends), `upsample` guided (edges follow the photo) or bilinear (the benchmarks' protocol)."""
-    from saliency.bench.predictors import TTA_CHOICES, UPSAMPLERS, make_predictor, tta_flip, upsampler
     from saliency.device import pick_device
+    from saliency.predictors import TTA_CHOICES, UPSAMPLERS, make_predictor, tta_flip, upsampler
 
     if tta not in TTA_CHOICES or upsample not in UPSAMPLERS:
         raise UserError(f"tta is one of {', '.join(TTA_CHOICES)} and upsample one of {', '.join(UPSAMPLERS)}, not {tta!r} / {upsample!r}")

@@ -36,7 +36,7 @@ LAYERS = (
     ("discover", ("discovery",)),
     ("select and synthesise", ("saliency.selection", "saliency.synthesis")),
     ("train", ("saliency.unet",)),
-    ("benchmark", ("saliency.bench",)),
+    ("benchmark and predictors", ("saliency.bench", "saliency.predictors")),
     ("real photos", ("saliency.real_photos",)),
     ("API", ("saliency.api",)),
     ("commands", ("saliency.commands", "saliency.cli", "saliency.__main__", "saliency")),
@@ -122,7 +122,7 @@ def test_the_graph_reader_sees_a_circle_and_a_lazy_import():
     assert "saliency.cli" in modules and "saliency.generators.registry" in imports_of(
         "saliency.generators", modules["saliency.generators"], modules
     )
-    assert "saliency.unet.model" in import_graph()["saliency.bench.predictors"]  # imported inside UNetPredictor
+    assert "saliency.unet.model" in import_graph()["saliency.predictors"]  # imported inside UNetPredictor
 
 
 def test_no_import_circle_in_the_package():
@@ -143,10 +143,10 @@ def test_backends_are_listed_lazily_and_never_import_the_registry():
 def test_classical_methods_are_listed_lazily_and_each_entry_resolves():
     import numpy as np
 
-    from saliency.bench.predictors import CLASSICAL, make_predictor
+    from saliency.predictors import CLASSICAL, make_predictor
 
     graph = import_graph()
-    assert not {target.partition(":")[0] for target in CLASSICAL.values()} & graph["saliency.bench.predictors"]
+    assert not {target.partition(":")[0] for target in CLASSICAL.values()} & graph["saliency.predictors"]
     for name in CLASSICAL:
         predictor = make_predictor(name, "cpu")
         assert predictor.name == name and predictor(np.zeros((48, 48, 3), np.uint8)).shape == (48, 48)
@@ -179,7 +179,7 @@ def test_the_layer_check_sees_an_upward_import():
     assert upward_imports({"saliency.gan.train": {"saliency.unet.data"}, "saliency.unet.train": {"saliency.gan.models"}}) == [
         "saliency.gan.train (generators) imports saliency.unet.data (train)"
     ]
-    assert layer_of("saliency") == len(LAYERS) - 1 and layer_of("saliency.bench.predictors") == 5
+    assert layer_of("saliency") == len(LAYERS) - 1 and layer_of("saliency.predictors") == 5
 
 
 def test_no_module_imports_a_higher_layer():

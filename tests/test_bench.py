@@ -10,10 +10,10 @@ import torch
 
 from saliency.bench.datasets import open_dataset
 from saliency.bench.evaluator import Evaluator
-from saliency.bench.predictors import CenterPrior, SpectralResidual
 from saliency.cli import main
 from saliency.errors import UserError
 from saliency.metrics import per_image_accuracy, per_image_fbeta_curve, per_image_iou
+from saliency.predictors import CenterPrior, SpectralResidual
 
 
 def left_half(h=10, w=10):
@@ -245,7 +245,7 @@ def test_a_model_runs_at_the_size_it_was_trained_at_unless_told(tmp_path):
     """A U-Net trained at 64 px learnt objects at 64 px: bench (and predict, pseudo-label) feed it
     photos at short side 64 because its file says so; --short-side overrides; the same photo's
     map differs between the two sizes."""
-    from saliency.bench.predictors import UNetPredictor
+    from saliency.predictors import UNetPredictor
     from saliency.unet.model import new_model, save_model
 
     torch.manual_seed(0)

@@ -171,7 +171,7 @@ def test_flip_tta_is_the_mean_of_both_mirrors_and_mirror_equivariant(tmp_path, c
     prediction of the mirror image is the prediction of the image, exactly; without TTA a random
     network is not mirror-symmetric, so the check can fail. A model exported with `--tta flip`
     is run that way by default (`--tta auto`), and `--tta none` still turns it off."""
-    from saliency.bench.predictors import UNetPredictor
+    from saliency.predictors import UNetPredictor
 
     image = np.random.default_rng(1).integers(0, 255, (64, 90, 3), dtype=np.uint8)
     plain, tta = UNetPredictor(checkpoint, torch.device("cpu"), 64), UNetPredictor(checkpoint, torch.device("cpu"), 64, flip=True)
@@ -216,8 +216,8 @@ def test_guided_upsampling_is_recorded_by_export_and_is_what_predict_writes(tmp_
     """`export --upsample guided` makes a model's maps reach the photo's size through the guided
     filter wherever it is run by default (`bench`, any UNetPredictor); an explicit choice still
     overrides it; `predict` writes exactly the predictor's map for either upsampler."""
-    from saliency.bench.predictors import UNetPredictor, make_predictor, upsampler
     from saliency.cutout import guided_upsample
+    from saliency.predictors import UNetPredictor, make_predictor, upsampler
 
     rng = np.random.default_rng(2)
     image = cv2.resize(rng.integers(0, 255, (16, 24, 3), dtype=np.uint8), (192, 128), interpolation=cv2.INTER_NEAREST)

@@ -186,7 +186,7 @@ def test_self_training_with_a_noisy_teacher_beats_the_teacher(tmp_path, planted_
         lambda name: teacher,
         progress=False,
     )
-    from saliency.bench.predictors import UNetPredictor
+    from saliency.predictors import UNetPredictor
 
     student = UNetPredictor(summary["student"], CPU, short_side=32)
     teacher_iou, student_iou = [], []

@@ -9,7 +9,7 @@ import pytest
 
 from saliency.bench.fusion import agreement_weights, fuse
 from saliency.bench.mbplus import minimum_barrier_distance
-from saliency.bench.predictors import CLASSICAL, make_predictor
+from saliency.predictors import CLASSICAL, make_predictor
 from saliency.real_photos.pseudo_labels import pseudo_mask
 from saliency.real_photos.refine import encode_confidence, refine
 from saliency.unet.data import mask_target
@@ -310,7 +310,7 @@ def test_heldout_agreement_is_perfect_for_the_model_that_drew_the_masks(tmp_path
 
     import torch
 
-    from saliency.bench.predictors import UNetPredictor
+    from saliency.predictors import UNetPredictor
     from saliency.unet.model import new_model, save_model
 
     torch.manual_seed(0)

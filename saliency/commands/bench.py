@@ -18,11 +18,11 @@ from tqdm import tqdm
 
 from saliency.bench.datasets import LAYOUTS, candidate_roots, open_dataset
 from saliency.bench.evaluator import Evaluator
-from saliency.bench.predictors import BASELINES, TTA_CHOICES, TTA_HELP, UPSAMPLE_CHOICES, UPSAMPLE_HELP, make_predictor, tta_flip, upsampler
 from saliency.bench.report import plot_pr_curves, qualitative_grid, slug, write_table
 from saliency.device import pick_device
 from saliency.files import write_json
 from saliency.paths import runs_dir
+from saliency.predictors import BASELINES, TTA_CHOICES, TTA_HELP, UPSAMPLE_CHOICES, UPSAMPLE_HELP, make_predictor, tta_flip, upsampler
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 from saliency.bench.datasets import LAYOUTS, SHARED_DATASETS, candidate_roots
-from saliency.bench.predictors import BASELINES
 from saliency.bench.report import slug
 from saliency.cli import main as cli
 from saliency.errors import UserError
 from saliency.generators import spec
 from saliency.generators.registry import DEFAULT_GENERATOR
 from saliency.paths import runs_dir
+from saliency.predictors import BASELINES
 from saliency.unet.model import SHIPPED_MODEL
 
 SCALES = {
@@ -179,10 +179,10 @@ def run(args: argparse.Namespace) -> None:
 def bundled_sheets(models: list[str], folder: Path, device_name: str) -> dict[str, Path]:
     """One photo / map / cut-out grid per U-Net on scikit-image's bundled photos: real photos
     that every install has, so a first run offline still shows what the models do."""
-    from saliency.bench.predictors import make_predictor
     from saliency.cutout import cutout_sheet
     from saliency.device import pick_device
     from saliency.images import bundled_photos
+    from saliency.predictors import make_predictor
 
     device, photos, sheets = pick_device(device_name), bundled_photos(), {}
     for name in models:
@@ -198,9 +198,9 @@ def photo_sheet(photos: Path, models: list[str], path: Path, device_name: str, n
     import numpy as np
     import torch
 
-    from saliency.bench.predictors import make_predictor
     from saliency.device import pick_device
     from saliency.images import list_photos, read_rgb
+    from saliency.predictors import make_predictor
     from saliency.viz import image_grid, save_png
 
     files = list_photos(photos)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from saliency.bench.predictors import UPSAMPLERS
 from saliency.errors import UserError
+from saliency.predictors import UPSAMPLERS
 from saliency.unet.model import SaliencyModel, average_models, load_model, save_model
 
 

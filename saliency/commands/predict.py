@@ -21,11 +21,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from saliency.bench.predictors import TTA_CHOICES, TTA_HELP, UPSAMPLERS
 from saliency.commands.common import take_launcher_part
 from saliency.errors import UserError
 from saliency.files import write_png
 from saliency.images import is_image_file, try_read_rgb
+from saliency.predictors import TTA_CHOICES, TTA_HELP, UPSAMPLERS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -107,7 +107,7 @@ def teacher_factory(args: argparse.Namespace, device):
     alone) reads and fills the map cache, so a later round pays only for its new student; a U-Net
     runs at --short-side (default: its own training size); `gan` is the generator through its
     inverter. `self-train` makes each round's teachers with it."""
-    from saliency.bench.predictors import CLASSICAL, make_predictor
+    from saliency.predictors import CLASSICAL, make_predictor
     from saliency.real_photos.map_cache import CachedMaps
 
     def make(name: str):
@@ -129,8 +129,8 @@ def map_folder(args: argparse.Namespace) -> Path:
 def build_teachers(args: argparse.Namespace, device) -> list:
     """The teachers of --teacher; with `--map-workers N` the classical ones' maps are computed
     into the map cache first, N photos at a time."""
-    from saliency.bench.predictors import CLASSICAL
     from saliency.errors import UserError
+    from saliency.predictors import CLASSICAL
 
     classical = [name for name in args.teacher if name in CLASSICAL]
     if args.map_workers > 1 and classical:

@@ -7,8 +7,9 @@ teacher is the previous student.
 `--recipe shipped` is the recipe that made the shipped model, from the shipped model: the
 students start from it, and it teaches round 0 beside wCtr, MB+, MR and HS (later rounds: the
 previous student beside them), fused by agreement, refined, with per-pixel confidence and solid
-masks; each student trains 1,000 steps with an EMA, zoom-out compositions and degradation. On your
-own unlabeled photos it adapts the model to their domain. A recipe sets every flag you leave at
+masks; each student trains 1,000 steps with an EMA, zoom-out compositions and degradation (the
+shipped model's rounds also mixed in the 128 px GAN's pairs: add --mix PAIRS --backgrounds PHOTOS
+--paste 1.0 --paste-scale 0.1,0.9 for that). On your own unlabeled photos it adapts the model to their domain. A recipe sets every flag you leave at
 its default: any flag you give overrides it. Every model, schedule and augmentation flag of `train-unet`
 applies to each round's student (`--mix` synthetic pairs into every round's batches). Writes OUT/round-R/{pseudo,unet}/ and OUT/summary.json; the
 final student is OUT/round-LAST/unet/last.safetensors. Rerun to resume.

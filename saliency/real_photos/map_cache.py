@@ -58,7 +58,7 @@ def _fill_one(job: tuple[str, str, str]) -> None:
     if name not in _WORKER_TEACHERS:
         import cv2
 
-        from saliency.bench.predictors import make_predictor
+        from saliency.predictors import make_predictor
 
         cv2.setNumThreads(1)  # the workers already fill the cores
         _WORKER_TEACHERS[name] = CachedMaps(make_predictor(name, "cpu"), folder)

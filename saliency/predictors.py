@@ -1,4 +1,5 @@
-"""Things that turn an RGB image into a soft saliency map at the image's own size.
+"""Every model by name: things that turn an RGB image into a soft saliency map at the image's own
+size. `bench` measures them, `predict` and the Python API apply them, `pseudo-label` teaches with them.
 
 - a U-Net checkpoint from `saliency train-unet` (the papers' protocol: resize so the short side is
   128, predict, resize the soft map back; with flip test-time augmentation, and the map brought
