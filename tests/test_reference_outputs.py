@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "reference"))
 from seeded import largest_difference, seeded_port  # noqa: E402
 
 FACTS = json.loads((Path(__file__).parent / "fixtures" / "reference" / "biggan_outputs.json").read_text())
-TOLERANCE = 1e-5
+# float32 through the width-96 nets: up to 2.1e-5 apart on one CPU against the machine that made the
+# facts (the same on the code before any change here); a wrong port differs by about 1 (mutations below)
+TOLERANCE = 1e-4
 CASES = {(c["generator"], c["width"]): c for c in FACTS["cases"]}
 
 
