@@ -64,7 +64,7 @@ class Model:
         from saliency.cutout import rgba_cutout
 
         image = as_rgb(photo)
-        return rgba_cutout(image, np.clip(self.predictor(image), 0, 1), threshold)
+        return rgba_cutout(image, self.map(image), threshold)
 
     def __repr__(self) -> str:
         return f"saliency.Model({self.name!r})"
