@@ -66,6 +66,22 @@ class Model:
         image = as_rgb(photo)
         return rgba_cutout(image, self.map(image), threshold)
 
+    def with_options(self, tta: str = "auto", upsample: str | None = None) -> Model:
+        """This model with another test-time augmentation (auto / none / flip) or upsampler
+        (guided / bilinear), sharing its weights; a model that is no U-Net has neither."""
+        from saliency.predictors import TTA_CHOICES, UPSAMPLERS, tta_flip
+
+        if tta not in TTA_CHOICES or upsample not in (None, *UPSAMPLERS):
+            raise UserError(
+                f"tta is one of {', '.join(TTA_CHOICES)} and upsample one of {', '.join(UPSAMPLERS)}, not {tta!r} / {upsample!r}"
+            )
+        if not hasattr(self.predictor, "variant"):
+            return self
+        flip = tta_flip(tta)
+        if tta == "auto":  # as the file recommends, whatever this model was loaded with
+            flip = self.predictor.model.meta.get("tta") == "flip"
+        return Model(self.predictor.variant(flip, upsample))
+
     def __repr__(self) -> str:
         return f"saliency.Model({self.name!r})"
 

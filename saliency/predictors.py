@@ -25,6 +25,7 @@ on its long side when larger (AtMostSide), its map resized back.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Protocol
 
@@ -166,9 +167,19 @@ class UNetPredictor:
                 "or re-export the file with `saliency export --fp16 OUT --upsample bilinear|guided`"
             )
         self.device, self.short_side = device, short_side or int(self.model.meta.get("input_size", 128))
-        self.name = (
-            (name or model_name(Path(checkpoint))) + ("+flip" if self.flip else "") + ("+guided" if self.upsample == "guided" else "")
-        )
+        self.base_name = name or model_name(Path(checkpoint))
+
+    @property
+    def name(self) -> str:
+        return self.base_name + ("+flip" if self.flip else "") + ("+guided" if self.upsample == "guided" else "")
+
+    def variant(self, flip: bool | None = None, upsample: str | None = None) -> UNetPredictor:
+        """The same network run another way (None: as now): a server's per-request options
+        without a second copy of the weights."""
+        other = copy.copy(self)
+        other.flip = self.flip if flip is None else flip
+        other.upsample = self.upsample if upsample is None else upsample
+        return other
 
     @torch.no_grad()
     def batch(self, x: torch.Tensor) -> torch.Tensor:
