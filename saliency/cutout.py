@@ -99,3 +99,18 @@ def cutout_sheet(predict_small, photos: dict[str, np.ndarray], path, cell: int =
         rows[2].append(fit(on_checkerboard(rgba_cutout(image, soft, threshold), square=max(4, max(image.shape[:2]) // 40))))
     grid = image_grid([torch.stack(r) for r in rows], ["photo", "map", "cut-out"], col_labels=list(photos), label_width=60)
     return save_png(grid, path)
+
+
+OUTPUTS = ("map", "mask", "cutout")
+
+
+def render(kind: str, image: np.ndarray, soft: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """One of `predict`'s (and `serve`'s) outputs as an array ready for OpenCV's PNG encoder:
+    "map" the soft map (grey 0-255), "mask" 0/255 at `threshold`, "cutout" BGRA, background transparent."""
+    if kind == "map":
+        return (soft * 255).round().astype(np.uint8)
+    if kind == "mask":
+        return (soft > threshold).astype(np.uint8) * 255
+    if kind == "cutout":
+        return cv2.cvtColor(rgba_cutout(image, soft, threshold), cv2.COLOR_RGBA2BGRA)
+    raise ValueError(f"output {kind!r} is not one of {', '.join(OUTPUTS)}")

@@ -44,6 +44,25 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[Any]:
         raise
 
 
+def remove_partial_writes(targets: list[Path]) -> int:
+    """Delete the temporary files that `atomic_write` left beside any of `targets` when a process
+    was killed mid-write (kill -9 runs no cleanup). Only these targets' temporaries: another
+    process writing other files into the same folder keeps its own. Returns how many went."""
+    wanted: dict[Path, set[str]] = {}
+    for t in targets:
+        wanted.setdefault(t.parent, set()).add(t.name)
+    removed = 0
+    for folder, names in wanted.items():
+        if not folder.is_dir():
+            continue
+        for tmp in folder.glob(".*.tmp"):
+            if tmp.name[1:].rsplit(".", 2)[0] in names:  # ".NAME.RANDOM.tmp" -> NAME
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                    removed += 1
+    return removed
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     with atomic_write(path, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=False)

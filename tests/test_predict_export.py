@@ -353,3 +353,72 @@ def test_predict_split_across_processes_writes_what_one_process_writes(tmp_path,
     assert both == one and len(one) == 10 and len(first) == 6  # 3 of the 5 photos (map + mask each) in part 0
     assert all((tmp_path / "one" / p).read_bytes() == (tmp_path / "parts" / p).read_bytes() for p in one)
     assert main([*base, "--out", str(tmp_path / "bad"), "--shard", "2", "--num-shards", "2"]) == 2
+
+
+@pytest.mark.slow
+def test_predict_under_torchrun_resumes_after_a_rank_is_killed(tmp_path, checkpoint):
+    """Two torchrun ranks; one is killed with SIGKILL mid-run, which stops the job; the same
+    command again finishes it, and the files equal a one-process run's, byte for byte."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    rng = np.random.default_rng(1)
+    images = tmp_path / "imgs"
+    images.mkdir()
+    for i in range(60):
+        cv2.imwrite(str(images / f"p{i:02d}.jpg"), rng.integers(0, 255, (240, 320, 3), dtype=np.uint8))
+    args = ["predict", str(images), "--checkpoint", str(checkpoint), "--device", "cpu", "--cutout"]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "saliency"]
+    command = [*torchrun, *args, "--out", str(tmp_path / "ranks")]
+    job = psutil.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    written = lambda: list((tmp_path / "ranks").glob("*_cutout.png"))  # noqa: E731
+    deadline = time.time() + 120
+    while len(written()) < 4 and time.time() < deadline and job.poll() is None:
+        time.sleep(0.02)
+    ranks = [p for p in job.children(recursive=True) if "saliency" in " ".join(p.cmdline())]
+    assert ranks, "no rank process found"
+    os.kill(ranks[-1].pid, signal.SIGKILL)
+    assert job.wait(120) != 0
+    before = len(written())
+    assert 4 <= before < 60, f"the kill came after {before} of 60 photos"
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "already done (skipped" in rerun.stdout
+    one = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.png"))
+    ranks_out = sorted(p.relative_to(tmp_path / "ranks") for p in (tmp_path / "ranks").rglob("*.png"))
+    assert ranks_out == one and len(one) == 180
+    assert all((tmp_path / "one" / p).read_bytes() == (tmp_path / "ranks" / p).read_bytes() for p in one)
+
+
+def test_demo_report_says_where_its_unet_stands(tmp_path):
+    from saliency.commands.demo import standing
+
+    unet = tmp_path / "unet" / "best.safetensors"
+    rows = [
+        {"model": "center-prior", "max_fbeta": 0.553, "iou": 0.402, "accuracy": 0.786},
+        {"model": "shipped+flip", "max_fbeta": 0.716, "iou": 0.588, "accuracy": 0.862},
+        {"model": "demo/unet/best", "checkpoint": str(unet), "max_fbeta": 0.6, "iou": 0.39, "accuracy": 0.80},
+    ]
+    line = standing(rows, unet, "ecssd")
+    assert "stands on ecssd** (max F / IoU / accuracy 0.600 / 0.390 / 0.800)" in line
+    assert "the centre prior (0.553 / 0.402 / 0.786): above it only in max F, accuracy" in line
+    assert "the shipped model (0.716 / 0.588 / 0.862): below it in all three" in line
+    assert "no row" in standing(rows[:2], unet, "ecssd")
+
+
+def test_predict_removes_the_temporary_files_a_kill_left_but_no_one_elses(tmp_path, checkpoint):
+    images, out = tmp_path / "imgs", tmp_path / "out"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.zeros((40, 50, 3), np.uint8))
+    out.mkdir()
+    (out / ".a_cutout.png.k1ll3d.tmp").write_bytes(b"half a png")  # what kill -9 mid-write leaves
+    (out / ".other_map.png.w0rk1n.tmp").write_bytes(b"another process at work")
+    assert main(["predict", str(images), "--checkpoint", str(checkpoint), "--out", str(out), "--cutout", "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [".other_map.png.w0rk1n.tmp", "a_cutout.png", "a_map.png", "a_mask.png"]

@@ -108,6 +108,22 @@ def launcher_rank() -> tuple[int, int, int] | None:
     return None
 
 
+def add_part_arguments(p: argparse.ArgumentParser, unit: str) -> None:
+    """--shard / --num-shards for a command that splits a sorted list of `unit`s across processes."""
+    p.add_argument(
+        "--shard",
+        type=int,
+        default=0,
+        help=f"this process takes {unit}s shard, shard + num-shards, ... of the sorted list (under torchrun or srun: the rank)",
+    )
+    p.add_argument(
+        "--num-shards",
+        type=int,
+        default=1,
+        help="processes sharing the work (under torchrun or srun: the world size); together they write what one process would",
+    )
+
+
 def take_launcher_part(args: argparse.Namespace, unit: str) -> None:
     """Under torchrun / srun, this process's part (--shard / --num-shards) and GPU from the
     launcher's environment; `unit` names what the parts split, for the message."""

@@ -17,13 +17,12 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-import cv2
-import numpy as np
 from tqdm import tqdm
 
-from saliency.commands.common import take_launcher_part
+from saliency.commands.common import add_part_arguments, take_launcher_part
+from saliency.cutout import OUTPUTS, render
 from saliency.errors import UserError
-from saliency.files import write_png
+from saliency.files import remove_partial_writes, write_png
 from saliency.images import is_image_file, try_read_rgb
 from saliency.predictors import TTA_CHOICES, TTA_HELP, UPSAMPLERS
 
@@ -54,18 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
     p.add_argument("--overwrite", action="store_true", help="redo photos whose outputs exist (default: a rerun skips them)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (CUDA absent: a warning, then the CPU)")
-    p.add_argument(
-        "--shard",
-        type=int,
-        default=0,
-        help="this process predicts photos shard, shard + num-shards, ... of the sorted list (under torchrun or srun: the rank)",
-    )
-    p.add_argument(
-        "--num-shards",
-        type=int,
-        default=1,
-        help="processes sharing the photos (under torchrun or srun: the world size); together they write what one process would",
-    )
+    add_part_arguments(p, "photo")
 
 
 def expand(paths: list[Path]) -> list[tuple[Path, Path]]:
@@ -87,13 +75,11 @@ def expand(paths: list[Path]) -> list[tuple[Path, Path]]:
 
 
 def outputs(out: Path, name: Path, cutout: bool) -> list[Path]:
-    kinds = ["map", "mask"] + (["cutout"] if cutout else [])
-    return [out / name.parent / f"{name.name}_{kind}.png" for kind in kinds]
+    return [out / name.parent / f"{name.name}_{kind}.png" for kind in OUTPUTS[: 3 if cutout else 2]]
 
 
 def run(args: argparse.Namespace) -> None:
     from saliency.api import load
-    from saliency.cutout import rgba_cutout
     from saliency.device import describe
 
     if args.checkpoint is None:
@@ -104,6 +90,7 @@ def run(args: argparse.Namespace) -> None:
     take_launcher_part(args, "photo")
     items = expand(args.images)[args.shard :: args.num_shards]
     todo = [(src, name) for src, name in items if args.overwrite or not all(p.exists() for p in outputs(args.out, name, args.cutout))]
+    remove_partial_writes([path for _, name in todo for path in outputs(args.out, name, args.cutout)])  # left by a kill
     model = load(args.checkpoint, args.device, args.short_side, args.tta, args.upsample)
     print(
         f"device: {describe(model.predictor.device)}; {len(items)} images, {len(items) - len(todo)} already done (skipped; --overwrite redoes them)"
@@ -115,11 +102,8 @@ def run(args: argparse.Namespace) -> None:
             failed.append((src, why))
             continue
         soft = model.map(image)
-        paths = outputs(args.out, name, args.cutout)
-        write_png(paths[0], (soft * 255).round().astype(np.uint8))
-        write_png(paths[1], (soft > args.threshold).astype(np.uint8) * 255)
-        if args.cutout:
-            write_png(paths[2], cv2.cvtColor(rgba_cutout(image, soft, args.threshold), cv2.COLOR_RGBA2BGRA))
+        for kind, path in zip(OUTPUTS, outputs(args.out, name, args.cutout)):
+            write_png(path, render(kind, image, soft, args.threshold))
     done = len(todo) - len(failed)
     print(f"wrote {done} image(s) to {args.out}" + (" (maps, masks, cut-outs)" if args.cutout else " (maps, masks)"))
     if failed:
