@@ -403,3 +403,29 @@ def test_shipped_recipe_sets_what_is_left_at_its_default_and_the_init_model_teac
             make_teacher,
             progress=False,
         )
+
+
+def test_pseudo_label_split_across_processes_writes_what_one_process_writes(tmp_path, monkeypatch, capsys):
+    """Part 0 alone writes its masks and waits for the other part; part 1 (here from torchrun's
+    RANK / WORLD_SIZE) finishes the job; the folder then equals a one-process run's, file for
+    file: masks, stats, kept pairs, picture and summary."""
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(9):
+        image = np.full((48, 64, 3), 40, np.uint8)
+        y, x, r = rng.integers(12, 36), rng.integers(16, 48), rng.integers(6, 14)
+        cv2.circle(image, (int(x), int(y)), int(r), (230, 200, 60), -1)
+        cv2.imwrite(str(photos / f"p{i}.png"), image)
+    base = ["pseudo-label", "--photos", str(photos), "--teacher", "spectral-residual", "--teacher", "center-prior", "--device", "cpu"]
+    assert main([*base, "--out", str(tmp_path / "one")]) == 0
+    assert main([*base, "--out", str(tmp_path / "parts"), "--shard", "0", "--num-shards", "2"]) == 0
+    assert "wait for the other parts" in capsys.readouterr().out
+    assert len(list((tmp_path / "parts" / "masks").glob("*.png"))) == 5 and not (tmp_path / "parts" / "pairs.json").exists()
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main([*base, "--out", str(tmp_path / "parts")]) == 0
+    one = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file())
+    parts = sorted(p.relative_to(tmp_path / "parts") for p in (tmp_path / "parts").rglob("*") if p.is_file())
+    assert parts == one and len(one) == 9 + 4  # masks, stats.jsonl, pairs.json, pseudo_masks.png, summary.json
+    assert all((tmp_path / "one" / p).read_bytes() == (tmp_path / "parts" / p).read_bytes() for p in one)

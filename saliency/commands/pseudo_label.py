@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from saliency.commands.common import add_generator_arguments, device_from_args, generator_from_args
+from saliency.commands.common import add_generator_arguments, add_part_arguments, device_from_args, generator_from_args, take_launcher_part
 from saliency.paths import runs_dir
 
 
@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="train-unet checkpoint, 'shipped', a bench baseline (wctr, mbplus, mr, ...) or 'gan'; repeatable (maps fused by --fusion)",
     )
     p.add_argument("--out", type=Path, default=None, help="output directory (default: DATA/runs/pseudo-PHOTOS)")
+    add_part_arguments(p, "photo")
     add_pseudo_label_arguments(p)
 
 
@@ -162,10 +163,13 @@ def gan_teacher(args: argparse.Namespace, device):
 def run(args: argparse.Namespace) -> None:
     from saliency.real_photos.pseudo_labels import PseudoLabelConfig, label_photos
 
+    take_launcher_part(args, "photo")
     device = device_from_args(args)
     cfg = PseudoLabelConfig(photos=str(args.photos), teachers=list(args.teacher), **pseudo_label_options(args))
     out = args.out or runs_dir() / f"pseudo-{args.photos.name}"
-    summary = label_photos(cfg, build_teachers(args, device), out)
+    summary = label_photos(cfg, build_teachers(args, device), out, shard=args.shard, num_shards=args.num_shards)
+    if not summary["complete"]:
+        return
     print(
         f"{summary['kept']} of {summary['photos']} photos kept (sure pixels {summary['mean_sure_kept']:.0%}, object area {summary['mean_area_kept']:.2f}): "
         f"{out / 'pairs.json'}; picture {out / 'pseudo_masks.png'}"

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from saliency.bench.fusion import agreement, fuse
 from saliency.errors import UserError
-from saliency.files import write_json, write_png
+from saliency.files import atomic_write, write_json, write_png
 from saliency.images import list_photos, read_rgb
 from saliency.pairs import OBJECT_ABOVE
 from saliency.real_photos.refine import encode_confidence, refine
@@ -118,15 +118,28 @@ def select_photos(stats: list[dict], cfg: PseudoLabelConfig) -> list[dict]:
     return sorted(plausible[: round(cfg.keep * len(stats))], key=lambda s: s["stem"])
 
 
-def _read_stats(path: Path) -> dict[str, dict]:
+def _read_rows(path: Path) -> dict[str, dict]:
     stats = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-                stats[row["stem"]] = row
-            except (ValueError, KeyError):
-                break  # a torn last line from a kill
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:  # absent, or a part file merged and removed by the part that finished last
+        return stats
+    for line in lines:
+        try:
+            row = json.loads(line)
+            stats[row["stem"]] = row
+        except (ValueError, KeyError):
+            break  # a torn last line from a kill
+    return stats
+
+
+def _read_stats(out: Path) -> dict[str, dict]:
+    """Every photo's row so far: the parts' files first, then stats.jsonl (which the last part
+    to finish writes, merged, before it removes the parts' files)."""
+    stats: dict[str, dict] = {}
+    for part in sorted(out.glob("stats.part-*.jsonl")):
+        stats.update(_read_rows(part))
+    stats.update(_read_rows(out / "stats.jsonl"))
     return stats
 
 
@@ -139,51 +152,73 @@ def _check_settings(out: Path, cfg: PseudoLabelConfig) -> None:
 
 
 def label_photos(
-    cfg: PseudoLabelConfig, teachers: list[Callable[[np.ndarray], np.ndarray]], out: str | Path, progress: bool = True
+    cfg: PseudoLabelConfig,
+    teachers: list[Callable[[np.ndarray], np.ndarray]],
+    out: str | Path,
+    progress: bool = True,
+    shard: int = 0,
+    num_shards: int = 1,
 ) -> dict:
-    """Write pseudo-masks for every photo (skipping those already written) and the kept pairs."""
+    """Write pseudo-masks for every photo (skipping those already written) and the kept pairs.
+    With `num_shards` > 1 this process takes photos shard, shard + num_shards, ... and logs its
+    rows to its own stats.part file; the part that finds every photo done writes the kept pairs,
+    the picture and the merged stats, exactly as one process would."""
     out = Path(out)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     _check_settings(out, cfg)
     photos = list_photos(cfg.photos)[: cfg.limit]
     if len({p.stem for p in photos}) != len(photos):
         raise UserError(f"{cfg.photos} holds photos with the same file stem in different folders; pseudo-masks are named by stem")
-    write_json(out / "summary.json", {"config": asdict(cfg), "complete": False})
-    stats = _read_stats(out / "stats.jsonl")
-    with open(out / "stats.jsonl", "w") as f:  # rewrite without a torn tail
-        f.writelines(json.dumps(stats[p.stem]) + "\n" for p in photos if p.stem in stats)
-    sheet: list[tuple[np.ndarray, ...]] = []
-    labels = ["photo", *(["teachers fused", "refined"] if cfg.refine else ["teacher"]), "pseudo-mask"]
-    with open(out / "stats.jsonl", "a") as log:
-        for photo in tqdm(photos, desc="pseudo-label", disable=not progress):
-            if photo.stem in stats and (out / "masks" / f"{photo.stem}.png").exists() and len(sheet) >= 16:
-                continue
-            image = read_rgb(photo)
-            maps = [t(image) for t in teachers]
-            fused = soft = fuse(maps, cfg.fusion)
-            if cfg.refine:
-                soft = refine(fused, image)
-            mask = pseudo_mask(soft, cfg.margin, cfg.adaptive, cfg.confidence)
-            if cfg.fill_holes:
-                mask = fill_holes(mask)
-            if photo.stem not in stats:
-                write_png(out / "masks" / f"{photo.stem}.png", mask)
-                _, weight = mask_target(mask)
-                row = {
-                    "stem": photo.stem,
-                    "photo": str(photo.resolve()),
-                    "sure": round(float(weight.mean()), 4),
-                    "area": round(float((mask > OBJECT_ABOVE).mean()), 4),
-                    "agreement": round(agreement(maps), 4),
-                }
-                stats[photo.stem] = row
-                log.write(json.dumps(row) + "\n")
-                log.flush()
-            if len(sheet) < 16:
-                sheet.append((image, fused, soft, mask) if cfg.refine else (image, soft, mask))
+    if not (out / "summary.json").exists() or json.loads((out / "summary.json").read_text()).get("complete"):
+        write_json(out / "summary.json", {"config": asdict(cfg), "complete": False})
+    log_path = out / ("stats.jsonl" if num_shards == 1 else f"stats.part-{shard}-of-{num_shards}.jsonl")
+    mine = photos[shard::num_shards]
+    stats = _read_stats(out)
+    with open(log_path, "w") as f:  # rewrite without a torn tail
+        f.writelines(json.dumps(stats[p.stem]) + "\n" for p in (photos if num_shards == 1 else mine) if p.stem in stats)
+
+    def label(image: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        maps = [t(image) for t in teachers]
+        fused = soft = fuse(maps, cfg.fusion)
+        if cfg.refine:
+            soft = refine(fused, image)
+        mask = pseudo_mask(soft, cfg.margin, cfg.adaptive, cfg.confidence)
+        return maps, fused, soft, fill_holes(mask) if cfg.fill_holes else mask
+
+    todo = [p for p in mine if not (p.stem in stats and (out / "masks" / f"{p.stem}.png").exists())]
+    with open(log_path, "a") as log:
+        for photo in tqdm(todo, desc="pseudo-label", disable=not progress):
+            maps, _, _, mask = label(read_rgb(photo))
+            write_png(out / "masks" / f"{photo.stem}.png", mask)
+            _, weight = mask_target(mask)
+            row = {
+                "stem": photo.stem,
+                "photo": str(photo.resolve()),
+                "sure": round(float(weight.mean()), 4),
+                "area": round(float((mask > OBJECT_ABOVE).mean()), 4),
+                "agreement": round(agreement(maps), 4),
+            }
+            stats[photo.stem] = row
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+    stats = _read_stats(out) if num_shards > 1 else stats
+    missing = sum(p.stem not in stats for p in photos)
+    if missing:
+        print(f"part {shard} of {num_shards} done; {missing} photo(s) wait for the other parts (the last part to finish writes pairs.json)")
+        return {"config": asdict(cfg), "complete": False, "photos": len(photos), "missing": missing}
     rows = [stats[p.stem] for p in photos]
+    with atomic_write(out / "stats.jsonl", "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    for part in out.glob("stats.part-*.jsonl"):
+        part.unlink(missing_ok=True)
     kept = select_photos(rows, cfg)
     write_json(out / "pairs.json", {"pairs": [[s["photo"], f"masks/{s['stem']}.png"] for s in kept]})
+    labels = ["photo", *(["teachers fused", "refined"] if cfg.refine else ["teacher"]), "pseudo-mask"]
+    sheet = []
+    for photo in photos[:16]:  # the picture's photos again: the same whichever process or run wrote their masks
+        image = read_rgb(photo)
+        _, fused, soft, mask = label(image)
+        sheet.append((image, fused, soft, mask) if cfg.refine else (image, soft, mask))
     contact_sheet(sheet, out / "pseudo_masks.png", labels)
     summary = {
         "config": asdict(cfg),
