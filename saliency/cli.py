@@ -27,6 +27,7 @@ STAGES = {
     "pseudo-label": ("saliency.commands.pseudo_label", "pseudo-masks for unlabeled photos from teachers (U-Nets, wctr, the GAN)"),
     "self-train": ("saliency.commands.self_train", "rounds of pseudo-labelling unlabeled photos and training a student on them"),
     "predict": ("saliency.commands.predict", "apply a trained model to your own images (maps, masks, cut-outs)"),
+    "serve": ("saliency.commands.serve", "the model as a local web service and page (needs the serve extra)"),
     "export": ("saliency.commands.export", "export a trained model to ONNX"),
     "train-gan": ("saliency.commands.train_gan", "train a generator on unlabeled photos (a domain with no public GAN)"),
     "demo": ("saliency.commands.demo", "the whole pipeline end to end, with one report"),

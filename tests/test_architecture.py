@@ -39,7 +39,10 @@ LAYERS = (
     ("benchmark and predictors", ("saliency.bench", "saliency.predictors")),
     ("real photos", ("saliency.real_photos",)),
     ("API", ("saliency.api",)),
-    ("commands", ("saliency.commands", "saliency.cli", "saliency.__main__", "saliency")),
+    (
+        "interfaces: commands and the HTTP service",
+        ("saliency.commands", "saliency.server", "saliency.cli", "saliency.__main__", "saliency"),
+    ),
 )
 
 
