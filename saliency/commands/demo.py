@@ -290,6 +290,37 @@ def pipeline_lines(out: Path, gen: str, directions: Path, timings: dict, wall: f
     ]
 
 
+PAPER_METRICS = (("max_fbeta", "max F"), ("iou", "IoU"), ("accuracy", "accuracy"))
+
+
+def standing(rows: list[dict], unet: Path, dataset: str) -> str:
+    """One plain sentence: the demo's U-Net against the centre prior and the shipped model, metric by metric."""
+    ours = next((r for r in rows if r.get("checkpoint") and Path(r["checkpoint"]).resolve() == unet.resolve()), None)
+    if ours is None:
+        return f"The U-Net this demo trained has no row on {dataset}."
+
+    def figures(r: dict) -> str:
+        return " / ".join(f"{r[k]:.3f}" for k, _ in PAPER_METRICS)
+
+    parts = []
+    for label, row in (
+        ("the centre prior", next((r for r in rows if r["model"] == "center-prior"), None)),
+        ("the shipped model", next((r for r in rows if r["model"].startswith("shipped")), None)),
+    ):
+        if row is None:
+            continue
+        above = [name for k, name in PAPER_METRICS if ours[k] > row[k]]
+        verdict = (
+            "above it in all three" if len(above) == 3 else "below it in all three" if not above else f"above it only in {', '.join(above)}"
+        )
+        parts.append(f"{label} ({figures(row)}): {verdict}")
+    return (
+        f"**Where the U-Net this demo trained stands on {dataset}** (max F / IoU / accuracy {figures(ours)}): against "
+        + "; against ".join(parts)
+        + "."
+    )
+
+
 def results_lines(out: Path, found: list[str], missing: list[str], photos: Path | None, sheets: dict[str, Path] | None) -> list[str]:
     """Sections 5-6: each benchmark's table and pictures (copied into OUT/pictures), the models on photos."""
     pictures = out / "pictures"
@@ -297,6 +328,8 @@ def results_lines(out: Path, found: list[str], missing: list[str], photos: Path 
     for name in found:
         bench = out / "bench" / name
         lines += ["", f"### {name}", "", (bench / "results.md").read_text().split("\n", 2)[-1].strip(), ""]
+        if (bench / "results.json").is_file():
+            lines += [standing(json.loads((bench / "results.json").read_text())["results"], out / "unet" / "best.safetensors", name), ""]
         for png in ["pr_curves.png"] + sorted(p.name for p in bench.glob("grid-*.png")):
             shutil.copyfile(bench / png, pictures / f"{name}-{png}")
             lines += [f"![{name} {png}](pictures/{name}-{png})", ""]
