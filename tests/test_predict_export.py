@@ -422,3 +422,42 @@ def test_predict_removes_the_temporary_files_a_kill_left_but_no_one_elses(tmp_pa
     (out / ".other_map.png.w0rk1n.tmp").write_bytes(b"another process at work")
     assert main(["predict", str(images), "--checkpoint", str(checkpoint), "--out", str(out), "--cutout", "--device", "cpu"]) == 0
     assert sorted(p.name for p in out.iterdir()) == [".other_map.png.w0rk1n.tmp", "a_cutout.png", "a_map.png", "a_mask.png"]
+
+
+def test_demo_stage_arguments_are_the_stages_own_flags():
+    from pathlib import Path
+
+    from saliency.commands.demo import stage_args
+
+    args = stage_args("synth", n=12, out=Path("x"))
+    assert args.n == 12 and args.out == Path("x") and args.shard == 0 and args._module == "saliency.commands.synth"
+    with pytest.raises(TypeError, match="no flag for num_pairs_typo"):
+        stage_args("synth", num_pairs_typo=3)
+
+
+@pytest.mark.slow
+def test_demo_runs_each_stage_through_its_function(tmp_path, monkeypatch, capsys):
+    """The demo end to end at toy sizes: a finished stage (select) is reused, the others run
+    through their own `run`, and the report tells what each did; no benchmark set is present."""
+    from saliency.commands import demo
+    from saliency.selection import Selection
+
+    monkeypatch.setitem(demo.SCALES, "cpu", {"n": 16, "steps": 4, "batch": 4, "size": 32, "val_every": 2})
+    monkeypatch.setattr(demo, "candidate_roots", lambda name: [tmp_path / "no-datasets"])
+    out, photos = tmp_path / "demo", tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(photos / f"p{i}.jpg"), rng.integers(0, 255, (128, 128, 3), dtype=np.uint8))
+    vector = rng.normal(size=128)
+    permissive = {"min_area": 0.0, "max_area": 1.0, "min_peaks": 0, "min_component": 0.0}
+    Selection(list(vector / np.linalg.norm(vector)), 6.0, polarity="dark", filters=permissive, generator="objects-64").save(
+        out / "select" / "selection.json"
+    )
+    assert main(["demo", "--out", str(out), "--photos", str(photos), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "[demo] select: reusing" in printed and "[demo] train-unet" in printed
+    report = (out / "report.md").read_text()
+    assert "16 pairs" in report and "of 4." in report and "stages run this time: synth" in report
+    assert (out / "unet" / "best.safetensors").is_file() and (out / "pictures" / "photos.png").is_file()
+    assert "Not found here: dut-omron, duts-te, ecssd" in report or "Not found here:" in report

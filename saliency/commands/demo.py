@@ -9,6 +9,7 @@ The defaults fit 2 CPU cores in about half an hour; `--scale paper` uses the pap
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import shutil
 import time
@@ -16,7 +17,6 @@ from pathlib import Path
 
 from saliency.bench.datasets import LAYOUTS, SHARED_DATASETS, candidate_roots
 from saliency.bench.report import slug
-from saliency.cli import main as cli
 from saliency.errors import UserError
 from saliency.generators import spec
 from saliency.generators.registry import DEFAULT_GENERATOR
@@ -50,14 +50,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _stage(name: str, done: Path, argv: list[str], timings: dict) -> None:
+def stage_args(stage: str, **values) -> argparse.Namespace:
+    """A stage's arguments: its own flags' defaults, with `values` (typed, by flag name) in their
+    place; a name that is not one of the stage's flags is an error here, not a silent no-op."""
+    from saliency.cli import STAGES, build_parser
+
+    args = build_parser(stage).parse_args([stage])
+    unknown = sorted(set(values) - set(vars(args)))
+    if unknown:
+        raise TypeError(f"saliency {stage} has no flag for {', '.join(unknown)}")
+    for key, value in values.items():
+        setattr(args, key, value)
+    args._module, args._argv = STAGES[stage][0], [stage]
+    return args
+
+
+def _stage(name: str, done: Path, args: argparse.Namespace, timings: dict) -> None:
+    """Run one stage's `run` unless its output `done` exists (a rerun of the demo resumes)."""
     if done.exists():
         print(f"[demo] {name}: reusing {done}")
         return
-    print(f"[demo] {name}: saliency {' '.join(argv)}")
+    print(f"[demo] {name}")
     t = time.perf_counter()
-    if cli(argv) != 0:
-        raise UserError(f"demo stopped at stage {name}; fix the error above and rerun `saliency demo` to continue")
+    try:
+        importlib.import_module(args._module).run(args)
+    except UserError as e:
+        raise UserError(f"demo stopped at stage {name}: {e}\nfix it and rerun `saliency demo` to continue") from None
     timings[name] = round(time.perf_counter() - t, 1)
 
 
@@ -66,69 +84,41 @@ def run(args: argparse.Namespace) -> None:
     out = args.out or runs_dir() / f"demo-{gen}"
     out.mkdir(parents=True, exist_ok=True)
     scale = SCALES[args.scale]
-    common = ["--generator", gen, "--device", args.device] + (["--weights", args.weights] if args.weights else [])
-    threads = ["--threads", str(args.threads)] if args.threads else []
+    common = {"generator": gen, "device": args.device, "weights": args.weights}
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
 
     directions = out / "discover" / "directions.safetensors"
     if args.rediscover or not spec(gen).defaults.get("directions_file"):
-        _stage("discover", directions, ["discover", *common, *threads, "--out", str(out / "discover")], timings)
+        _stage("discover", directions, stage_args("discover", **common, threads=args.threads, out=out / "discover"), timings)
     else:
         from saliency.commands.select import default_directions
 
         directions = default_directions(gen)
         print(f"[demo] discover: using shipped directions {directions} (--rediscover to learn them anew)")
-    _stage(
-        "select",
-        out / "select" / "selection.json",
-        ["select", *common, "--directions", str(directions), "--out", str(out / "select")],
-        timings,
+    select = stage_args("select", **common, directions=directions, out=out / "select")
+    _stage("select", out / "select" / "selection.json", select, timings)
+    synth = stage_args(
+        "synth", **common, threads=args.threads, selection=out / "select" / "selection.json", n=scale["n"], out=out / "synth"
     )
-    _stage(
-        "synth",
-        out / "synth" / "contact_sheet.png",
-        [
-            "synth",
-            *common,
-            *threads,
-            "--selection",
-            str(out / "select" / "selection.json"),
-            "--n",
-            str(scale["n"]),
-            "--out",
-            str(out / "synth"),
-        ],
-        timings,
-    )
+    _stage("synth", out / "synth" / "contact_sheet.png", synth, timings)
     photos = args.photos or (SHARED_DATASETS / "DUTS-TR-unlabeled-128" / "images")
-    # real photos as backgrounds for pasted synthetic objects (the README's lever 3: .313 -> .379 max F on ECSSD)
-    paste = ["--backgrounds", str(photos), "--degrade"] if photos.is_dir() else []
-    _stage(
+    # real photos as backgrounds for pasted synthetic objects (results: .313 -> .379 max F on ECSSD)
+    paste = {"backgrounds": photos, "degrade": True} if photos.is_dir() else {}
+    train = stage_args(
         "train-unet",
-        out / "unet" / "summary.json",
-        [
-            "train-unet",
-            *common,
-            *threads,
-            "--data",
-            str(out / "synth"),
-            "--out",
-            str(out / "unet"),
-            "--steps",
-            str(scale["steps"]),
-            "--batch-size",
-            str(scale["batch"]),
-            "--size",
-            str(scale["size"]),
-            "--val-every",
-            str(scale["val_every"]),
-            "--milestones",
-            str(int(scale["steps"] * 2 / 3)),
-            *paste,
-        ],
-        timings,
+        **common,
+        threads=args.threads,
+        data=str(out / "synth"),
+        out=out / "unet",
+        steps=scale["steps"],
+        batch_size=scale["batch"],
+        size=scale["size"],
+        val_every=scale["val_every"],
+        milestones=str(int(scale["steps"] * 2 / 3)),
+        **paste,
     )
+    _stage("train-unet", out / "unet" / "summary.json", train, timings)
     found, missing = [], []
     for name, lay in LAYOUTS.items():
         present = any((r / lay.images).is_dir() for r in candidate_roots(name))
@@ -150,7 +140,7 @@ def run(args: argparse.Namespace) -> None:
         _stage(
             f"bench {name}",
             bench_out / "results.md",
-            ["bench", "--dataset", name, "--device", args.device, "--out", str(bench_out), *sum((["--model", m] for m in models), [])],
+            stage_args("bench", dataset=name, device=args.device, out=bench_out, model=models),
             timings,
         )
     if photos.is_dir():
@@ -254,7 +244,10 @@ def pipeline_lines(out: Path, gen: str, directions: Path, timings: dict, wall: f
     sel = Selection.load(out / "select" / "selection.json")
     unet = json.loads((out / "unet" / "summary.json").read_text())
     manifest = json.loads((out / "synth" / "manifest.json").read_text())
-    signals = ", ".join(f"{k} {v:.2f}" for k, v in sel.provenance["signals"].items())
+    signals = ", ".join(f"{k} {v:.2f}" for k, v in sel.provenance.get("signals", {}).items())
+    score = (
+        f", score {sel.provenance['score']:.3f} ({signals})" if "score" in sel.provenance else " (a selection file without select's scores)"
+    )
     rejected = ", ".join(f"{k} {v:.1%}" for k, v in manifest["rejection_rate"].items())
     return [
         f"# Demo report: {gen}",
@@ -269,8 +262,7 @@ def pipeline_lines(out: Path, gen: str, directions: Path, timings: dict, wall: f
         "![overview](pictures/directions_overview.png)",
         "",
         "## 2. Selection",
-        f"Chosen: {chosen_label(sel)}, shift {sel.shift:g}, background turns {sel.polarity}, score {sel.provenance['score']:.3f} "
-        f"({signals}); mask rule `{sel.rule}`.",
+        f"Chosen: {chosen_label(sel)}, shift {sel.shift:g}, background turns {sel.polarity}{score}; mask rule `{sel.rule}`.",
         "",
         "![chosen direction](pictures/chosen_direction.png)",
         "",
