@@ -41,15 +41,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_training_arguments(p: argparse.ArgumentParser) -> None:
     """The model, schedule and augmentation flags, shared with `saliency self-train`."""
+    D = TrainConfig()  # every default written once, in the config
     t = p.add_argument_group("model and training")
     t.add_argument("--encoder", default=DEFAULT_ENCODER, help="any segmentation-models-pytorch encoder")
     t.add_argument("--encoder-weights", default="none", help="'none' (papers: from scratch) or 'imagenet' (needs internet)")
-    t.add_argument("--decoder-channels", default="256,128,64,32,16", help="U-Net decoder widths, comma-separated (5 values)")
-    t.add_argument("--size", type=int, default=128, help="training input size (square)")
+    t.add_argument(
+        "--decoder-channels", default=",".join(map(str, D.decoder_channels)), help="U-Net decoder widths, comma-separated (5 values)"
+    )
+    t.add_argument("--size", type=int, default=D.size, help="training input size (square)")
     t.add_argument(
         "--preset",
         choices=sorted(PRESETS),
-        default="2021",
+        default=D.preset,
         help="the papers' schedules: 2020 (lr 5e-3, x0.2/4k, 15k steps, batch 128), 2021 (lr 1e-3, x0.2 at 8k, 12k, batch 95)",
     )
     t.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: preset's)")
@@ -57,7 +60,7 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--batch-size", type=int, default=None, help="global batch size (default: preset's)")
     t.add_argument("--milestones", default=None, help="comma-separated steps where lr is multiplied by --gamma (default: preset's)")
     t.add_argument("--gamma", type=float, default=None, help="lr decay factor at milestones (default: preset's)")
-    t.add_argument("--dice-weight", type=float, default=0.0, help="add this times a soft Dice loss to BCE (0: BCE only)")
+    t.add_argument("--dice-weight", type=float, default=D.dice_weight, help="add this times a soft Dice loss to BCE (0: BCE only)")
     t.add_argument(
         "--soft-targets",
         action="store_true",
@@ -97,14 +100,14 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--close-up",
         type=float,
-        default=0.0,
+        default=D.close_up,
         help="share of --data's items shown as a close-up of their mask's object (a crop that the object fills and "
         "the frame cuts), for whole subjects at close range where teachers cut them into parts; 0: off",
     )
     t.add_argument(
         "--zoom-out",
         type=float,
-        default=0.0,
+        default=D.zoom_out,
         help="share of --data's items scaled down (long side 25-75%% of the frame) into another item's photo, "
         "whose own object carries no loss: small objects in wide scenes, which close-framed unlabeled photos lack; 0: off",
     )
@@ -114,11 +117,13 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="start from a train-unet model (whole network) or a `saliency invert` encoder (the U-Net's encoder)",
     )
-    t.add_argument("--seed", type=int, default=0, help="seed of weights, data order and augmentation")
-    t.add_argument("--val-every", type=int, default=500, help="steps between validations (best checkpoint kept)")
-    t.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
-    t.add_argument("--log-every", type=int, default=50, help="steps between log lines")
-    t.add_argument("--snapshot-every", type=int, default=0, help="keep the model every N steps in snapshots/ (budget curves; 0: off)")
+    t.add_argument("--seed", type=int, default=D.seed, help="seed of weights, data order and augmentation")
+    t.add_argument("--val-every", type=int, default=D.val_every, help="steps between validations (best checkpoint kept)")
+    t.add_argument("--checkpoint-every", type=int, default=D.checkpoint_every, help="steps between resumable checkpoints")
+    t.add_argument("--log-every", type=int, default=D.log_every, help="steps between log lines")
+    t.add_argument(
+        "--snapshot-every", type=int, default=D.snapshot_every, help="keep the model every N steps in snapshots/ (budget curves; 0: off)"
+    )
     t.add_argument(
         "--workers",
         type=int,
@@ -128,13 +133,13 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--ema",
         type=float,
-        default=0.0,
+        default=D.ema,
         help="validate and save an exponential moving average of the weights with this decay, e.g. 0.999 (the mean teacher: a student of noisy pseudo-masks follows their consensus); 0: off",
     )
     t.add_argument(
         "--consistency",
         type=float,
-        default=0.0,
+        default=D.consistency,
         help="with --ema: the student sees a colour/noise/blur-perturbed view and also learns the EMA's map of "
         "the plain view, weighted by its certainty, times this (e.g. 1.0): a teacher whose errors are not the pseudo-masks'; 0: off",
     )
