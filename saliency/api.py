@@ -69,18 +69,22 @@ class Model:
     def with_options(self, tta: str = "auto", upsample: str | None = None) -> Model:
         """This model with another test-time augmentation (auto / none / flip) or upsampler
         (guided / bilinear), sharing its weights; a model that is no U-Net has neither."""
-        from saliency.predictors import TTA_CHOICES, UPSAMPLERS, tta_flip
+        from saliency.predictors import tta_flip
 
-        if tta not in TTA_CHOICES or upsample not in (None, *UPSAMPLERS):
-            raise UserError(
-                f"tta is one of {', '.join(TTA_CHOICES)} and upsample one of {', '.join(UPSAMPLERS)}, not {tta!r} / {upsample!r}"
-            )
+        check_options(tta, upsample)
         if not hasattr(self.predictor, "variant"):
             return self
         flip = tta_flip(tta)
-        if tta == "auto":  # as the file recommends, whatever this model was loaded with
+        if flip is None:  # auto: as the file recommends, whatever this model was loaded with
             flip = self.predictor.model.meta.get("tta") == "flip"
         return Model(self.predictor.variant(flip, upsample))
+
+    @property
+    def device(self) -> Any:
+        """The torch device the model runs on (baselines: the CPU)."""
+        import torch
+
+        return getattr(self.predictor, "device", None) or torch.device("cpu")
 
     def __repr__(self) -> str:
         return f"saliency.Model({self.name!r})"
@@ -95,8 +99,15 @@ def load(
     input (None: the size the file was trained at), `tta` auto / none / flip (auto: as the file
     recommends), `upsample` guided (edges follow the photo) or bilinear (the benchmarks' protocol)."""
     from saliency.device import pick_device
-    from saliency.predictors import TTA_CHOICES, UPSAMPLERS, make_predictor, tta_flip, upsampler
+    from saliency.predictors import make_predictor, tta_flip, upsampler
 
-    if tta not in TTA_CHOICES or upsample not in UPSAMPLERS:
-        raise UserError(f"tta is one of {', '.join(TTA_CHOICES)} and upsample one of {', '.join(UPSAMPLERS)}, not {tta!r} / {upsample!r}")
+    check_options(tta, upsample)
     return Model(make_predictor(str(model), pick_device(device, fallback=True), short_side, tta_flip(tta), upsampler(upsample)))
+
+
+def check_options(tta: str, upsample: str | None) -> None:
+    """Refuse a TTA or upsampler name no U-Net knows (None: leave the upsampler as it is)."""
+    from saliency.predictors import TTA_CHOICES, UPSAMPLERS
+
+    if tta not in TTA_CHOICES or upsample not in (None, *UPSAMPLERS):
+        raise UserError(f"tta is one of {', '.join(TTA_CHOICES)} and upsample one of {', '.join(UPSAMPLERS)}, not {tta!r} / {upsample!r}")

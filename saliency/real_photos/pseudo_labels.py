@@ -185,10 +185,18 @@ def label_photos(
         mask = pseudo_mask(soft, cfg.margin, cfg.adaptive, cfg.confidence)
         return maps, fused, soft, fill_holes(mask) if cfg.fill_holes else mask
 
+    def sheet_row(image: np.ndarray, fused: np.ndarray, soft: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (image, fused, soft, mask) if cfg.refine else (image, soft, mask)
+
+    pictured = {p.stem for p in photos[:16]}  # the picture's photos: kept when labelled here, labelled at the end otherwise
+    sheet: dict[str, tuple[np.ndarray, ...]] = {}
     todo = [p for p in mine if not (p.stem in stats and (out / "masks" / f"{p.stem}.png").exists())]
     with open(log_path, "a") as log:
         for photo in tqdm(todo, desc="pseudo-label", disable=not progress):
-            maps, _, _, mask = label(read_rgb(photo))
+            image = read_rgb(photo)
+            maps, fused, soft, mask = label(image)
+            if photo.stem in pictured:
+                sheet[photo.stem] = sheet_row(image, fused, soft, mask)
             write_png(out / "masks" / f"{photo.stem}.png", mask)
             _, weight = mask_target(mask)
             row = {
@@ -214,12 +222,11 @@ def label_photos(
     kept = select_photos(rows, cfg)
     write_json(out / "pairs.json", {"pairs": [[s["photo"], f"masks/{s['stem']}.png"] for s in kept]})
     labels = ["photo", *(["teachers fused", "refined"] if cfg.refine else ["teacher"]), "pseudo-mask"]
-    sheet = []
-    for photo in photos[:16]:  # the picture's photos again: the same whichever process or run wrote their masks
-        image = read_rgb(photo)
-        _, fused, soft, mask = label(image)
-        sheet.append((image, fused, soft, mask) if cfg.refine else (image, soft, mask))
-    contact_sheet(sheet, out / "pseudo_masks.png", labels)
+    for photo in photos[:16]:  # the same picture whichever process or run labelled these photos
+        if photo.stem not in sheet:
+            image = read_rgb(photo)
+            sheet[photo.stem] = sheet_row(image, *label(image)[1:])
+    contact_sheet([sheet[p.stem] for p in photos[:16]], out / "pseudo_masks.png", labels)
     summary = {
         "config": asdict(cfg),
         "complete": True,

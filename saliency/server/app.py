@@ -114,13 +114,11 @@ def create_app(model: Model, limits: Limits | None = None, workers: int = 1, que
 
     @app.get("/health", summary="model, device, version and limits")
     async def health() -> dict:
-        predictor = model.predictor
-        device = getattr(predictor, "device", None)
         return {
             "status": "ok",
             "model": model.name,
             "model_file": model_file,
-            "device": describe(device) if device is not None else "cpu",
+            "device": describe(model.device),
             "version": __version__,
             "workers": workers,
             "queue": queue,
