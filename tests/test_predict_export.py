@@ -435,6 +435,24 @@ def test_demo_stage_arguments_are_the_stages_own_flags():
         stage_args("synth", num_pairs_typo=3)
 
 
+def test_demo_bench_roots_are_checked_before_any_stage(tmp_path):
+    """`--bench-root duts-te=DIR` names a set kept elsewhere (a DUTS-TE subset, say); a wrong
+    name or a folder without the layout stops the demo at once, naming what to write."""
+    from saliency.commands.demo import bench_roots
+    from saliency.errors import UserError
+
+    good = tmp_path / "DUTS-TE-dev"
+    (good / "DUTS-TE-Image").mkdir(parents=True)
+    (good / "DUTS-TE-Mask").mkdir()
+    assert bench_roots([f"duts-te={good}"]) == {"duts-te": good}
+    with pytest.raises(UserError, match="NAME=DIR with NAME one of ecssd, duts-te, dut-omron"):
+        bench_roots([f"dutste={good}"])
+    with pytest.raises(UserError, match="NAME=DIR"):
+        bench_roots([str(good)])
+    with pytest.raises(UserError, match=r"ecssd not found at .*DUTS-TE-dev: expected images/ and ground_truth_mask/"):
+        bench_roots([f"ecssd={good}"])
+
+
 @pytest.mark.slow
 def test_demo_runs_each_stage_through_its_function(tmp_path, monkeypatch, capsys):
     """The demo end to end at toy sizes: a finished stage (select) is reused, the others run
@@ -454,10 +472,20 @@ def test_demo_runs_each_stage_through_its_function(tmp_path, monkeypatch, capsys
     Selection(list(vector / np.linalg.norm(vector)), 6.0, polarity="dark", filters=permissive, generator="objects-64").save(
         out / "select" / "selection.json"
     )
-    assert main(["demo", "--out", str(out), "--photos", str(photos), "--device", "cpu"]) == 0
+    subset = tmp_path / "DUTS-TE-subset"  # a set outside its default place, named by --bench-root
+    for folder in ("DUTS-TE-Image", "DUTS-TE-Mask"):
+        (subset / folder).mkdir(parents=True)
+    for i in range(3):
+        mask = np.zeros((48, 64), np.uint8)
+        mask[10 + i : 30, 20:44] = 255
+        cv2.imwrite(str(subset / "DUTS-TE-Mask" / f"s{i}.png"), mask)
+        cv2.imwrite(str(subset / "DUTS-TE-Image" / f"s{i}.jpg"), cv2.merge([mask // 2 + 40] * 3))
+    argv = ["demo", "--out", str(out), "--photos", str(photos), "--device", "cpu", "--bench-root", f"duts-te={subset}"]
+    assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "[demo] select: reusing" in printed and "[demo] train-unet" in printed
+    assert "[demo] select: reusing" in printed and "[demo] train-unet" in printed and "[demo] bench duts-te" in printed
     report = (out / "report.md").read_text()
     assert "16 pairs" in report and "of 4." in report and "stages run this time: synth" in report
     assert (out / "unet" / "best.safetensors").is_file() and (out / "pictures" / "photos.png").is_file()
-    assert "Not found here: dut-omron, duts-te, ecssd" in report or "Not found here:" in report
+    assert "| center-prior | 3 |" in report and "Where the U-Net this demo trained stands on duts-te" in report
+    assert "Not found here: ecssd, dut-omron." in report

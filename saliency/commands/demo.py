@@ -15,7 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
-from saliency.bench.datasets import LAYOUTS, SHARED_DATASETS, candidate_roots
+from saliency.bench.datasets import LAYOUTS, SHARED_DATASETS, candidate_roots, find_root
 from saliency.bench.report import slug
 from saliency.errors import UserError
 from saliency.generators import spec
@@ -48,6 +48,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="unlabeled photos: backgrounds for pasted synthetic objects in training, and where the report shows every model (default: the DUTS-TR photos, when present)",
     )
+    p.add_argument(
+        "--bench-root",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="a benchmark set kept outside its default place, e.g. duts-te=/data/DUTS-TE (repeatable; the set is then benched from DIR)",
+    )
+
+
+def bench_roots(pairs: list[str]) -> dict[str, Path]:
+    """`--bench-root NAME=DIR` values as a mapping; a wrong name or a folder without the set's
+    layout is refused before any stage runs, not after twenty minutes of training."""
+    roots = {}
+    for pair in pairs:
+        name, sep, folder = pair.partition("=")
+        if not sep or name not in LAYOUTS:
+            raise UserError(f"--bench-root {pair!r}: write NAME=DIR with NAME one of {', '.join(LAYOUTS)}")
+        roots[name] = find_root(name, folder)
+    return roots
 
 
 def stage_args(stage: str, **values) -> argparse.Namespace:
@@ -84,6 +103,7 @@ def run(args: argparse.Namespace) -> None:
     out = args.out or runs_dir() / f"demo-{gen}"
     out.mkdir(parents=True, exist_ok=True)
     scale = SCALES[args.scale]
+    roots = bench_roots(args.bench_root)
     common = {"generator": gen, "device": args.device, "weights": args.weights}
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -121,7 +141,7 @@ def run(args: argparse.Namespace) -> None:
     _stage("train-unet", out / "unet" / "summary.json", train, timings)
     found, missing = [], []
     for name, lay in LAYOUTS.items():
-        present = any((r / lay.images).is_dir() for r in candidate_roots(name))
+        present = name in roots or any((r / lay.images).is_dir() for r in candidate_roots(name))
         if not present and args.download:
             from saliency.bench.download import download_dataset
 
@@ -140,7 +160,7 @@ def run(args: argparse.Namespace) -> None:
         _stage(
             f"bench {name}",
             bench_out / "results.md",
-            stage_args("bench", dataset=name, device=args.device, out=bench_out, model=models),
+            stage_args("bench", dataset=name, root=roots.get(name), device=args.device, out=bench_out, model=models),
             timings,
         )
     if photos.is_dir():
@@ -340,7 +360,7 @@ def results_lines(out: Path, found: list[str], missing: list[str], photos: Path 
             "",
             "Not found here: "
             + ", ".join(missing)
-            + f". Rerun with `saliency demo --download` to fetch them from their official sources, or put them in their official layouts under `{candidate_roots(missing[0])[0].parent}` (see the README).",
+            + f". Rerun with `saliency demo --download` to fetch them from their official sources, put them in their official layouts under `{candidate_roots(missing[0])[0].parent}` (see the README), or name a set's folder with `--bench-root NAME=DIR`.",
         ]
     return lines
 
