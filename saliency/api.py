@@ -91,18 +91,25 @@ class Model:
 
 
 def load(
-    model: str | Path = "shipped", device: str = "auto", short_side: int | None = None, tta: str = "auto", upsample: str = "guided"
+    model: str | Path = "shipped",
+    device: str = "auto",
+    short_side: int | None = None,
+    tta: str = "auto",
+    upsample: str = "guided",
+    refine: str = "none",
 ) -> Model:
     """A model by name: "shipped" (the label-free model in the package), a `saliency train-unet`
     file, a baseline ("center-prior", "wctr", "mbplus", "mr", "dsr", "hs", ...) or a fusion
     ("agree:shipped+wctr"). `device`: auto, cpu, cuda or cuda:N. U-Nets: `short_side` of their
     input (None: the size the file was trained at), `tta` auto / none / flip (auto: as the file
-    recommends), `upsample` guided (edges follow the photo) or bilinear (the benchmarks' protocol)."""
+    recommends), `upsample` guided (edges follow the photo) or bilinear (the benchmarks' protocol).
+    `refine`: none, or grabcut (the map grown over the rest of its object, saliency.grabcut)."""
     from saliency.device import pick_device
-    from saliency.predictors import make_predictor, tta_flip, upsampler
+    from saliency.predictors import make_predictor, refined, tta_flip, upsampler
 
     check_options(tta, upsample)
-    return Model(make_predictor(str(model), pick_device(device, fallback=True), short_side, tta_flip(tta), upsampler(upsample)))
+    predictor = make_predictor(str(model), pick_device(device, fallback=True), short_side, tta_flip(tta), upsampler(upsample))
+    return Model(refined(predictor, refine))
 
 
 def check_options(tta: str, upsample: str | None) -> None:

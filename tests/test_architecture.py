@@ -26,6 +26,7 @@ LAYERS = (
             "saliency.viz",
             "saliency.weights",
             "saliency.cutout",
+            "saliency.grabcut",
             "saliency.masks",
             "saliency.filters",
             "saliency.pairs",

@@ -24,7 +24,7 @@ from saliency.cutout import OUTPUTS, render
 from saliency.errors import UserError
 from saliency.files import remove_partial_writes, write_png
 from saliency.images import is_image_file, try_read_rgb
-from saliency.predictors import TTA_CHOICES, TTA_HELP, UPSAMPLERS
+from saliency.predictors import REFINE_HELP, REFINERS, TTA_CHOICES, TTA_HELP, UPSAMPLERS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,6 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="U-Net input: resize so the short side is this (default: the size the model was trained at, as its file records; the papers' U-Nets: 128)",
     )
     p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
+    p.add_argument("--refine", choices=REFINERS, default="none", help=REFINE_HELP)
     p.add_argument("--overwrite", action="store_true", help="redo photos whose outputs exist (default: a rerun skips them)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (CUDA absent: a warning, then the CPU)")
     add_part_arguments(p, "photo")
@@ -91,9 +92,9 @@ def run(args: argparse.Namespace) -> None:
     items = expand(args.images)[args.shard :: args.num_shards]
     todo = [(src, name) for src, name in items if args.overwrite or not all(p.exists() for p in outputs(args.out, name, args.cutout))]
     remove_partial_writes([path for _, name in todo for path in outputs(args.out, name, args.cutout)])  # left by a kill
-    model = load(args.checkpoint, args.device, args.short_side, args.tta, args.upsample)
+    model = load(args.checkpoint, args.device, args.short_side, args.tta, args.upsample, args.refine)
     print(
-        f"device: {describe(model.predictor.device)}; {len(items)} images, {len(items) - len(todo)} already done (skipped; --overwrite redoes them)"
+        f"device: {describe(model.device)}; {len(items)} images, {len(items) - len(todo)} already done (skipped; --overwrite redoes them)"
     )
     failed: list[tuple[Path, str]] = []
     for src, name in tqdm(todo, desc="predict", unit="img"):

@@ -71,6 +71,11 @@ def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="make background enclosed by the object object (solid subjects; a gap open to the background stays)",
     )
+    g.add_argument(
+        "--grow",
+        action="store_true",
+        help="grow the fused map over the rest of its object: GrabCut seeded where the map is >= 0.9 / <= 0.1, averaged with the map",
+    )
     g.add_argument("--inverter", type=Path, default=None, help="with --teacher gan: the inversion encoder from `saliency invert`")
     g.add_argument(
         "--selection", type=Path, default=None, help="with --teacher gan: selection.json (default: the generator's latest or shipped one)"

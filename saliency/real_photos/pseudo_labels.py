@@ -4,7 +4,8 @@ A teacher is anything `saliency bench` can run (a `train-unet` checkpoint, `wctr
 ...) or the generator itself through an inversion encoder (`gan`, see saliency.real_photos.inversion).
 Their soft maps are fused per photo (`fusion`: averaged, or weighted by each teacher's agreement
 with the others, saliency.bench.fusion), optionally refined on the photo's edges
-(saliency.real_photos.refine); a pixel is object where the fused map is above `0.5 + margin`, background below
+(saliency.real_photos.refine), or grown over the rest of the object they light (`grow`: GrabCut
+seeded by the map, saliency.grabcut); a pixel is object where the fused map is above `0.5 + margin`, background below
 `0.5 - margin`, and "unsure" (128, no loss in training) between. With `adaptive`, the band is
 centred on the map's own adaptive threshold instead (twice its mean, Achanta et al. 2009, at most
 0.5) and scaled with it: a teacher whose maps are cautious (the object only faintly above the
@@ -40,6 +41,7 @@ from tqdm import tqdm
 from saliency.bench.fusion import agreement, fuse
 from saliency.errors import UserError
 from saliency.files import atomic_write, write_json, write_png
+from saliency.grabcut import grow
 from saliency.images import list_photos, read_rgb
 from saliency.pairs import OBJECT_ABOVE
 from saliency.real_photos.refine import encode_confidence, refine
@@ -64,6 +66,7 @@ class PseudoMaskSettings:
     confidence: bool = False  # per-pixel loss weight ramp instead of a hard sure/unsure band
     rank: str = "sure"  # sure | agreement (sure share x teacher agreement)
     fill_holes: bool = False  # background enclosed by object becomes object: solid subjects
+    grow: bool = False  # GrabCut seeded by the fused map, averaged with it: whole objects (saliency.grabcut)
 
 
 # the settings a caller passes through to a pseudo-mask run (the CLI's flags, self-training's rounds)
@@ -180,13 +183,15 @@ def label_photos(
     def label(image: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
         maps = [t(image) for t in teachers]
         fused = soft = fuse(maps, cfg.fusion)
+        if cfg.grow:
+            soft = grow(soft, image)
         if cfg.refine:
             soft = refine(fused, image)
         mask = pseudo_mask(soft, cfg.margin, cfg.adaptive, cfg.confidence)
         return maps, fused, soft, fill_holes(mask) if cfg.fill_holes else mask
 
     def sheet_row(image: np.ndarray, fused: np.ndarray, soft: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
-        return (image, fused, soft, mask) if cfg.refine else (image, soft, mask)
+        return (image, fused, soft, mask) if cfg.refine or cfg.grow else (image, soft, mask)
 
     pictured = {p.stem for p in photos[:16]}  # the picture's photos: kept when labelled here, labelled at the end otherwise
     sheet: dict[str, tuple[np.ndarray, ...]] = {}
@@ -221,7 +226,8 @@ def label_photos(
         part.unlink(missing_ok=True)
     kept = select_photos(rows, cfg)
     write_json(out / "pairs.json", {"pairs": [[s["photo"], f"masks/{s['stem']}.png"] for s in kept]})
-    labels = ["photo", *(["teachers fused", "refined"] if cfg.refine else ["teacher"]), "pseudo-mask"]
+    after = " + ".join(name for name, on in (("grown", cfg.grow), ("refined", cfg.refine)) if on)
+    labels = ["photo", *(["teachers fused", after] if after else ["teacher"]), "pseudo-mask"]
     for photo in photos[:16]:  # the same picture whichever process or run labelled these photos
         if photo.stem not in sheet:
             image = read_rgb(photo)
