@@ -7,7 +7,8 @@ IoU and accuracy at 0.5; rows bin the images by true share (under 5%, 5-15%, 15-
 with the mean of each column, then all images (and, for compositions, each scale).
 
 Two sources of "truth":
-- a benchmark set with its human masks (`--dataset duts-te --root ...`): for measuring only;
+- a benchmark set with its human masks (`--dataset duts-te --root ...`, any set `saliency bench`
+  reads, or your own folder with `--images DIR --masks DIR`): for measuring only;
 - `--compose PSEUDO` (label-free): held-out photos of a `saliency pseudo-label` output, each
   zoomed out into another held-out photo at fixed scales (`saliency.unet.data.zoom_out`), the
   object's share known exactly from its pseudo-mask; pixels the composition leaves unsure are
@@ -30,7 +31,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report  # noqa: E402
 
-from saliency.bench.datasets import LAYOUTS, open_dataset  # noqa: E402
+from saliency.bench.datasets import LAYOUTS, BenchmarkSet, open_dataset, open_folder  # noqa: E402
 from saliency.device import pick_device  # noqa: E402
 from saliency.images import read_mask, read_rgb  # noqa: E402
 from saliency.pairs import BACKGROUND_BELOW, OBJECT_ABOVE, find_pairs  # noqa: E402
@@ -72,10 +73,8 @@ def by_size(rows: list[dict[str, float]]) -> list[dict]:
     return table
 
 
-def benchmark_images(
-    dataset: str, root: Path | None, limit: int | None
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]]:
-    for _, image, gt in open_dataset(dataset, root, limit=limit):
+def benchmark_images(dataset: BenchmarkSet) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]]:
+    for _, image, gt in dataset:
         yield image, gt.astype(bool), None, {}
 
 
@@ -97,11 +96,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="checkpoint, 'shipped' or a baseline")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", choices=sorted(LAYOUTS), help="a benchmark set with human masks (measuring only)")
+    source.add_argument("--dataset", choices=list(LAYOUTS), help="a benchmark set with human masks (measuring only)")
+    source.add_argument("--images", type=Path, help="your own folder of photos, with --masks (paired by file name, as `saliency bench`)")
     source.add_argument(
         "--compose", type=Path, metavar="PSEUDO", help="label-free: zoom-out compositions of a pseudo-label output's held-out photos"
     )
     p.add_argument("--root", type=Path, default=None, help="with --dataset: its folder")
+    p.add_argument("--masks", type=Path, default=None, help="with --images: the masks' folder")
     p.add_argument("--short-side", type=int, default=None, help="U-Net input short side (default: as the model file records, else 128)")
     p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
     p.add_argument("--limit", type=int, default=None, help="first N images (held-out photos with --compose)")
@@ -110,14 +111,24 @@ def main() -> None:
     args = p.parse_args()
     device = pick_device(args.device)
     predictor = make_predictor(args.model, device, args.short_side, tta_flip(args.tta))
-    images = compositions(args.compose, args.limit) if args.compose else benchmark_images(args.dataset, args.root, args.limit)
+    if args.images and not args.masks:
+        p.error("--images needs --masks")
+    if args.compose:
+        images, source = compositions(args.compose, args.limit), str(args.compose)
+    else:
+        dataset = (
+            open_folder(args.images, args.masks, limit=args.limit)
+            if args.images
+            else open_dataset(args.dataset, args.root, limit=args.limit)
+        )
+        images, source = benchmark_images(dataset), dataset.name
     rows = [
         {**image_row(predictor(x), truth, scored), **extra}
         for x, truth, scored, extra in tqdm(images, desc=f"area by size {predictor.name}")
     ]
     table = by_size(rows)
-    print(f"{predictor.name} on {args.compose or args.dataset}")
-    report("area_by_size", [{"model": predictor.name, "source": str(args.compose or args.dataset), **r} for r in table], device, args.out)
+    print(f"{predictor.name} on {source}")
+    report("area_by_size", [{"model": predictor.name, "source": source, **r} for r in table], device, args.out)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ STAGES = {
     "select": ("saliency.commands.select", "stage 2: rank directions and pick the background-removal one"),
     "synth": ("saliency.commands.synth", "stage 3: write N filtered image/mask pairs (resumable, shardable)"),
     "train-unet": ("saliency.commands.train_unet", "stage 4: train the U-Net saliency model on synthetic pairs"),
-    "bench": ("saliency.commands.bench", "stage 5: benchmark saliency models on ECSSD, DUTS-TE, DUT-OMRON"),
+    "bench": ("saliency.commands.bench", "stage 5: benchmark saliency models on the papers' sets or your own labelled folder"),
     "invert": ("saliency.commands.invert", "train an encoder that inverts a frozen generator (image -> z)"),
     "pseudo-label": ("saliency.commands.pseudo_label", "pseudo-masks for unlabeled photos from teachers (U-Nets, wctr, the GAN)"),
     "self-train": ("saliency.commands.self_train", "rounds of pseudo-labelling unlabeled photos and training a student on them"),
@@ -35,6 +35,17 @@ STAGES = {
 }
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default, once: not where the help already says it, nor for a flag whose
+    default is "not given" (None) or off (a switch)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """All stages, or with `only` just that stage's flags: a stage then imports only what it
     needs (train-gan runs where segmentation-models-pytorch is not installed, and starts faster)."""
@@ -42,7 +53,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for name, (module, help_text) in STAGES.items():
-        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
         if only in (None, name):
             importlib.import_module(module).add_arguments(p)
         p.set_defaults(_module=module)

@@ -31,6 +31,12 @@ def datasets_dir() -> Path:
     return data_dir() / "datasets"
 
 
+def shared_datasets_dir() -> Path:
+    """`shared/datasets` beside a source checkout: where a team keeps benchmark sets and unlabeled
+    photos for every clone (looked in after DATA/datasets)."""
+    return _CHECKOUT.parent / "shared" / "datasets"
+
+
 def runs_dir() -> Path:
     return data_dir() / "runs"
 

@@ -33,19 +33,25 @@ class WeightsSource:
     note: str = ""  # how to get the file by hand
 
 
-def download(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) -> Path:
-    """Stream `url` to `dest` with a progress bar; the file appears only if its checksum matches."""
+def download(url: str, dest: Path, sha256: str | None, timeout: float = 60.0, md5: str | None = None) -> Path:
+    """Stream `url` to `dest` with a progress bar; the file appears only if its checksum matches
+    (`md5` where the publisher gives only that, as Caltech and Oxford do for their datasets)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
-            digest = hashlib.sha256()
+            digest, md5_digest = hashlib.sha256(), hashlib.md5()
             with atomic_write(dest, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=f"download {dest.name}") as bar:
                 while block := resp.read(1 << 16):
                     f.write(block)
                     digest.update(block)
+                    md5_digest.update(block)
                     bar.update(len(block))
-                _check_digest(digest.hexdigest(), sha256, url, dest)
+                if md5 is not None and md5_digest.hexdigest() != md5:
+                    raise UserError(
+                        f"checksum mismatch for {url}: expected md5 {md5}, got {md5_digest.hexdigest()}; the download was discarded (retry, or fetch the file by hand)"
+                    )
+                _check_digest(digest.hexdigest(), sha256, url, dest, quiet=md5 is not None)
     except OSError as e:
         raise UserError(f"cannot download {url}: {e}") from None
     return dest
@@ -79,7 +85,7 @@ def _copy_verified(src, dest: Path, sha256: str | None, what: str) -> None:
         _check_digest(digest.hexdigest(), sha256, what, dest)
 
 
-def _check_digest(got: str, expected: str | None, what: str, dest: Path) -> None:
+def _check_digest(got: str, expected: str | None, what: str, dest: Path, quiet: bool = False) -> None:
     """Verify against the pinned checksum; where the publisher gives none, record the first one
     seen beside the file (trust on first use) so that a later swap of the cached file is noticed."""
     if expected is not None:
@@ -90,7 +96,8 @@ def _check_digest(got: str, expected: str | None, what: str, dest: Path) -> None
         return
     record = dest.with_name(dest.name + ".sha256")
     record.write_text(got + "\n")
-    print(f"note: the publisher gives no checksum for {what}; recorded sha256 {got} in {record}")
+    if not quiet:
+        print(f"note: the publisher gives no checksum for {what}; recorded sha256 {got} in {record}")
 
 
 def resolve_weights(source: WeightsSource, weights: str | Path | None = None, download_ok: bool = True) -> Path:

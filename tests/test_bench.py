@@ -237,7 +237,7 @@ def test_bench_upsamples_as_the_checkpoint_records_unless_told(tmp_path):
         (rows[choice],) = json.loads((out / "results.json").read_text())["results"]
         assert len(list(out.glob("grid-*.png"))) == 1  # best and worst of a 2-image set: one image each
     assert rows["auto"]["model"] == "net16+guided" and rows["bilinear"]["model"] == "net16"
-    assert "+guided: guided by the photo's edges" in rows["auto"]["protocol"]
+    assert "+guided: map upsampled along the photo's edges" in rows["auto"]["protocol_text"]
     assert abs(rows["auto"]["max_fbeta"] - rows["bilinear"]["max_fbeta"]) > 1e-4
 
 
@@ -275,7 +275,7 @@ def test_a_model_runs_at_the_size_it_was_trained_at_unless_told(tmp_path):
             == 0
         )
         (rows[len(side)],) = json.loads((out / "results.json").read_text())["results"]
-    assert rows[0]["protocol"].startswith("short side 64 ") and rows[2]["protocol"].startswith("short side 128 ")
+    assert "U-Nets at short side 64 " in rows[0]["protocol_text"] and "U-Nets at short side 128 " in rows[2]["protocol_text"]
     assert rows[0]["max_fbeta"] != rows[2]["max_fbeta"]
 
 

@@ -53,5 +53,5 @@ def test_ecssd_checksums_and_counts(server, tmp_path):
     with pytest.raises(UserError, match="1 file.*differ.*ground_truth_mask/0001.png"):
         download_dataset("ecssd", tmp_path / "bad" / "ECSSD", sources, expected=2, manifest=manifest)
     assert not (tmp_path / "bad" / "ECSSD").exists(), "a failed check must not leave a dataset behind"
-    with pytest.raises(UserError, match="expected 5 images"):
+    with pytest.raises(UserError, match="expected 5 image/mask pairs, the download holds 2"):
         download_dataset("ecssd", tmp_path / "few" / "ECSSD", sources, expected=5, manifest=tmp_path / "none")

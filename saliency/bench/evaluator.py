@@ -2,7 +2,9 @@
 
 Two families, reported side by side:
 - the papers' (2021 code, saliency.metrics): max F-beta over 255 thresholds of the raw soft map
-  with per-image F averaged, IoU and accuracy at 0.5 per image;
+  with per-image F averaged, IoU and accuracy at 0.5 per image; beside it, for the record, the
+  same max F with beta^2 squared again (0.09), the variant that SelfMask / FOUND / PEEKABOO's
+  code computes (saliency.bench.published);
 - the field's standard set through pysodmetrics: MAE, S-measure, E-measure (max/mean/adaptive),
   weighted F, F-measure (max/mean/adaptive) and the PR curve. pysodmetrics min-max normalises
   each map and quantises it to 256 levels with `>=`; the 2021 code uses the raw map with `>`
@@ -18,12 +20,13 @@ import numpy as np
 import py_sod_metrics as sod
 import torch
 
-from saliency.metrics import per_image_accuracy, per_image_fbeta_curve, per_image_iou
+from saliency.metrics import BETA2, per_image_accuracy, per_image_fbeta_curve, per_image_iou
 
 
 class PaperMetrics:
     def __init__(self) -> None:
         self.f_curves: list[np.ndarray] = []
+        self.f_curves_squared: list[np.ndarray] = []  # beta^2 = 0.09: the inflated variant some code reports
         self.ious: list[float] = []
         self.accs: list[float] = []
 
@@ -31,6 +34,7 @@ class PaperMetrics:
         p = torch.from_numpy(pred.astype(np.float32))[None, None]
         g = torch.from_numpy(gt.astype(np.float32))[None, None]
         f = per_image_fbeta_curve(p, g)[0].numpy()
+        self.f_curves_squared.append(per_image_fbeta_curve(p, g, BETA2**2)[0].numpy())
         iou, acc = float(per_image_iou(p, g)), float(per_image_accuracy(p, g))
         self.f_curves.append(f)
         self.ious.append(iou)
@@ -40,6 +44,7 @@ class PaperMetrics:
     def get_results(self) -> dict[str, float]:
         return {
             "max_fbeta": float(np.mean(self.f_curves, axis=0).max()),
+            "max_fbeta_beta2_squared": float(np.mean(self.f_curves_squared, axis=0).max()),
             "iou": float(np.mean(self.ious)),
             "accuracy": float(np.mean(self.accs)),
         }

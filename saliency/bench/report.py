@@ -11,15 +11,13 @@ import cv2
 import numpy as np
 import torch
 
+from saliency.bench.published import PROTOCOLS
 from saliency.files import atomic_write, write_json
 from saliency.viz import image_grid, save_png
 
-COLUMNS = [
-    ("model", "model"),
-    ("images", "images"),
-    ("max F-beta", "max_fbeta"),
-    ("IoU", "iou"),
-    ("accuracy", "accuracy"),
+PAPER_COLUMNS = [("max F-beta", "max_fbeta"), ("IoU", "iou"), ("accuracy", "accuracy")]
+FIELD_COLUMNS = [
+    ("max F (field)", "field.max_f"),
     ("MAE", "field.mae"),
     ("S-measure", "field.s_measure"),
     ("max E", "field.max_e_measure"),
@@ -28,6 +26,12 @@ COLUMNS = [
     ("mean F", "field.mean_f"),
     ("adaptive F", "field.adaptive_f"),
 ]
+# the protocol's own metrics lead; the other family follows
+COLUMNS = {
+    "papers": [("model", "model"), ("images", "images"), *PAPER_COLUMNS, *FIELD_COLUMNS],
+    "field": [("model", "model"), ("images", "images"), *FIELD_COLUMNS, *PAPER_COLUMNS],
+}
+SORT_KEY = {"papers": "max_fbeta", "field": "field.max_f"}
 
 
 def _get(result: dict[str, Any], key: str) -> Any:
@@ -40,11 +44,12 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
 
-def results_table(results: list[dict[str, Any]]) -> str:
-    lines = ["| " + " | ".join(c for c, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+def results_table(results: list[dict[str, Any]], protocol: str = "papers") -> str:
+    columns = COLUMNS[protocol]
+    lines = ["| " + " | ".join(c for c, _ in columns) + " |", "|" + "---|" * len(columns)]
     for r in results:
         cells = []
-        for _, key in COLUMNS:
+        for _, key in columns:
             v = _get(r, key)
             cells.append(f"{v:.3f}" if isinstance(v, float) else str(v) if v != {} else "")
         lines.append("| " + " | ".join(cells) + " |")
@@ -55,14 +60,30 @@ def load_results(out: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(out.glob("results-*.json"))]
 
 
-def write_table(out: Path, dataset: str) -> str:
+def write_table(out: Path, dataset: str, protocol: str = "papers") -> str:
+    """results.md and results.json over every model measured in `out`, led by `protocol`'s
+    metrics; a row measured under another protocol says so in its name."""
     results = load_results(out)
-    results.sort(key=lambda r: -r["max_fbeta"])
-    table = results_table(results)
-    header = f"# {dataset}: {results[0]['images']} images, protocol: {results[0]['protocol']}\n\n" if results else ""
+    for r in results:
+        measured = r.get("protocol") if r.get("protocol") in PROTOCOLS else "papers"  # older files: the papers' protocol
+        if measured != protocol:
+            r["model"] = f"{r['model']} (protocol: {measured})"
+    results.sort(key=lambda r: -(_get(r, SORT_KEY[protocol]) or 0))
+    table = results_table(results, protocol)
+    header = ""
+    if results:
+        r = results[0]
+        header = f"# {dataset}: {r['images']} images{'' if r.get('full_set', True) else ' (not the full set)'}\n\nProtocol: {r.get('protocol_text', r['protocol'])}\n\n"
+    squared = [f"{r['model']} {r['max_fbeta_beta2_squared']:.3f}" for r in results if "max_fbeta_beta2_squared" in r]
+    note = (
+        "\n\nmax F-beta with beta^2 squared again (0.09, as SelfMask / FOUND / PEEKABOO's code computes it; not comparable with the "
+        "papers' rows): " + ", ".join(squared) + "\n"
+        if squared
+        else "\n"
+    )
     with atomic_write(out / "results.md", "w") as f:
-        f.write(header + table + "\n")
-    write_json(out / "results.json", {"dataset": dataset, "results": results})
+        f.write(header + table + note)
+    write_json(out / "results.json", {"dataset": dataset, "protocol": protocol, "results": results})
     return table
 
 

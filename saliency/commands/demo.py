@@ -15,12 +15,12 @@ import shutil
 import time
 from pathlib import Path
 
-from saliency.bench.datasets import LAYOUTS, SHARED_DATASETS, candidate_roots, find_root
+from saliency.bench.datasets import PAPER_SALIENCY_SETS, candidate_roots, find_root, is_laid_out
 from saliency.bench.report import slug
 from saliency.errors import UserError
 from saliency.generators import spec
 from saliency.generators.registry import DEFAULT_GENERATOR
-from saliency.paths import runs_dir
+from saliency.paths import runs_dir, shared_datasets_dir
 from saliency.predictors import BASELINES
 from saliency.unet.model import SHIPPED_MODEL
 
@@ -63,8 +63,8 @@ def bench_roots(pairs: list[str]) -> dict[str, Path]:
     roots = {}
     for pair in pairs:
         name, sep, folder = pair.partition("=")
-        if not sep or name not in LAYOUTS:
-            raise UserError(f"--bench-root {pair!r}: write NAME=DIR with NAME one of {', '.join(LAYOUTS)}")
+        if not sep or name not in PAPER_SALIENCY_SETS:
+            raise UserError(f"--bench-root {pair!r}: write NAME=DIR with NAME one of {', '.join(PAPER_SALIENCY_SETS)}")
         roots[name] = find_root(name, folder)
     return roots
 
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> None:
         "synth", **common, threads=args.threads, selection=out / "select" / "selection.json", n=scale["n"], out=out / "synth"
     )
     _stage("synth", out / "synth" / "contact_sheet.png", synth, timings)
-    photos = args.photos or (SHARED_DATASETS / "DUTS-TR-unlabeled-128" / "images")
+    photos = args.photos or (shared_datasets_dir() / "DUTS-TR-unlabeled-128" / "images")
     # real photos as backgrounds for pasted synthetic objects (results: .313 -> .379 max F on ECSSD)
     paste = {"backgrounds": photos, "degrade": True} if photos.is_dir() else {}
     train = stage_args(
@@ -140,8 +140,8 @@ def run(args: argparse.Namespace) -> None:
     )
     _stage("train-unet", out / "unet" / "summary.json", train, timings)
     found, missing = [], []
-    for name, lay in LAYOUTS.items():
-        present = name in roots or any((r / lay.images).is_dir() for r in candidate_roots(name))
+    for name in PAPER_SALIENCY_SETS:
+        present = name in roots or any(is_laid_out(name, r) for r in candidate_roots(name))
         if not present and args.download:
             from saliency.bench.download import download_dataset
 
