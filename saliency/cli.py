@@ -14,7 +14,7 @@ import sys
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations calls home on import otherwise
 
 from saliency import __version__  # noqa: E402
-from saliency.errors import UserError  # noqa: E402
+from saliency.errors import PartlyDone, UserError  # noqa: E402
 
 # name -> (module, one-line help); modules are imported only when their stage runs.
 STAGES = {
@@ -35,6 +35,12 @@ STAGES = {
 }
 
 
+DATA_NOTE = (
+    "DATA in these help texts is the data folder: $SALIENCY_DATA if set, else data/ in a source checkout, else "
+    "~/.cache/saliency. Exit codes: 0 done, 2 usage error or bad input, 3 finished except for the bad files listed, 130 interrupted."
+)
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Each flag's default, once: not where the help already says it, nor for a flag whose
     default is "not given" (None) or off (a switch)."""
@@ -49,11 +55,11 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """All stages, or with `only` just that stage's flags: a stage then imports only what it
     needs (train-gan runs where segmentation-models-pytorch is not installed, and starts faster)."""
-    parser = argparse.ArgumentParser(prog="saliency", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="saliency", description=__doc__.splitlines()[0], epilog=DATA_NOTE)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for name, (module, help_text) in STAGES.items():
-        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=DATA_NOTE, formatter_class=HelpFormatter)
         if only in (None, name):
             importlib.import_module(module).add_arguments(p)
         p.set_defaults(_module=module)
@@ -63,10 +69,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     stage = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(stage if stage in STAGES else None).parse_args(argv)
+    # a stage's flags are built only for that stage: `saliency --help` imports none of them
+    args = build_parser(stage if stage in STAGES else "").parse_args(argv)
     args._argv = argv  # what was typed, for a stage that must tell a flag given from its default (self-train --recipe)
     try:
         importlib.import_module(args._module).run(args)
+    except PartlyDone as e:
+        print(f"saliency {args.stage}: {e}", file=sys.stderr)
+        return 3
     except UserError as e:
         print(f"saliency {args.stage}: error: {e}", file=sys.stderr)
         return 2

@@ -14,7 +14,12 @@ def pick_device(name: str = "auto", fallback: bool = False) -> torch.device:
     meant for a GPU; tools that only apply a model (`fallback`) warn and run on the CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserError(f"--device {name!r} is not a device: write auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {name!r}: this project runs on auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         if fallback:
             print(f"warning: --device {name} asked for, but no CUDA GPU is visible: running on the CPU", file=sys.stderr)

@@ -280,5 +280,5 @@ def make_predictor(
 
         return UNetPredictor(shipped_model(), device, short_side, flip, name="shipped", upsample=upsample)
     if not Path(name).exists():
-        raise UserError(f"--model {name!r} is neither a baseline ({', '.join(BASELINES)}), 'shipped' nor a checkpoint file")
+        raise UserError(f"model {name!r}: no such file, and not 'shipped' nor a baseline ({', '.join(BASELINES)})")
     return UNetPredictor(name, device, short_side, flip, upsample=upsample)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from saliency.bench.published import PROTOCOLS
+from saliency.errors import plural
 from saliency.files import atomic_write, write_json
 from saliency.viz import image_grid, save_png
 
@@ -73,7 +74,7 @@ def write_table(out: Path, dataset: str, protocol: str = "papers") -> str:
     header = ""
     if results:
         r = results[0]
-        header = f"# {dataset}: {r['images']} images{'' if r.get('full_set', True) else ' (not the full set)'}\n\nProtocol: {r.get('protocol_text', r['protocol'])}\n\n"
+        header = f"# {dataset}: {plural(r['images'], 'image')}{'' if r.get('full_set', True) else ' (not the full set)'}\n\nProtocol: {r.get('protocol_text', r['protocol'])}\n\n"
     squared = [f"{r['model']} {r['max_fbeta_beta2_squared']:.3f}" for r in results if "max_fbeta_beta2_squared" in r]
     note = (
         "\n\nmax F-beta with beta^2 squared again (0.09, as SelfMask / FOUND / PEEKABOO's code computes it; not comparable with the "

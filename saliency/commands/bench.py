@@ -25,6 +25,7 @@ from saliency.bench.datasets import LAYOUTS, BenchmarkSet, is_present, open_data
 from saliency.bench.evaluator import Evaluator
 from saliency.bench.published import PROTOCOLS, SOURCES, comparable
 from saliency.bench.report import plot_pr_curves, qualitative_grid, slug, write_table
+from saliency.commands.common import positive_int
 from saliency.device import pick_device
 from saliency.errors import UserError
 from saliency.files import write_json
@@ -77,7 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="results directory (default: DATA/runs/bench/DATASET)")
     p.add_argument(
         "--short-side",
-        type=int,
+        type=positive_int,
         default=None,
         help="U-Net input: resize so the short side is this (default: the size the model was trained at, as its file records; the papers' U-Nets: 128)",
     )
@@ -93,14 +94,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-field-metrics", action="store_true", help="papers' metrics only (faster)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
-    return value
 
 
 def open_set(args: argparse.Namespace) -> BenchmarkSet:

@@ -8,6 +8,28 @@ from saliency.errors import UserError
 from saliency.generators.registry import DEFAULT_GENERATOR
 
 
+def _number(kind, test, what: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its message
+    return parse
+
+
+# argparse types: a bad number is one line from argparse (exit 2), never a silent wrong run
+positive_int = _number(int, lambda v: v >= 1, "a whole number of at least 1")
+non_negative_int = _number(int, lambda v: v >= 0, "a whole number of at least 0")
+positive_float = _number(float, lambda v: v > 0, "a number above 0")
+non_negative_float = _number(float, lambda v: v >= 0, "a number of at least 0")
+unit_float = _number(float, lambda v: 0 <= v <= 1, "a number from 0 to 1")
+
+
 def parse_classes(text: str | None) -> list[int] | None:
     if not text or text == "all":
         return None
@@ -22,13 +44,13 @@ def add_generator_arguments(p: argparse.ArgumentParser, default: str = DEFAULT_G
     g.add_argument("--generator", default=default, help="backend name (see `saliency generators`) or package.module:factory for your own")
     g.add_argument("--weights", default=None, help="weights file to load instead of the cache/download (offline use)")
     g.add_argument("--classes", default="all", help="class-conditional models: 'all' or ids like 239,207; fixed per sample while z moves")
-    g.add_argument("--truncation", type=float, default=None, help="BigGAN-deep: truncation in (0, 1] (default 1.0)")
+    g.add_argument("--truncation", type=positive_float, default=None, help="BigGAN-deep: truncation in (0, 1] (default 1.0)")
     add_device_arguments(p)
 
 
 def add_device_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="CPU threads for torch (0: torch's default)")
     p.add_argument(
         "--deterministic",
         action="store_true",
@@ -63,16 +85,19 @@ def add_mask_arguments(p: argparse.ArgumentParser) -> None:
 
     m = p.add_argument_group("masks and filters")
     m.add_argument("--rule", choices=sorted(RULES), default=None, help="intensity (2020), diff (2020) or lighting (2021)")
-    m.add_argument("--threshold", type=float, default=None, help="mask threshold (intensity: 0.95, diff: 0.5)")
+    m.add_argument("--threshold", type=unit_float, default=None, help="mask threshold (intensity: 0.95, diff: 0.5)")
     m.add_argument("--polarity", choices=("light", "dark"), default=None, help="intensity rule: the background turns light or dark")
-    m.add_argument("--min-area", type=float, default=None, help="reject masks covering less than this share (paper: 0.05)")
-    m.add_argument("--max-area", type=float, default=None, help="reject masks covering more than this share (paper: 0.5)")
+    m.add_argument("--min-area", type=unit_float, default=None, help="reject masks covering less than this share (paper: 0.05)")
+    m.add_argument("--max-area", type=unit_float, default=None, help="reject masks covering more than this share (paper: 0.5)")
     m.add_argument(
-        "--min-peaks", type=int, default=None, help="reject shifted images whose 12-bin histogram has fewer peaks (2021: 2; 0 disables)"
+        "--min-peaks",
+        type=non_negative_int,
+        default=None,
+        help="reject shifted images whose 12-bin histogram has fewer peaks (2021: 2; 0 disables)",
     )
     m.add_argument(
         "--min-component",
-        type=float,
+        type=unit_float,
         default=None,
         help="drop mask components smaller than this share of the largest (2021: 0.2; 0 disables)",
     )
@@ -112,13 +137,13 @@ def add_part_arguments(p: argparse.ArgumentParser, unit: str) -> None:
     """--shard / --num-shards for a command that splits a sorted list of `unit`s across processes."""
     p.add_argument(
         "--shard",
-        type=int,
+        type=non_negative_int,
         default=0,
         help=f"this process takes {unit}s shard, shard + num-shards, ... of the sorted list (under torchrun or srun: the rank)",
     )
     p.add_argument(
         "--num-shards",
-        type=int,
+        type=positive_int,
         default=1,
         help="processes sharing the work (under torchrun or srun: the world size); together they write what one process would",
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from saliency.bench.datasets import PAPER_SALIENCY_SETS, candidate_roots, find_root, is_laid_out
 from saliency.bench.report import slug
+from saliency.commands.common import non_negative_int
 from saliency.errors import UserError
 from saliency.generators import spec
 from saliency.generators.registry import DEFAULT_GENERATOR
@@ -38,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rediscover", action="store_true", help="run discovery instead of using the shipped directions")
     p.add_argument("--scale", choices=sorted(SCALES), default="cpu", help="cpu: minutes on 2 cores; paper: the papers' sizes (GPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="CPU threads for torch (0: torch's default)")
     p.add_argument(
         "--download", action="store_true", help="fetch ECSSD, DUTS-TE and DUT-OMRON from their official sources where missing (online only)"
     )
@@ -295,11 +296,24 @@ def pipeline_lines(out: Path, gen: str, directions: Path, timings: dict, wall: f
         "![contact sheet](pictures/synth_contact_sheet.png)",
         "",
         "## 4. U-Net",
+        training_data_line(unet.get("config", {}).get("backgrounds")),
+        "",
         f"Validation IoU (synthetic held-out pairs): first {unet['first_val_iou']:.3f}, best {unet['best_val_iou']:.3f} at step {unet['best_step']} of {unet['steps']}.",
         "",
         "![training curves](pictures/training_curves.png)",
         "",
     ]
+
+
+def training_data_line(backgrounds: str | None) -> str:
+    """Which of the demo's two cases this run is in: a fresh clone has no unlabeled photos, so its
+    U-Net learns from the GAN's pairs alone and scores lower than a run with photos to paste onto."""
+    if backgrounds:
+        return f"Trained on the synthetic pairs, their objects also pasted onto the unlabeled photos of `{backgrounds}`."
+    return (
+        "Trained on the synthetic pairs alone: no unlabeled photos were found (`--photos DIR` gives real backgrounds to paste "
+        "the GAN's objects onto, which scores higher: docs/results.md has both cases' figures)."
+    )
 
 
 PAPER_METRICS = (("max_fbeta", "max F"), ("iou", "IoU"), ("accuracy", "accuracy"))

@@ -17,6 +17,10 @@ from saliency.commands.common import (
     add_generator_arguments,
     device_from_args,
     generator_from_args,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
 )
 from saliency.generators import spec
 from saliency.paths import runs_dir
@@ -29,24 +33,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--deformator", choices=sorted(DEFORMATORS), default=None, help="linear, ortho (expm of skew matrix) or proj (unit columns)"
     )
     p.add_argument(
-        "--directions", type=int, default=None, help="K, the number of directions (default: generator's; ortho: up to the latent size)"
+        "--directions",
+        type=positive_int,
+        default=None,
+        help="K, the number of directions (default: generator's; ortho: up to the latent size)",
     )
     p.add_argument("--reconstructor", choices=sorted(RECONSTRUCTORS), default=None, help="resnet18 (paper) or lenet (fast on CPU)")
-    p.add_argument("--steps", type=int, default=None, help="training steps")
-    p.add_argument("--batch-size", type=int, default=None, help="latents per step (paper: 32)")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate for deformator and reconstructor (paper: 1e-4)")
-    p.add_argument("--shift-range", type=float, default=None, help="eps ~ U[-r, r] (paper: 6)")
-    p.add_argument("--min-shift", type=float, default=None, help="|eps| is raised to at least this (paper: 0.5)")
+    p.add_argument("--steps", type=positive_int, default=None, help="training steps")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="latents per step (paper: 32)")
+    p.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate for deformator and reconstructor (paper: 1e-4)")
+    p.add_argument("--shift-range", type=positive_float, default=None, help="eps ~ U[-r, r] (paper: 6)")
+    p.add_argument("--min-shift", type=non_negative_float, default=None, help="|eps| is raised to at least this (paper: 0.5)")
     p.add_argument(
         "--shift-loss-weight",
-        type=float,
+        type=non_negative_float,
         default=None,
         help="weight of the L1 loss on eps (paper: 0.25; planted: 0, see its registry entry)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of initial weights and of every step's samples")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
-    p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
-    p.add_argument("--eval-samples", type=int, default=64, help="fresh samples per direction for the final per-direction accuracy")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of initial weights and of every step's samples")
+    p.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints")
+    p.add_argument("--log-every", type=positive_int, default=50, help="steps between log lines")
+    p.add_argument("--eval-samples", type=positive_int, default=64, help="fresh samples per direction for the final per-direction accuracy")
     p.add_argument("--restart", action="store_true", help="discard an existing checkpoint in --out instead of resuming")
     p.add_argument("--no-grids", action="store_true", help="skip the PNG direction grids")
 

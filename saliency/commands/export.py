@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from saliency.commands.common import positive_float, positive_int
 from saliency.errors import UserError
 from saliency.predictors import UPSAMPLERS
 from saliency.unet.model import SaliencyModel, average_models, load_model, save_model
@@ -26,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         action="append",
         required=True,
-        help="model from `saliency train-unet`; repeat it to write the weight average of several of one architecture (a model soup)",
+        help="model from `saliency train-unet`, or 'shipped' (the package's); repeat it to write the weight average of several of one architecture (a model soup)",
     )
     p.add_argument("--onnx", type=Path, default=None, help="output .onnx file")
     p.add_argument("--fp16", type=Path, default=None, help="output .safetensors with fp16 weights (same metadata)")
@@ -42,8 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="with --fp16: record how `bench` brings this model's maps to the image's size by default (default: keep the checkpoint's)",
     )
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="largest allowed |onnx - torch| on the test batch")
+    p.add_argument("--opset", type=positive_int, default=17, help="ONNX opset version")
+    p.add_argument("--tolerance", type=positive_float, default=1e-4, help="largest allowed |onnx - torch| on the test batch")
 
 
 class WithSigmoid(torch.nn.Module):
@@ -56,7 +57,10 @@ class WithSigmoid(torch.nn.Module):
 
 
 def load_for_export(checkpoints: list[Path]) -> SaliencyModel:
-    return load_model(checkpoints[0]) if len(checkpoints) == 1 else average_models(checkpoints)
+    from saliency.unet.model import shipped_model
+
+    files = [shipped_model() if str(c) == "shipped" else c for c in checkpoints]
+    return load_model(files[0]) if len(files) == 1 else average_models(files)
 
 
 def export_onnx(net: SaliencyModel, path: Path, opset: int = 17) -> torch.nn.Module:

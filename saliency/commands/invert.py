@@ -15,6 +15,10 @@ from saliency.commands.common import (
     add_generator_arguments,
     device_from_args,
     generator_from_args,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
 )
 from saliency.paths import runs_dir
 
@@ -23,14 +27,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_generator_arguments(p)
     p.add_argument("--photos", type=Path, default=None, help="unlabeled photos for the reconstruction term (searched recursively)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default: DATA/runs/invert-GENERATOR)")
-    p.add_argument("--steps", type=int, default=3000, help="training steps")
-    p.add_argument("--batch-size", type=int, default=32, help="generated images and photos per step")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--latent-weight", type=float, default=1.0, help="weight of |E(G(z)) - z|^2")
-    p.add_argument("--photo-weight", type=float, default=1.0, help="weight of |G(E(x)) - x|_1 on the photos")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights and of every step's samples")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
-    p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    p.add_argument("--steps", type=positive_int, default=3000, help="training steps")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="generated images and photos per step")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--latent-weight", type=non_negative_float, default=1.0, help="weight of |E(G(z)) - z|^2")
+    p.add_argument("--photo-weight", type=non_negative_float, default=1.0, help="weight of |G(E(x)) - x|_1 on the photos")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of weights and of every step's samples")
+    p.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints")
+    p.add_argument("--log-every", type=positive_int, default=50, help="steps between log lines")
 
 
 def run(args: argparse.Namespace) -> None:

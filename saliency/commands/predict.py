@@ -6,7 +6,8 @@ folders) gets OUT/NAME_map.png (soft saliency, 0-255), OUT/NAME_mask.png (0/255 
 photo's own resolution: the map is upsampled with the photo as guide (saliency.cutout), so its
 edges follow the photo's. Each file is written atomically; a rerun skips photos whose outputs
 exist, so a run over 10,000 photos survives a kill. A file that cannot be read does not stop
-the run: the others are processed and the unreadable ones are listed at the end (exit 2).
+the run: the others are processed and the unreadable ones are listed at the end (exit code 3;
+a usage error is 2).
 Under torchrun or srun (or with --shard i --num-shards n by hand) each process takes every n-th
 photo of the sorted list, on its own GPU; the union of their outputs is a one-process run's.
 """
@@ -19,9 +20,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from saliency.commands.common import add_part_arguments, take_launcher_part
+from saliency.commands.common import add_part_arguments, positive_int, take_launcher_part, unit_float
 from saliency.cutout import OUTPUTS, render
-from saliency.errors import UserError
+from saliency.errors import PartlyDone, UserError, plural
 from saliency.files import remove_partial_writes, write_png
 from saliency.images import is_image_file, try_read_rgb
 from saliency.predictors import REFINE_HELP, REFINERS, TTA_CHOICES, TTA_HELP, UPSAMPLERS
@@ -36,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="model from `saliency train-unet` (default: the saliency model shipped with the package)",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder (mirrors the input folders)")
-    p.add_argument("--threshold", type=float, default=0.5, help="binary mask threshold on the soft map")
+    p.add_argument("--threshold", type=unit_float, default=0.5, help="binary mask threshold on the soft map")
     p.add_argument("--cutout", action="store_true", help="also write RGBA cut-outs with a transparent background")
     p.add_argument(
         "--upsample",
@@ -46,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--short-side",
-        type=int,
+        type=positive_int,
         default=None,
         help="U-Net input: resize so the short side is this (default: the size the model was trained at, as its file records; the papers' U-Nets: 128)",
     )
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> None:
     remove_partial_writes([path for _, name in todo for path in outputs(args.out, name, args.cutout)])  # left by a kill
     model = load(args.checkpoint, args.device, args.short_side, args.tta, args.upsample, args.refine)
     print(
-        f"device: {describe(model.device)}; {len(items)} images, {len(items) - len(todo)} already done (skipped; --overwrite redoes them)"
+        f"device: {describe(model.device)}; {plural(len(items), 'image')}, {len(items) - len(todo)} already done (skipped; --overwrite redoes them)"
     )
     failed: list[tuple[Path, str]] = []
     for src, name in tqdm(todo, desc="predict", unit="img"):
@@ -106,10 +107,10 @@ def run(args: argparse.Namespace) -> None:
         for kind, path in zip(OUTPUTS, outputs(args.out, name, args.cutout)):
             write_png(path, render(kind, image, soft, args.threshold))
     done = len(todo) - len(failed)
-    print(f"wrote {done} image(s) to {args.out}" + (" (maps, masks, cut-outs)" if args.cutout else " (maps, masks)"))
+    print(f"wrote {plural(done, 'image')} to {args.out}" + (" (maps, masks, cut-outs)" if args.cutout else " (maps, masks)"))
     if failed:
         listing = "\n".join(f"  {path}: {why}" for path, why in failed)
-        raise UserError(
+        raise PartlyDone(
             f"{len(failed)} of {len(items)} file(s) could not be read; every other image was written:\n{listing}\n"
             "fix or remove them and rerun the same command: finished images are skipped"
         )

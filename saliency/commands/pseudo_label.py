@@ -12,7 +12,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from saliency.commands.common import add_generator_arguments, add_part_arguments, device_from_args, generator_from_args, take_launcher_part
+from saliency.commands.common import (
+    add_generator_arguments,
+    add_part_arguments,
+    device_from_args,
+    generator_from_args,
+    non_negative_float,
+    positive_int,
+    take_launcher_part,
+    unit_float,
+)
 from saliency.paths import runs_dir
 
 
@@ -37,7 +46,7 @@ def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("pseudo-masks")
     g.add_argument(
         "--margin",
-        type=float,
+        type=non_negative_float,
         default=defaults.margin,
         help="object above 0.5 + margin, background below 0.5 - margin, unsure between (no loss)",
     )
@@ -46,8 +55,8 @@ def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="centre the band on each map's adaptive threshold (2 x its mean, at most 0.5) and scale it alike: whole objects from a cautious teacher",
     )
-    g.add_argument("--keep", type=float, default=defaults.keep, help="share of photos kept, those with the most sure pixels first")
-    g.add_argument("--limit", type=int, default=None, help="first N photos only")
+    g.add_argument("--keep", type=unit_float, default=defaults.keep, help="share of photos kept, those with the most sure pixels first")
+    g.add_argument("--limit", type=positive_int, default=None, help="first N photos only")
     g.add_argument(
         "--fusion",
         choices=("mean", "agree"),
@@ -69,7 +78,7 @@ def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--fill-holes",
         action="store_true",
-        help="make background enclosed by the object object (solid subjects; a gap open to the background stays)",
+        help="make background that the object encloses part of the object (solid subjects; a gap open to the background stays)",
     )
     g.add_argument(
         "--grow",
@@ -82,7 +91,7 @@ def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--short-side",
-        type=int,
+        type=positive_int,
         default=None,
         help="U-Net input: resize so the short side is this (default: the size the model was trained at, as its file records; the papers' U-Nets: 128)",
     )
@@ -95,7 +104,7 @@ def add_pseudo_label_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-map-cache", action="store_true", help="compute every classical teacher's map afresh and keep none")
     g.add_argument(
         "--map-workers",
-        type=int,
+        type=positive_int,
         default=1,
         help="processes that compute the classical teachers' maps into the map cache first (default 1: one at a time, as pseudo-labelling goes)",
     )

@@ -28,6 +28,9 @@ from saliency.commands.common import (
     device_from_args,
     generator_from_args,
     mask_spec_from_args,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
 )
 from saliency.errors import UserError
 from saliency.files import sha256_file, write_json
@@ -57,25 +60,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", type=Path, default=None, help="output directory (default: DATA/runs/select-GENERATOR)")
     p.add_argument("--shifts", default=None, help="comma-separated shift magnitudes along unit directions (default: generator's)")
-    p.add_argument("--samples", type=int, default=32, help="latents in the fixed scoring batch")
-    p.add_argument("--seed", type=int, default=0, help="seed of the scoring batch (optimisation and random starts use others)")
+    p.add_argument("--samples", type=positive_int, default=32, help="latents in the fixed scoring batch")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the scoring batch (optimisation and random starts use others)")
     p.add_argument(
         "--min-score", type=float, default=None, help="best score below this means no background direction (default: generator's)"
     )
-    p.add_argument("--top", type=int, default=5, help="candidates shown in candidates.png")
-    p.add_argument("--direction", type=int, default=None, help="start from this direction index only")
+    p.add_argument("--top", type=positive_int, default=5, help="candidates shown in candidates.png")
+    p.add_argument("--direction", type=non_negative_int, default=None, help="start from this direction index only")
     p.add_argument("--sign", choices=("+", "-"), default=None, help="with --direction: the shift's sign (default: both)")
-    p.add_argument("--shift", type=float, default=None, help="with --direction: the shift magnitude")
+    p.add_argument("--shift", type=non_negative_float, default=None, help="with --direction: the shift magnitude")
     p.add_argument(
         "--optimise-steps",
-        type=int,
+        type=positive_int,
         default=None,
         help="gradient steps per optimised start (0: rank the discovered directions only; default: generator's)",
     )
     p.add_argument(
-        "--starts", type=int, default=None, help="best discovered candidates per polarity to optimise from (default: generator's)"
+        "--starts",
+        type=non_negative_int,
+        default=None,
+        help="best discovered candidates per polarity to optimise from (default: generator's)",
     )
-    p.add_argument("--random-starts", type=int, default=None, help="random directions per polarity to optimise from (default: generator's)")
+    p.add_argument(
+        "--random-starts",
+        type=non_negative_int,
+        default=None,
+        help="random directions per polarity to optimise from (default: generator's)",
+    )
     add_mask_arguments(p)
 
 

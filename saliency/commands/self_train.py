@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from saliency.commands.common import add_generator_arguments, device_from_args
+from saliency.commands.common import add_generator_arguments, device_from_args, positive_int
 from saliency.commands.pseudo_label import add_pseudo_label_arguments, pseudo_label_options, teacher_factory
 from saliency.commands.train_unet import add_training_arguments, training_config
 from saliency.paths import runs_dir
@@ -33,7 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--recipe",
         choices=sorted(RECIPES),
         default=None,
-        help="preset of every flag: 'shipped' adapts the shipped model to --photos (see above)",
+        help="preset of every flag you leave out: 'shipped' is the recipe that made the shipped model (its teachers and the "
+        "classical ones fuse, a student starts from it), adapting it to --photos",
     )
     p.add_argument(
         "--teacher",
@@ -46,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the --init model teaches round 0 beside --teacher, as each student teaches the round after it",
     )
-    p.add_argument("--rounds", type=int, default=2, help="pseudo-label / train rounds")
+    p.add_argument("--rounds", type=positive_int, default=2, help="pseudo-label / train rounds")
     p.add_argument("--keep-teachers", action="store_true", help="later rounds average the previous student with the given teachers")
     p.add_argument(
         "--from-scratch", action="store_true", help="each student starts from --init or random weights, not from the previous student"

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import argparse
 
+from saliency.commands.common import non_negative_int, positive_float, positive_int
 from saliency.errors import UserError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind; 0.0.0.0 exposes the service to your network")
-    p.add_argument("--port", type=int, default=8000, help="TCP port")
+    p.add_argument("--port", type=positive_int, default=8000, help="TCP port")
     p.add_argument("--model", default="shipped", help="'shipped', a `saliency train-unet` file, a baseline (e.g. wctr) or a fusion")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (CUDA absent: a warning, then the CPU)")
-    p.add_argument("--workers", type=int, default=1, help="threads running the model at once (others wait in the queue)")
-    p.add_argument("--queue", type=int, default=16, help="requests that may wait for a worker; past that the server answers 503")
-    p.add_argument("--max-upload-mb", type=float, default=25, help="largest request body accepted (HTTP 413 past it)")
-    p.add_argument("--max-megapixels", type=float, default=40, help="largest image accepted, read from its header (HTTP 413 past it)")
+    p.add_argument("--workers", type=positive_int, default=1, help="threads running the model at once (others wait in the queue)")
+    p.add_argument(
+        "--queue", type=non_negative_int, default=16, help="requests that may wait for a worker; past that the server answers 503"
+    )
+    p.add_argument("--max-upload-mb", type=positive_float, default=25, help="largest request body accepted (HTTP 413 past it)")
+    p.add_argument(
+        "--max-megapixels", type=positive_float, default=40, help="largest image accepted, read from its header (HTTP 413 past it)"
+    )
 
 
 def run(args: argparse.Namespace) -> None:

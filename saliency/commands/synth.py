@@ -21,7 +21,10 @@ from saliency.commands.common import (
     device_from_args,
     generator_from_args,
     mask_spec_from_args,
+    non_negative_float,
+    non_negative_int,
     parse_classes,
+    positive_int,
     take_launcher_part,
 )
 from saliency.errors import UserError
@@ -43,23 +46,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--n",
         "--num-pairs",
         dest="n",
-        type=int,
+        type=positive_int,
         default=10_000,
         help="accepted pairs to write, over all processes (under torchrun write --num-pairs: torchrun reads --n as its own --nnodes)",
     )
     p.add_argument("--out", type=Path, default=None, help="output directory (default: DATA/runs/synth-GENERATOR)")
-    p.add_argument("--shift", type=float, default=None, help="shift magnitude (default: the selection's)")
-    p.add_argument("--batch-size", type=int, default=64, help="candidates generated per batch")
-    p.add_argument("--shard-size", type=int, default=1000, help="pairs per shard directory")
-    p.add_argument("--seed", type=int, default=0, help="seed of the candidate stream")
+    p.add_argument("--shift", type=non_negative_float, default=None, help="shift magnitude (default: the selection's)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="candidates generated per batch")
+    p.add_argument("--shard-size", type=positive_int, default=1000, help="pairs per shard directory")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the candidate stream")
     p.add_argument(
         "--shard",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="this process writes shards shard, shard + num-shards, ... (0-based; under torchrun or srun: the rank)",
     )
     p.add_argument(
-        "--num-shards", type=int, default=1, help="number of processes sharing the work (under torchrun or srun: the world size)"
+        "--num-shards", type=positive_int, default=1, help="number of processes sharing the work (under torchrun or srun: the world size)"
     )
     p.add_argument(
         "--format",
@@ -76,7 +79,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--inverter", type=Path, default=None, help="with --latents-from: the encoder from `saliency invert`")
     p.add_argument(
-        "--latent-noise", type=float, default=0.5, help="with --latents-from: standard deviation of the Gaussian added to E(photo)"
+        "--latent-noise",
+        type=non_negative_float,
+        default=0.5,
+        help="with --latents-from: standard deviation of the Gaussian added to E(photo)",
     )
     add_mask_arguments(p)
 

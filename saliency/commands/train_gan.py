@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from saliency.commands.common import device_from_args
+from saliency.commands.common import device_from_args, non_negative_int, positive_float, positive_int, unit_float
 from saliency.gan.models import NORMS
 from saliency.gan.train import GANConfig, train_gan
 from saliency.paths import runs_dir
@@ -20,13 +20,13 @@ from saliency.paths import runs_dir
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", type=Path, required=True, help="folder of unlabeled photos (searched recursively)")
     p.add_argument("--out", type=Path, default=None, help="run directory (default: DATA/runs/gan)")
-    p.add_argument("--resolution", type=int, default=64, choices=(32, 64, 128), help="output size")
-    p.add_argument("--latent-dim", type=int, default=128, help="size of z")
-    p.add_argument("--width", type=int, default=64, help="base channel width of both networks")
-    p.add_argument("--batch-size", type=int, default=64, help="images per step")
-    p.add_argument("--steps", type=int, default=20000, help="training steps (one D and one G update each)")
-    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate of both networks")
-    p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the sampled generator")
+    p.add_argument("--resolution", type=positive_int, default=64, choices=(32, 64, 128), help="output size")
+    p.add_argument("--latent-dim", type=positive_int, default=128, help="size of z")
+    p.add_argument("--width", type=positive_int, default=64, help="base channel width of both networks")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="images per step")
+    p.add_argument("--steps", type=positive_int, default=20000, help="training steps (one D and one G update each)")
+    p.add_argument("--lr", type=positive_float, default=2e-4, help="Adam learning rate of both networks")
+    p.add_argument("--ema", type=unit_float, default=0.999, help="EMA decay of the sampled generator")
     p.add_argument(
         "--d-norm",
         choices=NORMS,
@@ -34,19 +34,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="discriminator normalisation: batch (DCGAN; learns) or spectral (SNGAN; stayed unable to tell samples from photos on a CPU budget)",
     )
     p.add_argument("--augment", action="store_true", help="DiffAugment on real and fake images (for a few thousand photos or fewer)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, batches and augmentation")
-    p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
-    p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of weights, batches and augmentation")
+    p.add_argument("--sample-every", type=positive_int, default=500, help="steps between sample grids")
+    p.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between resumable checkpoints")
+    p.add_argument("--log-every", type=positive_int, default=50, help="steps between log lines")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (bf16 autocast on CUDA)")
     p.add_argument(
         "--time-limit",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="MINUTES",
         help="stop after this long, checkpoint and export the EMA generator; rerun to continue",
     )
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="CPU threads for torch (0: torch's default)")
     p.add_argument(
         "--deterministic",
         action="store_true",

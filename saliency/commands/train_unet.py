@@ -19,6 +19,11 @@ from saliency.commands.common import (
     add_generator_arguments,
     device_from_args,
     generator_from_args,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    unit_float,
 )
 from saliency.errors import UserError
 from saliency.paths import runs_dir
@@ -48,19 +53,21 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument(
         "--decoder-channels", default=",".join(map(str, D.decoder_channels)), help="U-Net decoder widths, comma-separated (5 values)"
     )
-    t.add_argument("--size", type=int, default=D.size, help="training input size (square)")
+    t.add_argument("--size", type=positive_int, default=D.size, help="training input size (square)")
     t.add_argument(
         "--preset",
         choices=sorted(PRESETS),
         default=D.preset,
         help="the papers' schedules: 2020 (lr 5e-3, x0.2/4k, 15k steps, batch 128), 2021 (lr 1e-3, x0.2 at 8k, 12k, batch 95)",
     )
-    t.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: preset's)")
-    t.add_argument("--steps", type=int, default=None, help="training steps (default: preset's)")
-    t.add_argument("--batch-size", type=int, default=None, help="global batch size (default: preset's)")
+    t.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default: preset's)")
+    t.add_argument("--steps", type=positive_int, default=None, help="training steps (default: preset's)")
+    t.add_argument("--batch-size", type=positive_int, default=None, help="global batch size (default: preset's)")
     t.add_argument("--milestones", default=None, help="comma-separated steps where lr is multiplied by --gamma (default: preset's)")
     t.add_argument("--gamma", type=float, default=None, help="lr decay factor at milestones (default: preset's)")
-    t.add_argument("--dice-weight", type=float, default=D.dice_weight, help="add this times a soft Dice loss to BCE (0: BCE only)")
+    t.add_argument(
+        "--dice-weight", type=non_negative_float, default=D.dice_weight, help="add this times a soft Dice loss to BCE (0: BCE only)"
+    )
     t.add_argument(
         "--soft-targets",
         action="store_true",
@@ -80,7 +87,10 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
         help="folder of unlabeled real photos: paste synthetic objects onto crops of their corners",
     )
     t.add_argument(
-        "--paste", type=float, default=None, help="share of synthetic items that are pasted composites (default with --backgrounds: 0.5)"
+        "--paste",
+        type=unit_float,
+        default=None,
+        help="share of synthetic items that are pasted composites (default with --backgrounds: 0.5)",
     )
     t.add_argument(
         "--paste-scale",
@@ -96,17 +106,17 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
         help="synthetic pairs (synth output or any pairs folder) mixed into the batches of --data's pseudo-labelled photos; "
         "with --backgrounds they are pasted onto real photos",
     )
-    t.add_argument("--mix-ratio", type=float, default=None, help="share of training items drawn from --mix (default with --mix: 0.25)")
+    t.add_argument("--mix-ratio", type=unit_float, default=None, help="share of training items drawn from --mix (default with --mix: 0.25)")
     t.add_argument(
         "--close-up",
-        type=float,
+        type=unit_float,
         default=D.close_up,
         help="share of --data's items shown as a close-up of their mask's object (a crop that the object fills and "
         "the frame cuts), for whole subjects at close range where teachers cut them into parts; 0: off",
     )
     t.add_argument(
         "--zoom-out",
-        type=float,
+        type=unit_float,
         default=D.zoom_out,
         help="share of --data's items scaled down (long side 25-75%% of the frame) into another item's photo, "
         "whose own object carries no loss: small objects in wide scenes, which close-framed unlabeled photos lack; 0: off",
@@ -117,28 +127,31 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="start from a train-unet model (whole network) or a `saliency invert` encoder (the U-Net's encoder)",
     )
-    t.add_argument("--seed", type=int, default=D.seed, help="seed of weights, data order and augmentation")
-    t.add_argument("--val-every", type=int, default=D.val_every, help="steps between validations (best checkpoint kept)")
-    t.add_argument("--checkpoint-every", type=int, default=D.checkpoint_every, help="steps between resumable checkpoints")
-    t.add_argument("--log-every", type=int, default=D.log_every, help="steps between log lines")
+    t.add_argument("--seed", type=non_negative_int, default=D.seed, help="seed of weights, data order and augmentation")
+    t.add_argument("--val-every", type=positive_int, default=D.val_every, help="steps between validations (best checkpoint kept)")
+    t.add_argument("--checkpoint-every", type=positive_int, default=D.checkpoint_every, help="steps between resumable checkpoints")
+    t.add_argument("--log-every", type=positive_int, default=D.log_every, help="steps between log lines")
     t.add_argument(
-        "--snapshot-every", type=int, default=D.snapshot_every, help="keep the model every N steps in snapshots/ (budget curves; 0: off)"
+        "--snapshot-every",
+        type=non_negative_int,
+        default=D.snapshot_every,
+        help="keep the model every N steps in snapshots/ (budget curves; 0: off)",
     )
     t.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         default=-1,
         help="data-loading worker processes (-1: none on CPU, where they steal the model's cores; up to 8 on CUDA)",
     )
     t.add_argument(
         "--ema",
-        type=float,
+        type=unit_float,
         default=D.ema,
         help="validate and save an exponential moving average of the weights with this decay, e.g. 0.999 (the mean teacher: a student of noisy pseudo-masks follows their consensus); 0: off",
     )
     t.add_argument(
         "--consistency",
-        type=float,
+        type=non_negative_float,
         default=D.consistency,
         help="with --ema: the student sees a colour/noise/blur-perturbed view and also learns the EMA's map of "
         "the plain view, weighted by its certainty, times this (e.g. 1.0): a teacher whose errors are not the pseudo-masks'; 0: off",

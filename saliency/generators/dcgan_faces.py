@@ -77,7 +77,7 @@ def build_dcgan_faces(weights: str | None = None, classes: Sequence[int] | None 
 DCGAN_FACES = generator_spec(
     "dcgan-faces",
     build_dcgan_faces,
-    "64x64 DCGAN faces (PyPI gan-face-generate weights, MIT); offline default",
+    "64x64 DCGAN faces (PyPI gan-face-generate weights, MIT); offline, fetched from PyPI on first use",
     deformator="linear",
     directions=32,
     reconstructor="lenet",

@@ -101,6 +101,11 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> Saliency
         state, metadata = read_safetensors(path)
         raw = metadata.get("saliency_model")
     except (SafetensorError, OSError) as e:
+        if _is_torch_pickle(path):
+            raise UserError(
+                f"{path} is a torch .pt/.pth file, not a saliency model: this project loads safetensors files from "
+                "`saliency train-unet` (or `saliency export --fp16`), never pickles; pass such a file"
+            ) from None
         raise UserError(f"cannot read model checkpoint {path}: {e}; it is truncated or not a safetensors file") from None
     if raw is None:
         raise UserError(f"{path} has no saliency-model metadata; is it a checkpoint from `saliency train-unet`?")
@@ -108,11 +113,29 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> Saliency
     model = new_model(meta["encoder"], None, meta["input_size"], tuple(meta["decoder_channels"]))
     model.meta = meta
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    try:
-        model.net.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise UserError(f"{path} does not match its own metadata ({meta['encoder']} U-Net): {str(e)[:300]}") from None
+    expected = model.net.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        parts = [
+            f"{len(v)} {what} (e.g. {v[0]})"
+            for what, v in (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong))
+            if v
+        ]
+        raise UserError(
+            f"{path} does not match its own metadata ({meta['encoder']} U-Net): tensors {'; '.join(parts)}; the file is damaged or was edited"
+        )
+    model.net.load_state_dict(state, strict=True)
     return model.to(device).eval()
+
+
+def _is_torch_pickle(path: Path) -> bool:
+    """A torch.save file: a zip archive (torch >= 1.6) or a legacy pickle (protocol byte 0x80)."""
+    import zipfile
+
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return zipfile.is_zipfile(path) or head[:1] == b"\x80"
 
 
 def average_models(paths: list[str | Path]) -> SaliencyModel:
