@@ -22,7 +22,7 @@ from common import report  # noqa: E402
 
 from saliency.bench.datasets import open_dataset  # noqa: E402
 from saliency.bench.evaluator import PaperMetrics  # noqa: E402
-from saliency.bench.fusion import fuse  # noqa: E402
+from saliency.classical.fusion import fuse  # noqa: E402
 from saliency.device import pick_device  # noqa: E402
 from saliency.predictors import make_predictor  # noqa: E402
 from saliency.real_photos.refine import refine  # noqa: E402

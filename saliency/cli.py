@@ -52,9 +52,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None, defaults: dict | None = None) -> argparse.ArgumentParser:
     """All stages, or with `only` just that stage's flags: a stage then imports only what it
-    needs (train-gan runs where segmentation-models-pytorch is not installed, and starts faster)."""
+    needs (train-gan runs where segmentation-models-pytorch is not installed, and starts faster).
+    `defaults`: that stage's flags' defaults replaced (a preset, see `main`)."""
     parser = argparse.ArgumentParser(prog="saliency", description=__doc__.splitlines()[0], epilog=DATA_NOTE)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
@@ -62,18 +63,29 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=DATA_NOTE, formatter_class=HelpFormatter)
         if only in (None, name):
             importlib.import_module(module).add_arguments(p)
-        p.set_defaults(_module=module)
+            if defaults and name == only:
+                p.set_defaults(**defaults)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line as its stage reads it. A stage's flags are built only for that stage
+    (`saliency --help` imports none of them). A stage's `preset(args)` (self-train --recipe)
+    names defaults for its flags: parsed again with them, every flag given on the command line
+    keeps its value and the preset fills the rest."""
     stage = next((a for a in argv if not a.startswith("-")), None)
-    # a stage's flags are built only for that stage: `saliency --help` imports none of them
     args = build_parser(stage if stage in STAGES else "").parse_args(argv)
-    args._argv = argv  # what was typed, for a stage that must tell a flag given from its default (self-train --recipe)
+    preset = getattr(importlib.import_module(STAGES[args.stage][0]), "preset", None)
+    if preset and (defaults := preset(args)):
+        args = build_parser(args.stage, defaults).parse_args(argv)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else list(argv))
+    module = importlib.import_module(STAGES[args.stage][0])
     try:
-        importlib.import_module(args._module).run(args)
+        module.run(args)
     except PartlyDone as e:
         print(f"saliency {args.stage}: {e}", file=sys.stderr)
         return 3

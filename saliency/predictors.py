@@ -11,12 +11,12 @@ size. `bench` measures them, `predict` and the Python API apply them, `pseudo-la
   64 px wide, log-amplitude spectrum minus its 3x3 local mean, back with the original phase,
   squared, Gaussian-smoothed), implemented here from the paper;
 - `wctr`: Zhu et al., CVPR 2014 (saliency optimisation from robust background detection), the
-  classical row of the papers' tables (saliency.bench.wctr);
-- `mbplus`: Zhang et al., ICCV 2015 (minimum barrier saliency, saliency.bench.mbplus);
-- `mr`: Yang et al., CVPR 2013 (graph-based manifold ranking, saliency.bench.manifold_ranking);
-- `dsr`: Li et al., ICCV 2013 (dense and sparse reconstruction, saliency.bench.dsr);
-- `hs`: Yan et al., CVPR 2013 (hierarchical saliency, saliency.bench.hierarchical);
-- a fusion of any of these, `mean:A+B+...` or `agree:A+B+...` (saliency.bench.fusion).
+  classical row of the papers' tables (saliency.classical.wctr);
+- `mbplus`: Zhang et al., ICCV 2015 (minimum barrier saliency, saliency.classical.mbplus);
+- `mr`: Yang et al., CVPR 2013 (graph-based manifold ranking, saliency.classical.manifold_ranking);
+- `dsr`: Li et al., ICCV 2013 (dense and sparse reconstruction, saliency.classical.dsr);
+- `hs`: Yan et al., CVPR 2013 (hierarchical saliency, saliency.classical.hierarchical);
+- a fusion of any of these, `mean:A+B+...` or `agree:A+B+...` (saliency.classical.fusion).
 
 Classical methods are listed lazily (name -> "module:class", imported on use), as smp lists its
 encoders: adding one is a module and a line here. Each runs on the photo brought down to 400 px
@@ -34,15 +34,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from saliency.bench.maps import min_max
+from saliency.classical.maps import min_max
 from saliency.cutout import guided_upsample
 
 CLASSICAL = {
-    "wctr": "saliency.bench.wctr:WCtr",
-    "mbplus": "saliency.bench.mbplus:MBPlus",
-    "mr": "saliency.bench.manifold_ranking:ManifoldRanking",
-    "dsr": "saliency.bench.dsr:DSR",
-    "hs": "saliency.bench.hierarchical:HS",
+    "wctr": "saliency.classical.wctr:WCtr",
+    "mbplus": "saliency.classical.mbplus:MBPlus",
+    "mr": "saliency.classical.manifold_ranking:ManifoldRanking",
+    "dsr": "saliency.classical.dsr:DSR",
+    "hs": "saliency.classical.hierarchical:HS",
 }
 BASELINES = ("center-prior", "spectral-residual", *CLASSICAL)
 
@@ -267,7 +267,7 @@ def make_predictor(
         return AtMostSide(getattr(importlib.import_module(module), cls)())
     rule, _, members = name.partition(":")
     if members and not Path(name).exists():
-        from saliency.bench.fusion import FUSION_RULES, Fused
+        from saliency.classical.fusion import FUSION_RULES, Fused
 
         if rule not in FUSION_RULES:
             raise UserError(

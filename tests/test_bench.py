@@ -297,7 +297,7 @@ def test_center_prior_on_real_ecssd_matches_known_figures(tmp_path):
 def test_wctr_finds_the_object_and_calls_frame_touching_regions_background():
     """A red ellipse in the middle of a textured green field is salient; a strip of the same red
     along the bottom edge is background (boundary connectivity), as in Zhu et al.'s Fig. 3."""
-    from saliency.bench.wctr import wctr
+    from saliency.classical.wctr import wctr
 
     rng = np.random.default_rng(0)
     image = np.array([60.0, 140, 60]) + rng.normal(0, 6, (240, 320, 3))

@@ -427,10 +427,10 @@ def test_predict_removes_the_temporary_files_a_kill_left_but_no_one_elses(tmp_pa
 def test_demo_stage_arguments_are_the_stages_own_flags():
     from pathlib import Path
 
-    from saliency.commands.demo import stage_args
+    from saliency.commands.demo import stage_args, stage_module
 
     args = stage_args("synth", n=12, out=Path("x"))
-    assert args.n == 12 and args.out == Path("x") and args.shard == 0 and args._module == "saliency.commands.synth"
+    assert args.n == 12 and args.out == Path("x") and args.shard == 0 and stage_module("synth").__name__ == "saliency.commands.synth"
     with pytest.raises(TypeError, match="no flag for num_pairs_typo"):
         stage_args("synth", num_pairs_typo=3)
 

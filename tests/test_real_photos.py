@@ -339,9 +339,9 @@ def test_shipped_recipe_sets_what_is_left_at_its_default_and_the_init_model_teac
     value, a flag given keeps its own, --init resolves to the package's model; with init_teaches
     the model the students start from teaches round 0 beside the given teachers, and round 1's
     student teacher is round 0's student."""
-    from saliency.cli import build_parser
-    from saliency.commands.self_train import RECIPES, apply_recipe
-    from saliency.unet.model import SHIPPED_MODEL, save_model
+    from saliency.cli import parse_args
+    from saliency.commands.self_train import RECIPES
+    from saliency.unet.model import save_model
 
     argv = [
         "--photos",
@@ -353,14 +353,14 @@ def test_shipped_recipe_sets_what_is_left_at_its_default_and_the_init_model_teac
         "--rank",
         "sure",
     ]  # "sure" is also --rank's default: given all the same
-    args = apply_recipe(build_parser("self-train").parse_args(["self-train", *argv]), argv)
+    args = parse_args(["self-train", *argv])
     assert args.steps == 20 and args.rank == "sure"  # given: kept
-    assert args.teacher == ["wctr", "mbplus", "mr", "hs"] and args.init == SHIPPED_MODEL and args.init_teaches and args.keep_teachers
+    assert args.teacher == ["wctr", "mbplus", "mr", "hs"] and str(args.init) == "shipped" and args.init_teaches and args.keep_teachers
     assert args.zoom_out == RECIPES["shipped"]["zoom_out"] and args.fill_holes and args.fusion == "agree" and args.ema == 0.999
-    plain = apply_recipe(
-        build_parser("self-train").parse_args(["self-train", "--photos", "p", "--teacher", "wctr"]), ["--photos", "p", "--teacher", "wctr"]
-    )
+    plain = parse_args(["self-train", "--photos", "p", "--teacher", "wctr"])
     assert plain.teacher == ["wctr"] and plain.zoom_out == 0.0 and not plain.init_teaches
+    own = parse_args(["self-train", "--photos", "p", "--recipe", "shipped", "--teacher", "mr"])
+    assert own.teacher == ["mr"] and own.fusion == "agree", "teachers given replace the recipe's; the rest of the recipe holds"
 
     root, truth = planted_photos
     init = tmp_path / "init.safetensors"

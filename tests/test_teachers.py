@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from saliency.bench.fusion import agreement_weights, fuse
-from saliency.bench.mbplus import minimum_barrier_distance
+from saliency.classical.fusion import agreement_weights, fuse
+from saliency.classical.mbplus import minimum_barrier_distance
 from saliency.predictors import CLASSICAL, make_predictor
 from saliency.real_photos.pseudo_labels import pseudo_mask
 from saliency.real_photos.refine import encode_confidence, refine
@@ -49,7 +49,7 @@ def test_minimum_barrier_distance_ignores_a_slow_ramp_and_sees_a_walled_object()
 
 
 def test_dsr_lasso_is_soft_thresholding_on_an_orthonormal_dictionary():
-    from saliency.bench.dsr import lasso
+    from saliency.classical.dsr import lasso
 
     rng = np.random.default_rng(0)
     q, _ = np.linalg.qr(rng.normal(size=(8, 8)))
@@ -60,7 +60,7 @@ def test_dsr_lasso_is_soft_thresholding_on_an_orthonormal_dictionary():
 
 
 def test_dsr_errors_are_low_for_the_frame_and_highest_for_a_colour_the_frame_lacks():
-    from saliency.bench.dsr import dense_error, sparse_error
+    from saliency.classical.dsr import dense_error, sparse_error
 
     rng = np.random.default_rng(1)
     frame = np.concatenate([rng.uniform(0.3, 0.5, (30, 6)), rng.uniform(0, 1, (30, 2))], 1)  # greyish, all over the frame
@@ -71,7 +71,7 @@ def test_dsr_errors_are_low_for_the_frame_and_highest_for_a_colour_the_frame_lac
 
 
 def test_hs_region_scale_is_the_largest_square_inside():
-    from saliency.bench.hierarchical import region_scales
+    from saliency.classical.hierarchical import region_scales
 
     labels = np.zeros((20, 30), np.int64)
     labels[4:9, 6:13] = 1  # 5 x 7: the largest square is 5
@@ -80,7 +80,7 @@ def test_hs_region_scale_is_the_largest_square_inside():
 
 
 def test_hs_layers_nest_and_merge_every_region_below_its_scale():
-    from saliency.bench.hierarchical import THRESHOLDS, layers, region_scales
+    from saliency.classical.hierarchical import THRESHOLDS, layers, region_scales
 
     image, _ = scene(h=150, w=300)  # short side 150: the thresholds halve (3 -> 2, 17 -> 8, 33 -> 16)
     maps, _ = layers(image)
@@ -108,7 +108,7 @@ def test_each_teacher_computes_a_large_photo_at_400_px_and_returns_a_map_of_its_
 
 
 def test_hs_inference_is_the_exact_minimiser_on_a_small_tree():
-    from saliency.bench.hierarchical import hierarchical_inference
+    from saliency.classical.hierarchical import hierarchical_inference
 
     # children 0 and 1 of one parent: minimise a^2 + (b - 1)^2 + (p - .5)^2 + .5 (a - p)^2 + .5 (b - p)^2
     s = hierarchical_inference([np.array([0.0, 1.0]), np.array([0.5])], [np.array([0, 0])], beta=1.0, gamma=0.5)

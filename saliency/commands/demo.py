@@ -9,7 +9,6 @@ The defaults fit 2 CPU cores in about half an hour; `--scale paper` uses the pap
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import shutil
 import time
@@ -73,16 +72,22 @@ def bench_roots(pairs: list[str]) -> dict[str, Path]:
 def stage_args(stage: str, **values) -> argparse.Namespace:
     """A stage's arguments: its own flags' defaults, with `values` (typed, by flag name) in their
     place; a name that is not one of the stage's flags is an error here, not a silent no-op."""
-    from saliency.cli import STAGES, build_parser
-
-    args = build_parser(stage).parse_args([stage])
+    p = argparse.ArgumentParser(prog=f"saliency {stage}")
+    stage_module(stage).add_arguments(p)
+    args = p.parse_args([])
     unknown = sorted(set(values) - set(vars(args)))
     if unknown:
         raise TypeError(f"saliency {stage} has no flag for {', '.join(unknown)}")
     for key, value in values.items():
         setattr(args, key, value)
-    args._module, args._argv = STAGES[stage][0], [stage]
     return args
+
+
+def stage_module(stage: str):
+    """The module of a stage the demo runs (imported here, not through saliency.cli, which lists the demo)."""
+    from saliency.commands import bench, discover, select, synth, train_unet
+
+    return {"discover": discover, "select": select, "synth": synth, "train-unet": train_unet, "bench": bench}[stage]
 
 
 def _stage(name: str, done: Path, args: argparse.Namespace, timings: dict) -> None:
@@ -93,7 +98,7 @@ def _stage(name: str, done: Path, args: argparse.Namespace, timings: dict) -> No
     print(f"[demo] {name}")
     t = time.perf_counter()
     try:
-        importlib.import_module(args._module).run(args)
+        stage_module(name).run(args)
     except UserError as e:
         raise UserError(f"demo stopped at stage {name}: {e}\nfix it and rerun `saliency demo` to continue") from None
     timings[name] = round(time.perf_counter() - t, 1)

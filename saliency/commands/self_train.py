@@ -57,7 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_training_arguments(p)
 
 
-# Each recipe: flag destinations -> values ("shipped" as --init: the package's model file).
+# Each recipe: flag destinations -> values, applied as the flags' defaults ("shipped" as --init:
+# the package's model file).
 RECIPES = {
     "shipped": {
         "teacher": ["wctr", "mbplus", "mr", "hs"],
@@ -84,31 +85,25 @@ RECIPES = {
 }
 
 
-def apply_recipe(args: argparse.Namespace, argv: list[str]) -> argparse.Namespace:
-    """The recipe's value for every flag the command line `argv` (self-train's own arguments) did
-    not give; a flag given keeps its value, whatever it is."""
+def preset(args: argparse.Namespace) -> dict:
+    """The recipe's flag values (saliency.cli applies them as defaults, so every flag given keeps
+    its value). --teacher appends, so teachers given replace the recipe's instead of adding to them."""
     if not args.recipe:
-        return args
-    p = argparse.ArgumentParser()
-    add_arguments(p)
-    for action in p._actions:
-        action.default = argparse.SUPPRESS
-        action.required = False
-    given = vars(p.parse_args(argv))
-    values = {**vars(args), **{key: value for key, value in RECIPES[args.recipe].items() if key not in given}}
-    if values["init"] == "shipped":
-        from saliency.unet.model import shipped_model
-
-        values["init"] = shipped_model()
-    return argparse.Namespace(**values)
+        return {}
+    recipe = dict(RECIPES[args.recipe])
+    if args.teacher is not None:
+        recipe.pop("teacher", None)
+    return recipe
 
 
 def run(args: argparse.Namespace) -> None:
     from saliency.errors import UserError
     from saliency.real_photos.self_training import SelfTrainConfig, run_rounds
 
-    typed = getattr(args, "_argv", None) or []  # set by saliency.cli.main
-    args = apply_recipe(args, typed[typed.index("self-train") + 1 :] if "self-train" in typed else [])
+    if args.init is not None and str(args.init) == "shipped":
+        from saliency.unet.model import shipped_model
+
+        args.init = shipped_model()
     if not args.teacher:
         raise UserError("name the teachers (--teacher, repeatable) or a recipe (--recipe shipped)")
     device = device_from_args(args)

@@ -3,7 +3,7 @@
 A teacher is anything `saliency bench` can run (a `train-unet` checkpoint, `wctr`, `mbplus`, `mr`,
 ...) or the generator itself through an inversion encoder (`gan`, see saliency.real_photos.inversion).
 Their soft maps are fused per photo (`fusion`: averaged, or weighted by each teacher's agreement
-with the others, saliency.bench.fusion), optionally refined on the photo's edges
+with the others, saliency.classical.fusion), optionally refined on the photo's edges
 (saliency.real_photos.refine), or grown over the rest of the object they light (`grow`: GrabCut
 seeded by the map, saliency.grabcut); a pixel is object where the fused map is above `0.5 + margin`, background below
 `0.5 - margin`, and "unsure" (128, no loss in training) between. With `adaptive`, the band is
@@ -38,7 +38,7 @@ import torch
 from py_sod_metrics.utils import get_adaptive_threshold  # the field's 2 x mean, as bench's adaptive F uses it
 from tqdm import tqdm
 
-from saliency.bench.fusion import agreement, fuse
+from saliency.classical.fusion import agreement, fuse
 from saliency.errors import UserError
 from saliency.files import atomic_write, write_json, write_png
 from saliency.grabcut import grow
@@ -61,7 +61,7 @@ class PseudoMaskSettings:
     adaptive: bool = False  # band centred on min(2 x map mean, 0.5) and scaled by centre / 0.5
     keep: float = 0.7  # share of photos kept, surest first
     limit: int | None = None  # first N photos only
-    fusion: str = "mean"  # mean | agree (saliency.bench.fusion)
+    fusion: str = "mean"  # mean | agree (saliency.classical.fusion)
     refine: bool = False  # guided filter on the photo before thresholding
     confidence: bool = False  # per-pixel loss weight ramp instead of a hard sure/unsure band
     rank: str = "sure"  # sure | agreement (sure share x teacher agreement)

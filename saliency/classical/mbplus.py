@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from skimage.morphology import reconstruction
 
-from saliency.bench.maps import min_max
+from saliency.classical.maps import min_max
 
 
 def _sweep(feat: np.ndarray, dist: np.ndarray, low: np.ndarray, high: np.ndarray, reverse: bool) -> None:

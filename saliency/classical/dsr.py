@@ -39,8 +39,8 @@ import numpy as np
 from scipy.cluster.vq import kmeans2
 from skimage.color import rgb2lab
 
-from saliency.bench.maps import min_max, region_means
-from saliency.bench.wctr import superpixels
+from saliency.classical.maps import min_max, region_means
+from saliency.classical.wctr import superpixels
 
 SCALES = ((50, 10), (100, 10), (150, 20), (200, 20), (250, 25), (300, 25), (350, 30), (400, 30))
 

@@ -32,7 +32,7 @@ from skimage.color import rgb2luv
 from skimage.filters import sobel
 from skimage.segmentation import watershed
 
-from saliency.bench.maps import min_max, region_means
+from saliency.classical.maps import min_max, region_means
 
 THRESHOLDS = (3, 17, 33)  # the paper's region scales, for a ~300 px short side
 REFERENCE_SIDE = 300

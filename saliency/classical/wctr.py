@@ -26,7 +26,7 @@ from skimage.color import rgb2lab
 from skimage.filters import threshold_otsu
 from skimage.segmentation import slic
 
-from saliency.bench.maps import min_max, region_means
+from saliency.classical.maps import min_max, region_means
 
 
 def _weights(dist: np.ndarray, sigma: float) -> np.ndarray:

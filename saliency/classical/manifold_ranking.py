@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from saliency.bench.maps import min_max
-from saliency.bench.wctr import superpixel_graph, superpixels
+from saliency.classical.maps import min_max
+from saliency.classical.wctr import superpixel_graph, superpixels
 
 
 def manifold_ranking(
