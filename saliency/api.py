@@ -28,7 +28,9 @@ def as_rgb(photo: PhotoLike) -> np.ndarray:
 
         return read_rgb(Path(photo))
     if hasattr(photo, "convert") and hasattr(photo, "size"):  # a PIL image, without importing PIL
-        return np.asarray(photo.convert("RGB"), dtype=np.uint8).copy()
+        from saliency.images import pil_to_rgb
+
+        return pil_to_rgb(photo)
     array = np.asarray(photo)
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)

@@ -63,6 +63,18 @@ def try_read_rgb(path: Path) -> tuple[np.ndarray | None, str | None]:
         return None, str(e)
 
 
+def pil_to_rgb(image) -> np.ndarray:
+    """A PIL image (as the API takes it, as the server decodes an upload) -> uint8 RGB, EXIF
+    orientation applied as `read_rgb` applies it to files; 16-bit grey scaled, not clipped."""
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        grey = (np.asarray(image, dtype=np.float32) / (257.0 if image.mode.startswith("I;16") else 65535 / 255)).clip(0, 255)
+        return np.repeat(grey.round().astype(np.uint8)[..., None], 3, axis=2)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
 def read_rgb(path: Path) -> np.ndarray:
     image, why = try_read_rgb(path)
     if image is None:

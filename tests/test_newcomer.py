@@ -141,3 +141,24 @@ def test_the_demo_report_says_which_case_its_training_was_in():
 
     assert "alone: no unlabeled photos were found" in training_data_line(None)
     assert "pasted onto the unlabeled photos of `/p`" in training_data_line("/p")
+
+
+def test_a_rotated_photo_reads_the_same_as_a_file_and_as_a_pil_image(tmp_path):
+    """One decoding rule for EXIF orientation: a file (predict, bench), a PIL image (the API) and
+    an upload (serve) all come out as a viewer shows the photo."""
+    from PIL import Image
+
+    from saliency.api import as_rgb
+    from saliency.images import read_rgb
+    from saliency.server.uploads import Limits, decode_photo
+
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :10] = 255  # a white band on the left of the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
+    path = tmp_path / "rotated.jpg"
+    Image.fromarray(pixels).save(path, exif=exif, quality=95)
+    from_file, from_pil = read_rgb(path), as_rgb(Image.open(path))
+    from_upload = decode_photo(path.read_bytes(), Limits(max_bytes=10**7, max_pixels=10**7))
+    for image in (from_file, from_pil, from_upload):
+        assert image.shape == (40, 20, 3) and image[:10].mean() > 200 and image[-10:].mean() < 50

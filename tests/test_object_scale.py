@@ -75,6 +75,27 @@ def test_zoom_out_items_are_drawn_from_the_seed(tmp_path):
         PairDataset(pairs, 32, None, close_up=0.6, zoom=0.6)
 
 
+def test_zoom_out_reaches_the_dataset_with_backgrounds_and_no_mix(tmp_path):
+    """`train-unet --zoom-out 1.0 --backgrounds DIR --paste 0` (no --mix) once built a PasteDataset
+    without the zoom-out while the run's summary recorded it: every flag reaches the dataset."""
+    import cv2
+
+    from saliency.unet.train import TrainConfig, training_source
+
+    pairs = []
+    for i in range(3):
+        mask = np.zeros((32, 32), np.uint8)
+        mask[8:24, 8:24] = 255
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((32, 32, 3), 40 * (i + 1), np.uint8))
+        cv2.imwrite(str(tmp_path / f"{i}.mask.png"), mask)
+        pairs.append((tmp_path / f"{i}.png", tmp_path / f"{i}.mask.png"))
+    cfg = TrainConfig.from_preset("2021", size=32, zoom_out=1.0, backgrounds=str(tmp_path), paste=1e-9)
+    data = training_source(cfg, pairs)
+    assert data.zoom == 1.0
+    _, y, _ = data[0, 5]
+    assert 0 < y.mean() < 0.25 * 0.6, "the item was zoomed out: its object shrank"
+
+
 def test_fill_holes_fills_what_the_object_encloses_and_keeps_an_opening():
     ring = np.zeros((30, 30), np.uint8)
     ring[5:25, 5:25] = 255

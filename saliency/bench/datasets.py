@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from saliency.errors import UserError
+from saliency.images import try_read_rgb
 from saliency.paths import datasets_dir, shared_datasets_dir
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -287,9 +288,9 @@ def centre_square(a: np.ndarray) -> np.ndarray:
 def load_pair(
     s: Sample, threshold: int = 128, crop: bool = False, mask_rule: Callable[[np.ndarray], np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    image = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
+    image, why = try_read_rgb(s.image)
     if image is None:
-        raise UserError(f"cannot read image {s.image} (corrupt or not an image)")
+        raise UserError(f"cannot read image {s.image} ({why})")
     mask = cv2.imread(str(s.mask), cv2.IMREAD_COLOR if mask_rule else cv2.IMREAD_UNCHANGED)
     if mask is None:
         raise UserError(f"cannot read mask {s.mask} (corrupt or not an image)")
@@ -303,5 +304,4 @@ def load_pair(
         gt = mask >= threshold
     if gt.shape != image.shape[:2]:
         raise UserError(f"mask {s.mask} is {gt.shape[1]}x{gt.shape[0]} but image {s.image} is {image.shape[1]}x{image.shape[0]}")
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return (centre_square(image), centre_square(gt)) if crop else (image, gt)

@@ -88,7 +88,9 @@ def photo_bytes(body: bytes, content_type: str | None) -> bytes:
 def decode_photo(data: bytes, limits: Limits) -> np.ndarray:
     """Image bytes -> uint8 RGB [H, W, 3], EXIF orientation applied (as `predict` reads files).
     The size is checked from the header before any pixel is decoded."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
+
+    from saliency.images import pil_to_rgb
 
     try:
         with warnings.catch_warnings():
@@ -106,11 +108,7 @@ def decode_photo(data: bytes, limits: Limits) -> np.ndarray:
         raise UploadRejected(400, f"the image is {width} x {height} pixels: nothing to predict")
     try:
         image.load()
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: scale, do not clip
-            grey = (np.asarray(image, dtype=np.float32) / (257.0 if image.mode.startswith("I;16") else 65535 / 255)).clip(0, 255)
-            return np.repeat(grey.round().astype(np.uint8)[..., None], 3, axis=2)
-        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+        return pil_to_rgb(image)
     except (OSError, ValueError, SyntaxError) as e:
         raise UploadRejected(400, f"the image is truncated or corrupt ({e}); send the whole file") from None
 

@@ -245,7 +245,8 @@ def paste_object(
 
 class PasteDataset(PairDataset):
     """Pairs as PairDataset, but with probability `paste` an item is the pair's object pasted
-    onto a background crop of a random real photo (deterministic in the item's seed)."""
+    onto a background crop of a random real photo (deterministic in the item's seed); the other
+    items are reframed as PairDataset's (close-up, zoom-out)."""
 
     def __init__(
         self,
@@ -256,8 +257,9 @@ class PasteDataset(PairDataset):
         augment: AugmentConfig | None = None,
         close_up: float = 0.0,
         scales: tuple[float, float] = PASTE_SCALES,
+        zoom: float = 0.0,
     ) -> None:
-        super().__init__(pairs, size, augment, close_up)
+        super().__init__(pairs, size, augment, close_up, zoom)
         if not backgrounds:
             raise UserError("no background photos to paste onto")
         if not 0 < scales[0] <= scales[1]:
