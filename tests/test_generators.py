@@ -40,8 +40,10 @@ def test_dcgan_faces_roundtrip_through_publisher_format(dcgan_checkpoint):
 
 def test_dcgan_faces_plain_state_dict_also_loads(tmp_path, dcgan_checkpoint):
     plain = tmp_path / "plain.pt"
-    torch.save(torch.load(dcgan_checkpoint, weights_only=True)["netG_state_dict"], plain)
-    build_generator("dcgan-faces", weights=str(plain))
+    saved = torch.load(dcgan_checkpoint, weights_only=True)["netG_state_dict"]
+    torch.save(saved, plain)
+    G = build_generator("dcgan-faces", weights=str(plain))
+    assert all(torch.equal(v, saved[k]) for k, v in G.state_dict().items()), "the plain state dict's weights, every tensor"
 
 
 def test_dcgan_faces_bad_files(tmp_path, dcgan_checkpoint):
@@ -111,4 +113,6 @@ def test_class_conditional_sampling_uses_the_chosen_classes():
     assert set(c.tolist()) == {239, 207}
     with pytest.raises(ValueError, match="class-conditional"):
         G(G.sample_latents(2))
-    assert set(Cond().sample_classes(2000).tolist()) > {0, 999} or len(set(Cond().sample_classes(2000).tolist())) > 500
+    # all 1000 classes, drawn uniformly: 2000 draws hit about 865 distinct classes (1000 x (1 - e^-2))
+    drawn = Cond().sample_classes(2000, torch.Generator().manual_seed(0)).tolist()
+    assert min(drawn) >= 0 and max(drawn) <= 999 and 820 < len(set(drawn)) < 910

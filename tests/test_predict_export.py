@@ -30,7 +30,8 @@ def test_predict_writes_maps_masks_and_cutouts(tmp_path, checkpoint):
     assert soft.shape == mask.shape == (50, 70) and set(np.unique(mask)) <= {0, 255}
     # alpha: opaque where the map is above the threshold, a short ramp at the edge
     assert cut.shape == (50, 70, 4) and np.array_equal(cut[..., 3] >= 128, mask > 0)
-    assert np.array_equal(mask > 0, soft > 127.5) or np.abs((mask > 0).astype(int) - (soft > 127).astype(int)).sum() < 5
+    # mask: map > 0.5 on the float map; the map PNG rounds 255 x map, so the same pixels are >= 128 there
+    assert np.array_equal(mask > 0, soft >= 128)
 
 
 def test_missing_input_is_clear(tmp_path, checkpoint, capsys):
@@ -146,11 +147,12 @@ def test_predict_resumes_after_kill_9_without_redoing_finished_photos(tmp_path, 
     assert 20 <= len(finished) < 400, "the kill must land mid-run"
     done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
-    assert f"{len(finished)} already done" in done.stdout or f"{len(finished) - 1} already done" in done.stdout
+    # a cut-out is the last output a photo gets, written atomically: present means the photo is done
+    assert f"{len(finished)} already done" in done.stdout
     assert len(list(out.glob("*_cutout.png"))) == len(list(out.glob("*_map.png"))) == 400
     assert not list(out.glob("*.tmp*")) and not list(out.glob(".*"))
     # every photo finished before the kill is untouched by the rerun
-    assert sum(p.stat().st_mtime_ns == t for p, t in finished.items()) >= len(finished) - 1
+    assert all(p.stat().st_mtime_ns == t for p, t in finished.items())
 
 
 def test_demo_draws_every_unet_on_the_bundled_photos(tmp_path, checkpoint):
