@@ -32,6 +32,13 @@ def test_predict_writes_maps_masks_and_cutouts(tmp_path, checkpoint):
     assert cut.shape == (50, 70, 4) and np.array_equal(cut[..., 3] >= 128, mask > 0)
     # mask: map > 0.5 on the float map; the map PNG rounds 255 x map, so the same pixels are >= 128 there
     assert np.array_equal(mask > 0, soft >= 128)
+    # --threshold at the map's median splits it: above by a PNG level or more -> object, below -> background
+    t = float(np.median(soft)) / 255
+    argv = ["predict", str(images), "--checkpoint", str(checkpoint), "--out", str(out), "--threshold", f"{t:.6f}", "--overwrite"]
+    assert main(argv) == 0
+    split = cv2.imread(str(out / "a_mask.png"), cv2.IMREAD_UNCHANGED) > 0
+    above, below = soft >= 255 * t + 1, soft <= 255 * t - 1
+    assert above.any() and below.any() and split[above].all() and not split[below].any()
 
 
 def test_missing_input_is_clear(tmp_path, checkpoint, capsys):
