@@ -44,7 +44,13 @@ def add_generator_arguments(p: argparse.ArgumentParser, default: str = DEFAULT_G
     g.add_argument("--generator", default=default, help="backend name (see `saliency generators`) or package.module:factory for your own")
     g.add_argument("--weights", default=None, help="weights file to load instead of the cache/download (offline use)")
     g.add_argument("--classes", default="all", help="class-conditional models: 'all' or ids like 239,207; fixed per sample while z moves")
-    g.add_argument("--truncation", type=positive_float, default=None, help="BigGAN-deep: truncation in (0, 1] (default 1.0)")
+    g.add_argument("--truncation", type=positive_float, default=None, help="BigGAN-deep, StyleGAN2: truncation in (0, 1] (default 1.0)")
+    g.add_argument(
+        "--space",
+        choices=("z", "w"),
+        default="z",
+        help="latent space the directions live in: z, or StyleGAN's mapped w (the shift applied after the mapping network)",
+    )
     add_device_arguments(p)
 
 
@@ -71,12 +77,26 @@ def device_from_args(args: argparse.Namespace):
     return pick_device(args.device)
 
 
+def generator_label(args: argparse.Namespace) -> str:
+    """The generator as runs and files name it: the backend, with "@w" when its W space is used,
+    so a direction found in W is never applied in Z (their sizes agree for StyleGAN2)."""
+    return args.generator + ("@w" if getattr(args, "space", "z") == "w" else "")
+
+
+def generator_flags(label: str) -> str:
+    """The flags that name a generator label: "stylegan2@w" -> "--generator stylegan2 --space w"."""
+    name, _, space = label.partition("@")
+    return f"--generator {name}" + (f" --space {space}" if space else "")
+
+
 def generator_from_args(args: argparse.Namespace, device):
     """The frozen generator the flags describe, on `device`."""
     from saliency.generators import build_generator
 
     extra = {"truncation": args.truncation} if getattr(args, "truncation", None) is not None else {}
-    return build_generator(args.generator, weights=args.weights, device=device, classes=parse_classes(args.classes), **extra)
+    return build_generator(
+        args.generator, weights=args.weights, device=device, classes=parse_classes(args.classes), space=getattr(args, "space", "z"), **extra
+    )
 
 
 def add_mask_arguments(p: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ from saliency.commands.common import (
     add_generator_arguments,
     device_from_args,
     generator_from_args,
+    generator_label,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -66,7 +67,7 @@ def config_from_args(args: argparse.Namespace) -> DiscoveryConfig:
         return defaults.get(key or name) if value is None else value
 
     return DiscoveryConfig(
-        generator=args.generator,
+        generator=generator_label(args),
         deformator=pick("deformator"),
         directions=pick("directions"),
         reconstructor=pick("reconstructor"),
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> None:
     device = device_from_args(args)
     cfg = config_from_args(args)
     G = generator_from_args(args, device)
-    out = args.out or runs_dir() / f"discover-{args.generator}"
+    out = args.out or runs_dir() / f"discover-{generator_label(args)}"
     result = run_discovery(G, cfg, out, device, restart=args.restart, render_grids=not args.no_grids)
     s = result.summary
     print(f"directions: {result.directions_path}  (K={s['num_directions']}, accuracy {s['accuracy']:.3f}, {s['steps']} steps)")

@@ -15,6 +15,7 @@ from saliency.commands.common import (
     add_generator_arguments,
     device_from_args,
     generator_from_args,
+    generator_label,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> None:
     device = device_from_args(args)
     G = generator_from_args(args, device)
     cfg = InvertConfig(
-        generator=args.generator,
+        generator=generator_label(args),
         photos=str(args.photos) if args.photos else None,
         steps=args.steps,
         batch_size=args.batch_size,
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> None:
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,
     )
-    out = args.out or runs_dir() / f"invert-{args.generator}"
+    out = args.out or runs_dir() / f"invert-{generator_label(args)}"
     s = train_inverter(G, cfg, out, device)
     print(
         f"inverter: {out / 'inverter.safetensors'} (held-out latent error {s['latent_relative_error']:.3f} of |z|^2"

@@ -16,7 +16,9 @@ from saliency.commands.common import (
     add_generator_arguments,
     add_part_arguments,
     device_from_args,
+    generator_flags,
     generator_from_args,
+    generator_label,
     non_negative_float,
     positive_int,
     take_launcher_part,
@@ -169,9 +171,11 @@ def gan_teacher(args: argparse.Namespace, device):
         raise UserError("--teacher gan needs --inverter FILE from `saliency invert`")
     E, meta = load_inverter(args.inverter, device)
     G = generator_from_args(args, device)
-    if meta.get("generator") not in (None, args.generator) or E.latent_dim != G.latent_dim:
-        raise UserError(f"{args.inverter} inverts {meta.get('generator')}, not {args.generator}; pass --generator {meta.get('generator')}")
-    return GanTeacher(G, E, Selection.load(args.selection or default_selection(args.generator)))
+    if meta.get("generator") not in (None, generator_label(args)) or E.latent_dim != G.latent_dim:
+        raise UserError(
+            f"{args.inverter} inverts {meta.get('generator')}, not {generator_label(args)}; pass {generator_flags(meta.get('generator'))}"
+        )
+    return GanTeacher(G, E, Selection.load(args.selection or default_selection(generator_label(args))))
 
 
 def run(args: argparse.Namespace) -> None:

@@ -26,7 +26,9 @@ from saliency.commands.common import (
     add_generator_arguments,
     add_mask_arguments,
     device_from_args,
+    generator_flags,
     generator_from_args,
+    generator_label,
     mask_spec_from_args,
     non_negative_float,
     non_negative_int,
@@ -150,13 +152,16 @@ class Plan:
 
 def plan_from_args(args: argparse.Namespace, G) -> Plan:
     defaults = spec(args.generator).defaults
-    path = None if str(args.directions).lower() == "none" else args.directions or default_directions(args.generator)
+    path = None if str(args.directions).lower() == "none" else args.directions or default_directions(generator_label(args))
     if path is None:  # no discovered candidates: a (0, d) set leaves the random starts alone in the ranking
         ds = DirectionSet(torch.zeros(0, G.latent_dim))
     else:
         ds = load_directions(path)
+        made_for = ds.meta.get("generator")
+        if made_for not in (None, generator_label(args)) and made_for.split("@")[0] == args.generator:
+            raise UserError(f"{path} holds directions found for {made_for}, not {generator_label(args)}; pass {generator_flags(made_for)}")
         if ds.directions.shape[1] != G.latent_dim:
-            raise UserError(f"{path} holds {ds.directions.shape[1]}-d directions but {args.generator} has a {G.latent_dim}-d latent")
+            raise UserError(f"{path} holds {ds.directions.shape[1]}-d directions but {generator_label(args)} has a {G.latent_dim}-d latent")
     base = mask_spec_from_args(args)
     polarities = [base.polarity] if args.polarity or base.rule != "intensity" else ["light", "dark"]
 
@@ -175,7 +180,7 @@ def plan_from_args(args: argparse.Namespace, G) -> Plan:
         n_starts=flag_or_default(args.starts, "optimise_starts"),
         n_random=flag_or_default(args.random_starts, "optimise_random_starts"),
         min_score=flag_or_default(args.min_score, "min_score"),
-        out=args.out or runs_dir() / f"select-{args.generator}",
+        out=args.out or runs_dir() / f"select-{generator_label(args)}",
     )
     if path is None and (not plan.steps or not plan.n_random or args.direction is not None):
         raise UserError(
@@ -288,5 +293,5 @@ def run(args: argparse.Namespace) -> None:
             f"(ranking in {plan.out / 'ranking.md'}). Try more discovery or --optimise-steps, another --rule, or start from one with --direction K --sign S --shift R"
         )
     draw_candidates(G, plan, args, rows, vectors, device)
-    path = save_selection(plan, best, vectors[id(best)].cpu(), args.generator)
+    path = save_selection(plan, best, vectors[id(best)].cpu(), generator_label(args))
     print(f"selected {label(best)} ({best['polarity']}, shift {best['shift']:g}, score {best['score']:.3f}) -> {path}")

@@ -19,7 +19,9 @@ from saliency.commands.common import (
     add_generator_arguments,
     add_mask_arguments,
     device_from_args,
+    generator_flags,
     generator_from_args,
+    generator_label,
     mask_spec_from_args,
     non_negative_float,
     non_negative_int,
@@ -97,28 +99,30 @@ def photo_latent_bank(args: argparse.Namespace, G, device):
     if not args.inverter:
         raise UserError("--latents-from needs --inverter FILE from `saliency invert`")
     E, meta = load_inverter(args.inverter, device)
-    if E.latent_dim != G.latent_dim or meta.get("generator") not in (None, args.generator):
-        raise UserError(f"{args.inverter} inverts {meta.get('generator')}, not {args.generator}")
+    if E.latent_dim != G.latent_dim or meta.get("generator") not in (None, generator_label(args)):
+        raise UserError(f"{args.inverter} inverts {meta.get('generator')}, not {generator_label(args)}")
     return photo_latents(E, str(args.latents_from), G.resolution)
 
 
 def run(args: argparse.Namespace) -> None:
     take_launcher_part(args, "shard of pairs")
     device = device_from_args(args)
-    selection_path = args.selection or default_selection(args.generator)
+    selection_path = args.selection or default_selection(generator_label(args))
     if args.selection is None:
         print(f"selection: {selection_path} (pass --selection FILE for another)")
     selection = Selection.load(selection_path)
-    if selection.generator not in (None, args.generator):
-        raise UserError(f"the selection was made for {selection.generator}, not {args.generator}; pass --generator {selection.generator}")
+    if selection.generator not in (None, generator_label(args)):
+        raise UserError(
+            f"the selection was made for {selection.generator}, not {generator_label(args)}; pass {generator_flags(selection.generator)}"
+        )
     classes = parse_classes(args.classes)
     G = generator_from_args(args, device)
     if len(selection.vector) != G.latent_dim:
-        raise UserError(f"the selected direction has {len(selection.vector)} dims, {args.generator} has {G.latent_dim}")
+        raise UserError(f"the selected direction has {len(selection.vector)} dims, {generator_label(args)} has {G.latent_dim}")
     mask = mask_spec_from_args(args, selection)
     weights_file = getattr(G, "weights_file", None)
     cfg = SynthConfig(
-        generator=args.generator,
+        generator=generator_label(args),
         direction=selection.vector,
         shift=args.shift if args.shift is not None else selection.shift,
         n=args.n,
@@ -139,7 +143,7 @@ def run(args: argparse.Namespace) -> None:
         format=args.format,
     )
     bank = photo_latent_bank(args, G, device)
-    out = args.out or runs_dir() / f"synth-{args.generator}"
+    out = args.out or runs_dir() / f"synth-{generator_label(args)}"
     manifest = synthesize(G, cfg, out, latent_bank=bank)
     if not manifest["complete"]:
         print(

@@ -18,7 +18,9 @@ import torch
 from saliency.commands.common import (
     add_generator_arguments,
     device_from_args,
+    generator_flags,
     generator_from_args,
+    generator_label,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -222,13 +224,13 @@ def run(args: argparse.Namespace) -> None:
     from saliency.unet.data import PairDataset, split_pairs
 
     device = device_from_args(args)
-    data = None if args.on_the_fly else args.data or runs_dir() / f"synth-{args.generator}"
+    data = None if args.on_the_fly else args.data or runs_dir() / f"synth-{generator_label(args)}"
     if not args.on_the_fly and args.data is None:
         if not (Path(data) / "shards").is_dir():
             raise UserError(
-                f"no synthetic pairs for {args.generator} at {data}: run `saliency synth --generator {args.generator}` first or pass --data DIR"
+                f"no synthetic pairs for {generator_label(args)} at {data}: run `saliency synth {generator_flags(generator_label(args))}` first or pass --data DIR"
             )
-        print(f"data: {data} (the latest `saliency synth` output of {args.generator}; --data DIR for another)")
+        print(f"data: {data} (the latest `saliency synth` output of {generator_label(args)}; --data DIR for another)")
     cfg = training_config(args, device, str(data) if data else None, args.on_the_fly)
     from saliency.unet.stream import StreamSource
 
@@ -245,7 +247,7 @@ def run(args: argparse.Namespace) -> None:
 
     if cfg.on_the_fly:
         source, val = on_the_fly_sources(args, cfg, device)
-        meta = {"trained_on": f"on-the-fly pairs from {args.generator}"}
+        meta = {"trained_on": f"on-the-fly pairs from {generator_label(args)}"}
     elif is_stream(cfg.data):
         from saliency.unet.data import AugmentConfig
 
@@ -265,7 +267,7 @@ def run(args: argparse.Namespace) -> None:
         source = training_source(cfg, train_pairs)
         val = validation_batches(PairDataset(val_pairs, cfg.size, None))
         meta = {"trained_on": str(cfg.data), "train_pairs": len(train_pairs), "val_pairs": len(val_pairs)}
-    out = args.out or runs_dir() / f"unet-{args.generator}"
+    out = args.out or runs_dir() / f"unet-{generator_label(args)}"
     summary = train(cfg, out, device, source, val, meta)
     if summary:
         print(
@@ -278,10 +280,10 @@ def on_the_fly_sources(args: argparse.Namespace, cfg: TrainConfig, device: torch
     from saliency.synthesis import SynthConfig
     from saliency.unet.data import OnTheFly
 
-    selection = Selection.load(args.selection or default_selection(args.generator))
+    selection = Selection.load(args.selection or default_selection(generator_label(args)))
     G = generator_from_args(args, device)
     synth_cfg = SynthConfig(
-        generator=args.generator,
+        generator=generator_label(args),
         direction=selection.vector,
         shift=selection.shift,
         n=0,

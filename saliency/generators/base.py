@@ -3,6 +3,10 @@
 Stages only ever see this: latent size, resolution, seeded latent and class sampling, and
 `G(z, classes)` returning images in [-1, 1]. For class-conditional models the class is drawn once
 per sample and kept fixed while z is shifted, as in the paper.
+
+A generator with an intermediate latent space (StyleGAN's W) also has `w_dim`,
+`mapping(z, classes) -> w` and `synthesize_w(w, classes) -> images`; `WSpace(G)` is then the
+same generator seen from W, so every stage (discover, select, synth) shifts w instead of z.
 """
 
 from __future__ import annotations
@@ -59,3 +63,27 @@ class Generator(nn.Module):
         for p in self.parameters():
             p.requires_grad_(False)
         return self
+
+
+class WSpace(Generator):
+    """`G` seen from its intermediate latent space: latents are w = G.mapping(z) of seeded z, and
+    a shifted latent is drawn by G.synthesize_w, so directions live in W (GANSpace, SeFa and
+    Melas-Kyriazi et al. shift there)."""
+
+    def __init__(self, G: Generator) -> None:
+        if not all(hasattr(G, a) for a in ("w_dim", "mapping", "synthesize_w")):
+            raise ValueError(f"{G.name} has no W space (it needs w_dim, mapping and synthesize_w)")
+        super().__init__(G.classes)
+        self.G = G
+        self.latent_dim, self.resolution, self.n_classes = G.w_dim, G.resolution, G.n_classes
+        self.name = f"{G.name}@w"
+
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        with torch.no_grad():
+            return self.G.mapping(self.G.sample_latents(n, generator))
+
+    def sample_classes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        return self.G.sample_classes(n, generator)
+
+    def synthesize(self, w: torch.Tensor, classes: torch.Tensor | None) -> torch.Tensor:
+        return self.G.synthesize_w(w, classes)

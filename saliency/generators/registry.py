@@ -16,7 +16,7 @@ import torch
 
 from saliency.errors import UserError
 from saliency.generators.backend import BASE_DEFAULTS, GeneratorSpec
-from saliency.generators.base import Generator
+from saliency.generators.base import Generator, WSpace
 from saliency.paths import shipped_discovery_file
 
 # The offline default of every stage and of `saliency demo`: its weights ship inside the package,
@@ -33,6 +33,7 @@ BACKENDS: dict[str, str] = {
     "biggan-deep-128": "saliency.generators.biggan_deep:BIGGAN_DEEP_128",
     "biggan-deep-256": "saliency.generators.biggan_deep:BIGGAN_DEEP_256",
     "biggan-deep-512": "saliency.generators.biggan_deep:BIGGAN_DEEP_512",
+    "stylegan2": "saliency.generators.stylegan2:STYLEGAN2",
     "planted": "saliency.generators.planted:PLANTED",
     "planted-none": "saliency.generators.planted:PLANTED_NONE",
 }
@@ -61,7 +62,7 @@ def latest_or_shipped(generator: str, run_file: Path, key: str, fix: str) -> Pat
     the generator ships under its `key` default (relative to the discovery package)."""
     if run_file.is_file():
         return run_file
-    shipped = spec(generator).defaults.get(key)
+    shipped = spec(generator.split("@")[0]).defaults.get(key)  # "NAME@w": the backend NAME in its W space
     if shipped:
         return shipped_discovery_file(shipped)
     raise UserError(f"no {run_file.name} for {generator}: {fix}")
@@ -72,14 +73,23 @@ def build_generator(
     weights: str | None = None,
     device: torch.device | str = "cpu",
     classes: Sequence[int] | None = None,
+    space: str = "z",
     **kwargs: Any,
 ) -> Generator:
-    """Build, load and freeze a generator on `device`."""
+    """Build, load and freeze a generator on `device`; with `space="w"`, seen from its W space
+    (saliency.generators.base.WSpace), where the generator has one."""
+    if space not in ("z", "w"):
+        raise UserError(f"--space is z or w, not {space!r}")
     g = spec(name).builder(weights=weights, classes=classes, **kwargs)
     if not isinstance(g, Generator):
         raise UserError(f"generator {name!r} did not build a saliency.generators.Generator")
     g.name = name
-    return g.to(device).freeze()
+    g = g.to(device).freeze()
+    if space == "w":
+        if not all(hasattr(g, a) for a in ("w_dim", "mapping", "synthesize_w")):
+            raise UserError(f"{name} has no W space (only StyleGAN-like generators do: w_dim, mapping, synthesize_w); use --space z")
+        g = WSpace(g).freeze()
+    return g
 
 
 def _custom_builder(target: str) -> Callable[..., Generator]:
