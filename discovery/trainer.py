@@ -1,13 +1,26 @@
-"""Training A and R jointly on a frozen generator, with exact resume.
+"""Training A and R jointly on a frozen generator, with exact resume, at any scale.
 
 Every step draws its randomness from a generator seeded by (seed, step), and checkpoints hold
 the full optimiser state, so a run resumed from any checkpoint ends bit-identical to one that
 never stopped.
+
+Scale (what a large generator on a small card needs, GANLatentDiscovery issues 3, 13, 19):
+`accumulate` N computes the step's batch in N parts and `torchrun` spreads the parts over
+processes, and the update is the whole batch's: the generator, which holds the memory, runs on a
+part at a time; the reconstructor sees the whole batch's image pairs (gathered from every
+process), so its batch-norm statistics and its gradient are the one-process ones; the image
+gradient it hands back drives each part's generator pass to the deformator, whose gradients are
+summed over parts and processes. It costs one more generator pass per part (the shifted images
+are drawn once without and once with gradient). `reconstructor_size` brings both images down to
+that side before the reconstructor (GANLatentDiscovery's `shift_predictor_size`, its author's
+advice for StyleGAN2 at 1024 px); `amp` runs the generator and the reconstructor under bf16 or
+fp16 autocast (fp16 with a gradient scaler).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -20,6 +33,7 @@ from tqdm import tqdm
 from discovery.deformators import build_deformator
 from discovery.directions import save_directions
 from discovery.reconstructors import build_reconstructor
+from saliency.distributed import Distributed
 from saliency.errors import UserError
 from saliency.files import safe_torch_load, torch_save, truncate_jsonl, write_json
 from saliency.generators.base import Generator
@@ -43,9 +57,13 @@ class DiscoveryConfig:
     log_every: int = 50
     acc_window: int = 200
     eval_samples: int = 64  # per direction, for the final per-direction accuracy
+    accumulate: int = 1  # the batch computed in this many parts (the same update, less memory)
+    reconstructor_size: int | None = None  # images brought down to this side before the reconstructor
+    amp: str = "off"  # off | bf16 | fp16: autocast of the generator and the reconstructor
 
-    # Fields that may change between a run and its resume without changing the result.
-    RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every", "eval_samples")
+    # Fields that may change between a run and its resume without changing the result (the parts
+    # change only the order of float sums).
+    RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every", "eval_samples", "accumulate")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DiscoveryConfig":
@@ -57,17 +75,42 @@ def step_rng(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
+AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 class Discoverer:
     """The deformator, the reconstructor, their optimisers, and one training step."""
 
-    def __init__(self, G: Generator, cfg: DiscoveryConfig, device: torch.device) -> None:
+    def __init__(self, G: Generator, cfg: DiscoveryConfig, device: torch.device, ddp: Distributed | None = None) -> None:
         self.G, self.cfg, self.device = G, cfg, device
+        self.ddp = ddp or Distributed(device)
+        parts = cfg.accumulate * self.ddp.world
+        if cfg.accumulate < 1 or cfg.batch_size % parts:
+            raise UserError(
+                f"--batch-size {cfg.batch_size} does not split into {cfg.accumulate} part(s) on each of {self.ddp.world} process(es); "
+                f"use a multiple of {parts}"
+            )
+        if cfg.amp not in AMP:
+            raise UserError(f"--amp is one of {', '.join(AMP)}, not {cfg.amp!r}")
         torch.manual_seed(cfg.seed)  # initial weights
         self.num_directions = cfg.directions or G.latent_dim
         self.deformator = build_deformator(cfg.deformator, G.latent_dim, self.num_directions).to(device)
         self.reconstructor = build_reconstructor(cfg.reconstructor, self.num_directions).to(device)
         self.opt_a = torch.optim.Adam(self.deformator.parameters(), lr=cfg.lr)
         self.opt_r = torch.optim.Adam(self.reconstructor.parameters(), lr=cfg.lr)
+        fp16 = cfg.amp == "fp16"
+        self.scaler = torch.amp.GradScaler(device.type, enabled=fp16) if fp16 else None
+
+    def autocast(self):
+        dtype = AMP[self.cfg.amp]
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """An image as the reconstructor sees it: brought down to `reconstructor_size` if set."""
+        size = self.cfg.reconstructor_size
+        if size and size < x.shape[-1]:
+            return F.interpolate(x, size=(size, size), mode="area")
+        return x
 
     def sample(self, g: torch.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """Latents, classes, direction indices and shifts (|eps| >= min_shift, sign kept)."""
@@ -86,7 +129,8 @@ class Discoverer:
         return x0, x1
 
     def losses(self, x0, x1, k, eps) -> dict[str, torch.Tensor]:
-        logits, eps_hat = self.reconstructor(x0, x1)
+        logits, eps_hat = self.reconstructor(self.prepare(x0), self.prepare(x1))
+        logits, eps_hat = logits.float(), eps_hat.float()
         ce = F.cross_entropy(logits, k)
         l1 = (eps_hat - eps).abs().mean()
         return {
@@ -100,14 +144,64 @@ class Discoverer:
         self.deformator.train()
         self.reconstructor.train()
         z, classes, k, eps = self.sample(step_rng(self.cfg.seed, step), self.cfg.batch_size)
-        x0, x1 = self.images(z, classes, k, eps)
-        out = self.losses(x0, x1, k, eps)
         self.opt_a.zero_grad(set_to_none=True)
         self.opt_r.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        self.opt_a.step()
-        self.opt_r.step()
+        if self.cfg.accumulate == 1 and self.ddp.world == 1:  # the paper's step: one pass
+            with self.autocast():
+                x0, x1 = self.images(z, classes, k, eps)
+                out = self.losses(x0, x1, k, eps)
+            self.backward(out["loss"])
+        else:
+            out = self.step_in_parts(z, classes, k, eps)
+        self.optimise()
         return {name: float(v.detach()) for name, v in out.items()}
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+
+    def optimise(self) -> None:
+        if self.scaler:
+            self.scaler.step(self.opt_a)
+            self.scaler.step(self.opt_r)
+            self.scaler.update()
+        else:
+            self.opt_a.step()
+            self.opt_r.step()
+
+    def step_in_parts(self, z, classes, k, eps) -> dict[str, torch.Tensor]:
+        """The whole batch's gradients, the generator run on one part at a time (this process's
+        parts only), in three passes: the image pairs without gradient; the reconstructor on the
+        whole batch (gathered from every process), its loss backpropagated to the shifted images;
+        each part's shifted images drawn again with gradient and that image gradient pushed
+        through the generator to the deformator, whose gradients are summed over processes."""
+        n = len(z)
+        part = n // (self.cfg.accumulate * self.ddp.world)
+        mine = [slice(j * part, (j + 1) * part) for j in range(self.ddp.rank, n // part, self.ddp.world)]
+
+        def cls(rows: slice):
+            return None if classes is None else classes[rows]
+
+        with torch.no_grad(), self.autocast():
+            pairs = [self.images(z[r], cls(r), k[r], eps[r]) for r in mine]
+        x0, x1 = (torch.cat([p[i] for p in pairs]) for i in (0, 1))
+        if self.ddp.world > 1:  # rows of part j come from rank j % world, as its j // world-th part
+            gathered = [self.ddp.all_gather(x) for x in (x0, x1)]
+            x0, x1 = (
+                torch.cat(
+                    [g[j % self.ddp.world][(j // self.ddp.world) * part : (j // self.ddp.world + 1) * part] for j in range(n // part)]
+                )
+                for g in gathered
+            )
+        x1 = x1.detach().requires_grad_(True)
+        with self.autocast():
+            out = self.losses(x0, x1, k, eps)
+        self.backward(out["loss"])
+        for r in mine:
+            with self.autocast():
+                shifted = self.G(z[r] + self.deformator(k[r], eps[r]), cls(r))
+            shifted.backward(x1.grad[r].to(shifted.dtype))
+        self.ddp.all_reduce_sum([p.grad for p in self.deformator.parameters() if p.grad is not None])
+        return out
 
     @torch.no_grad()
     def evaluate(self, seed_offset: int = 10**6) -> dict[str, Any]:
@@ -119,7 +213,7 @@ class Discoverer:
         for _ in range(max(1, -(-self.cfg.eval_samples * K // n))):
             z, classes, k, eps = self.sample(g, n)
             x0, x1 = self.images(z, classes, k, eps)
-            logits, _ = self.reconstructor(x0, x1)
+            logits, _ = self.reconstructor(self.prepare(x0), self.prepare(x1))
             right = (logits.argmax(1) == k).to(hits.dtype).cpu()
             hits.index_add_(0, k.cpu(), right)
             counts.index_add_(0, k.cpu(), torch.ones_like(right))
@@ -216,24 +310,28 @@ def run_discovery(
     render_grids: bool = True,
     stop_after: int | None = None,
     after_init=None,
+    ddp: Distributed | None = None,
 ) -> DiscoveryResult | None:
     """Train (or resume) and write checkpoint.pt, log.jsonl, directions.safetensors, summary.json, grids/.
 
     `stop_after` abandons the run after that step without saving, as a kill would; it exists
     for tests and returns None. `after_init(discoverer)` may alter the fresh weights (the
-    robustness benchmark nudges them).
+    robustness benchmark nudges them). Under torchrun (`ddp`), every process trains the same
+    weights on its share of each batch and the first writes the files; the others return None.
     """
+    ddp = ddp or Distributed(device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path = out / "checkpoint.pt", out / "log.jsonl"
-    disc = Discoverer(G, cfg, device)
+    disc = Discoverer(G, cfg, device, ddp)
     if after_init:
         after_init(disc)
-    start, window = _resume(disc, cfg, ckpt_path, log_path, restart)
+    start, window = _resume(disc, cfg, ckpt_path, log_path, restart and ddp.main)
+    ddp.barrier()
 
     t0 = time.perf_counter()
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="discover", disable=not progress)
-    with open(log_path, "a") as log:
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="discover", disable=not (progress and ddp.main))
+    with open(log_path if ddp.main else os.devnull, "a") as log:
         for step in bar:
             stats = disc.train_step(step)
             window = (window + [stats["acc"]])[-cfg.acc_window :]
@@ -251,9 +349,11 @@ def run_discovery(
                 log.flush()
             if done == stop_after:
                 return None
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            if ddp.main and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
                 torch_save({**disc.state_dict(), "step": done, "config": asdict(cfg), "acc_window": window}, ckpt_path)
-
+    ddp.barrier()
+    if not ddp.main:
+        return None
     directions_path, summary = _write_directions(disc, cfg, out, window)
     if render_grids:
         from discovery.grids import render_direction_grids

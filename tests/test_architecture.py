@@ -20,6 +20,7 @@ LAYERS = (
             "saliency.paths",
             "saliency.images",
             "saliency.device",
+            "saliency.distributed",
             "saliency.resume",
             "saliency.ema",
             "saliency.metrics",

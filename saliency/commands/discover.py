@@ -55,6 +55,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints")
     p.add_argument("--log-every", type=positive_int, default=50, help="steps between log lines")
     p.add_argument("--eval-samples", type=positive_int, default=64, help="fresh samples per direction for the final per-direction accuracy")
+    p.add_argument(
+        "--accumulate",
+        type=positive_int,
+        default=1,
+        help="compute each batch in N parts: the same update as one pass, the generator's memory of a part (torchrun spreads the parts over processes)",
+    )
+    p.add_argument(
+        "--reconstructor-size",
+        type=positive_int,
+        default=None,
+        help="bring both images down to this side before the reconstructor (GANLatentDiscovery's shift_predictor_size; e.g. 256 for 1024 px)",
+    )
+    p.add_argument(
+        "--amp", choices=("off", "bf16", "fp16"), default="off", help="autocast the generator and the reconstructor (fp16: CUDA)"
+    )
     p.add_argument("--restart", action="store_true", help="discard an existing checkpoint in --out instead of resuming")
     p.add_argument("--no-grids", action="store_true", help="skip the PNG direction grids")
 
@@ -81,15 +96,23 @@ def config_from_args(args: argparse.Namespace) -> DiscoveryConfig:
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,
         eval_samples=args.eval_samples,
+        accumulate=args.accumulate,
+        reconstructor_size=args.reconstructor_size,
+        amp=args.amp,
     )
 
 
 def run(args: argparse.Namespace) -> None:
-    device = device_from_args(args)
+    from saliency.distributed import Distributed
+
     cfg = config_from_args(args)
-    G = generator_from_args(args, device)
+    ddp = Distributed(device_from_args(args))  # under torchrun / srun: this process's rank and device
+    G = generator_from_args(args, ddp.device)
     out = args.out or runs_dir() / f"discover-{generator_label(args)}"
-    result = run_discovery(G, cfg, out, device, restart=args.restart, render_grids=not args.no_grids)
+    result = run_discovery(G, cfg, out, ddp.device, restart=args.restart, render_grids=not args.no_grids, ddp=ddp)
+    ddp.close()
+    if result is None:  # not the first process: it wrote nothing
+        return
     s = result.summary
     print(f"directions: {result.directions_path}  (K={s['num_directions']}, accuracy {s['accuracy']:.3f}, {s['steps']} steps)")
     print(f"grids:      {out / 'grids'}")

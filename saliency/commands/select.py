@@ -73,7 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shift", type=non_negative_float, default=None, help="with --direction: the shift magnitude")
     p.add_argument(
         "--optimise-steps",
-        type=positive_int,
+        type=non_negative_int,
         default=None,
         help="gradient steps per optimised start (0: rank the discovered directions only; default: generator's)",
     )

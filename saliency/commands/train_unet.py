@@ -141,7 +141,7 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     )
     t.add_argument(
         "--workers",
-        type=positive_int,
+        type=int,  # -1 is a value of its own (see the help)
         default=-1,
         help="data-loading worker processes (-1: none on CPU, where they steal the model's cores; up to 8 on CUDA)",
     )
