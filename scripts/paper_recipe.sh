@@ -3,14 +3,15 @@
 # DUT-OMRON, then one table.
 #
 #   bash scripts/paper_recipe.sh biggan-128 [--device cuda] [--out DIR] [--weights FILE]
-#   bash scripts/paper_recipe.sh bigbigan   [--device cuda] [--out DIR] [--weights FILE] [--bg-direction bg_direction.pth]
+#   bash scripts/paper_recipe.sh bigbigan   [--device cuda] [--out DIR] [--weights FILE] [--bg-direction FILE | --discover]
 #   bash scripts/paper_recipe.sh biggan-128 --smoke     # the same path at tiny sizes, random weights, CPU (CI;
 #                                                       # scripts/device_check.sh runs it with --device cuda)
 #
 # biggan-128: Voynov & Babenko 2020 (ortho deformator, 120 directions, ResNet-18 reconstructor,
 # 100k steps; intensity masks at 0.95, shift 26; U-Net schedule 2020). bigbigan: Voynov et al.
-# 2021 (lighting masks, shift 5, area <= 0.5, peaks and component filters; U-Net schedule 2021);
-# with --bg-direction it uses the paper's published direction instead of discovering one.
+# 2021 (lighting masks, shift 5, area <= 0.5, peaks and component filters; U-Net schedule 2021),
+# with the paper's published bg_direction.pth (fetched into the weights cache, or --bg-direction
+# FILE); --discover discovers a direction instead. The run says which direction it uses.
 # Every stage checkpoints and resumes: rerun the same command after an interruption. A stage that
 # finished is skipped (OUT/.done-STAGE). Missing benchmark sets are downloaded (--download).
 set -euo pipefail
@@ -19,13 +20,14 @@ usage() { sed -n 2,14p "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 GEN=$1; shift
 case "$GEN" in biggan-128|bigbigan) ;; *) usage ;; esac
-DEVICE="" OUT="" WEIGHTS="" BG="" SMOKE=0
+DEVICE="" OUT="" WEIGHTS="" BG="" SMOKE=0 DISCOVER_OWN=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) DEVICE=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --weights) WEIGHTS=$2; shift 2 ;;
     --bg-direction) BG=$2; shift 2 ;;
+    --discover) DISCOVER_OWN=1; shift ;;
     --smoke) SMOKE=1; shift ;;
     *) usage ;;
   esac
@@ -34,6 +36,18 @@ export NO_ALBUMENTATIONS_UPDATE=1
 SAL=(python -m saliency)
 OUT=${OUT:-data/runs/paper-$GEN$([ $SMOKE = 1 ] && echo -smoke)}
 mkdir -p "$OUT"
+if [ "$GEN" = bigbigan ] && [ $DISCOVER_OWN = 0 ]; then  # the paper's own direction, fetched or given
+  BG=$(python - "$BG" <<'PY'
+import sys
+from saliency.errors import UserError
+from saliency.generators.biggan import published_bg_direction
+try:
+    print(published_bg_direction(sys.argv[1] or None))
+except UserError as e:
+    sys.exit(f"paper_recipe: {e}")
+PY
+) || exit 2
+fi
 
 if [ $SMOKE = 1 ]; then
   DEVICE=${DEVICE:-cpu}
@@ -80,8 +94,10 @@ stage() {  # stage NAME CMD...: run once; skipped when OUT/.done-NAME exists
 }
 
 if [ -n "$BG" ]; then
+  echo "== direction: the 2021 paper's published background direction, $BG"
   SEL=(--directions "$BG" --direction 0 --sign + --shift 5)
 else
+  echo "== direction: discovered by this run (discover, then the best of its directions)"
   stage discover "${SAL[@]}" discover "${G[@]}" --deformator ortho --reconstructor resnet18 "${DISCOVER[@]}" --out "$OUT/discover"
   SEL=(--directions "$OUT/discover/directions.safetensors" "${SHIFTS[@]}")
 fi

@@ -56,7 +56,9 @@ def test_accumulate_makes_the_one_pass_update_in_float64(deformator):
         assert max(float((got[k] - one[k]).abs().max()) for k in one if one[k].is_floating_point()) < 1e-6
         assert stats[-1]["loss"] == pytest.approx(runs[1][1][-1]["loss"], abs=1e-9)
     moved = discoverer(cfg)
-    assert max(float((one[k] - weights(moved)[k]).abs().max()) for k in one if one[k].is_floating_point()) > 1e-3, "the steps moved the weights"
+    assert max(float((one[k] - weights(moved)[k]).abs().max()) for k in one if one[k].is_floating_point()) > 1e-3, (
+        "the steps moved the weights"
+    )
 
 
 def test_a_batch_that_does_not_split_is_refused():
@@ -66,7 +68,9 @@ def test_a_batch_that_does_not_split_is_refused():
 
 def test_bf16_autocast_and_a_smaller_reconstructor_input_run_on_cpu(tmp_path):
     G = build_generator("planted")
-    cfg = DiscoveryConfig(generator="planted", directions=4, reconstructor="lenet", batch_size=8, steps=3, amp="bf16", reconstructor_size=16)
+    cfg = DiscoveryConfig(
+        generator="planted", directions=4, reconstructor="lenet", batch_size=8, steps=3, amp="bf16", reconstructor_size=16
+    )
     d = Discoverer(G, cfg, CPU)
     seen = {}
     d.reconstructor.register_forward_hook(lambda m, i, o: seen.update(x=i[0]))
@@ -94,10 +98,24 @@ def test_two_torchrun_processes_find_the_one_process_directions(tmp_path):
     common = ["discover", "--generator", "planted", "--steps", "6", "--batch-size", "8", "--directions", "4"]
     common += ["--reconstructor", "lenet", "--checkpoint-every", "3", "--no-grids", "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
-    one = subprocess.run([sys.executable, "-m", "saliency", *common, "--out", str(tmp_path / "one")], env=env, capture_output=True, text=True)
+    one = subprocess.run(
+        [sys.executable, "-m", "saliency", *common, "--out", str(tmp_path / "one")], env=env, capture_output=True, text=True
+    )
     assert one.returncode == 0, one.stderr[-2000:]
     two = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "saliency", *common, "--out", str(tmp_path / "two")],
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "saliency",
+            *common,
+            "--out",
+            str(tmp_path / "two"),
+        ],
         env=env,
         capture_output=True,
         text=True,
