@@ -247,6 +247,66 @@ class UNetPredictor:
         return F.interpolate(torch.from_numpy(small)[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
+class PaperUNetPredictor:
+    """The 2021 paper's released U-Net (saliency.unet.paper_unet) under its own inference: the
+    photo in [-1, 1] at short side 128, the map softmax(logits)[1] resized back (bilinear, or
+    guided by the photo's edges); `flip` adds the mirror image's map as for our U-Nets."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        device: torch.device,
+        short_side: int | None = None,
+        flip: bool | None = None,
+        upsample: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        from saliency.unet.paper_unet import load_paper_unet
+
+        self.model, self.device = load_paper_unet(path, device), device
+        self.short_side, self.flip, self.upsample = short_side or 128, bool(flip), upsample or "bilinear"
+        self.base_name = name or model_name(Path(path))
+
+    @property
+    def name(self) -> str:
+        return self.base_name + ("+flip" if self.flip else "") + ("+guided" if self.upsample == "guided" else "")
+
+    @torch.no_grad()
+    def at_model_size(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        scale = self.short_side / min(h, w)
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
+        x = F.interpolate(
+            x, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="bilinear", align_corners=False, antialias=True
+        )
+
+        def soft(images: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(self.model(images.to(self.device)), dim=1)[:, 1].float().cpu()
+
+        out = (soft(x) + soft(x.flip(-1)).flip(-1)) / 2 if self.flip else soft(x)
+        return out[0].numpy()
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        small = self.at_model_size(image)
+        if self.upsample == "guided":
+            return guided_upsample(small, image)
+        return F.interpolate(torch.from_numpy(small)[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
+RELEASED = {"voynov2021-unet": "the 2021 paper's released U-Net (BigGANsAreWatching u_net_imagenet.pth)"}
+
+
+def released_unet_file(path: Path) -> bool:
+    """A .pt/.pth file holding the 2021 paper's U-Net state dict (checked without unpickling code)."""
+    if path.suffix not in (".pt", ".pth") or not path.is_file():
+        return False
+    from saliency.files import safe_torch_load
+    from saliency.unet.paper_unet import is_paper_unet_state
+
+    state = safe_torch_load(path, "model file")
+    return is_paper_unet_state(state) or (isinstance(state, dict) and is_paper_unet_state(state.get("model")))
+
+
 def make_predictor(
     name: str, device: torch.device, short_side: int | None = None, flip: bool | None = None, upsample: str | None = None
 ) -> Predictor:
@@ -279,6 +339,13 @@ def make_predictor(
         from saliency.unet.model import shipped_model
 
         return UNetPredictor(shipped_model(), device, short_side, flip, name="shipped", upsample=upsample)
+    if name == "voynov2021-unet":
+        from saliency.unet.paper_unet import RELEASED_UNET
+        from saliency.weights import resolve_weights
+
+        return PaperUNetPredictor(resolve_weights(RELEASED_UNET), device, short_side, flip, upsample, name=name)
+    if released_unet_file(Path(name)):
+        return PaperUNetPredictor(name, device, short_side, flip, upsample)
     if not Path(name).exists():
-        raise UserError(f"model {name!r}: no such file, and not 'shipped' nor a baseline ({', '.join(BASELINES)})")
+        raise UserError(f"model {name!r}: no such file, and not 'shipped', 'voynov2021-unet' nor a baseline ({', '.join(BASELINES)})")
     return UNetPredictor(name, device, short_side, flip, upsample=upsample)

@@ -31,6 +31,7 @@ class WeightsSource:
     member: str | None = None  # path inside a zip archive (a wheel) to extract
     member_sha256: str | None = None
     note: str = ""  # how to get the file by hand
+    flag: str = "--weights PATH"  # the flag that names a local copy instead
 
 
 def download(url: str, dest: Path, sha256: str | None, timeout: float = 60.0, md5: str | None = None) -> Path:
@@ -118,7 +119,7 @@ def resolve_weights(source: WeightsSource, weights: str | Path | None = None, do
     if not download_ok or os.environ.get("SALIENCY_OFFLINE"):
         raise UserError(
             f"weights {source.filename} are not in the cache ({cached}) and downloads are off. "
-            f"Get {source.url} and pass --weights PATH, or put it at {cached}. {source.note}".strip()
+            f"Get {source.url} and pass {source.flag}, or put it at {cached}. {source.note}".strip()
         )
     if source.member is None:
         return download(source.url, cached, source.sha256)

@@ -54,7 +54,7 @@ def test_baselines_fusions_and_bad_input():
         fused.map(np.zeros((4, 5, 2), np.uint8))
     with pytest.raises(UserError, match=r"\[0, 1\]"):
         fused.map(np.full((4, 5, 3), 3.0))
-    with pytest.raises(UserError, match="no such file, and not .shipped. nor a baseline"):
+    with pytest.raises(UserError, match="no such file, and not .shipped., .voynov2021-unet. nor a baseline"):
         saliency.load("no-such-model")
     with pytest.raises(UserError, match="tta is one of"):
         saliency.load(tta="sideways")

@@ -225,3 +225,40 @@ def test_torchrun_two_ranks_then_a_killed_rank_rerun(tmp_path):
     assert not json.loads((tmp_path / "killed" / "manifest.json").read_text())["complete"]
     subprocess.run(torchrun + args + ["--out", str(tmp_path / "killed")], env=env, check=True, capture_output=True)
     assert tree_bytes(tmp_path / "killed") == one
+
+
+def test_latents_from_a_npy_file_of_embeddings(tmp_path):
+    """`synth --latents-from FILE.npy`: the rows of an [N, d] array (the 2021 paper's released
+    BigBiGAN embeddings are such a file) are the latents, plus --latent-noise; with noise 0 every
+    pair's latent is one of the rows. A file of the wrong width is one line."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from saliency.cli import main
+    from saliency.generators import build_generator
+
+    G = build_generator("planted")
+    rows = np.random.default_rng(0).standard_normal((5, G.latent_dim)).astype(np.float32)
+    np.save(tmp_path / "z.npy", rows)
+    selection = tmp_path / "selection.json"
+    selection.write_text(json.dumps({"generator": "planted", "vector": G.planted_direction.tolist(), "shift": 8.0, "rule": "intensity"}))
+    base = ["synth", "--generator", "planted", "--selection", str(selection), "--n", "6", "--batch-size", "6", "--min-peaks", "0"]
+    argv = base + ["--latents-from", str(tmp_path / "z.npy"), "--latent-noise", "0", "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    from saliency.synthesis import SynthConfig, candidate_batch
+
+    cfg = SynthConfig(generator="planted", direction=G.planted_direction.tolist(), shift=8.0, n=6, batch_size=6, latent_photos="z.npy")
+    seen = {}
+    original = G.forward
+
+    def spy(z, classes=None):
+        seen.setdefault("z", z[:6].clone())
+        return original(z, classes)
+
+    G.forward = spy
+    candidate_batch(G, cfg, 0, 0, torch.zeros(G.latent_dim), torch.from_numpy(rows))
+    assert all(any(torch.allclose(z, torch.from_numpy(r)) for r in rows) for z in seen["z"])
+    np.save(tmp_path / "wide.npy", np.zeros((3, G.latent_dim + 1), np.float32))
+    assert main(base + ["--latents-from", str(tmp_path / "wide.npy"), "--out", str(tmp_path / "bad")]) == 2

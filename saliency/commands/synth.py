@@ -76,8 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--latents-from",
         type=Path,
         default=None,
-        metavar="PHOTOS",
-        help="draw latents near these unlabeled photos: E(photo) + noise (2021's E-BigBiGAN); needs --inverter",
+        metavar="PHOTOS|FILE.npy",
+        help="draw latents near real photos: E(photo) + noise for a folder of photos (with --inverter), or rows of an [N, d] "
+        ".npy of latents + noise (the 2021 paper's released BigBiGAN embeddings, E-BigBiGAN: use --latent-noise 0 as it did)",
     )
     p.add_argument("--inverter", type=Path, default=None, help="with --latents-from: the encoder from `saliency invert`")
     p.add_argument(
@@ -90,9 +91,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def photo_latent_bank(args: argparse.Namespace, G, device):
-    """--latents-from PHOTOS: the inverter's latents of those photos (None without the flag)."""
+    """--latents-from: the inverter's latents of a folder of photos, or the rows of a .npy file of
+    latents (None without the flag)."""
     if not args.latents_from:
         return None
+    if args.latents_from.suffix == ".npy":
+        return latents_file(args.latents_from, G.latent_dim)
     from saliency.real_photos.inversion import load_inverter
     from saliency.synthesis import photo_latents
 
@@ -102,6 +106,23 @@ def photo_latent_bank(args: argparse.Namespace, G, device):
     if E.latent_dim != G.latent_dim or meta.get("generator") not in (None, generator_label(args)):
         raise UserError(f"{args.inverter} inverts {meta.get('generator')}, not {generator_label(args)}")
     return photo_latents(E, str(args.latents_from), G.resolution)
+
+
+def latents_file(path: Path, latent_dim: int):
+    """An [N, latent_dim] array of latents saved with numpy (no pickles), as float32 rows."""
+    import numpy as np
+    import torch
+
+    if not path.is_file():
+        raise UserError(f"--latents-from {path}: no such file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise UserError(f"--latents-from {path} is not a numpy array of latents ({e})") from None
+    array = array.reshape(len(array), -1) if array.ndim > 2 else array
+    if array.ndim != 2 or array.shape[1] != latent_dim or not len(array):
+        raise UserError(f"--latents-from {path} holds an array of shape {array.shape}; the generator needs [N, {latent_dim}] latents")
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
 
 def run(args: argparse.Namespace) -> None:
@@ -121,6 +142,7 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"the selected direction has {len(selection.vector)} dims, {generator_label(args)} has {G.latent_dim}")
     mask = mask_spec_from_args(args, selection)
     weights_file = getattr(G, "weights_file", None)
+    bank = photo_latent_bank(args, G, device)
     cfg = SynthConfig(
         generator=generator_label(args),
         direction=selection.vector,
@@ -138,11 +160,11 @@ def run(args: argparse.Namespace) -> None:
         weights_sha256=sha256_file(weights_file) if weights_file else None,
         classes=classes,
         latent_photos=str(args.latents_from) if args.latents_from else None,
-        inverter_sha256=sha256_file(args.inverter) if args.latents_from and args.inverter else None,
+        # what the latents came from: the inverter, or the .npy of latents itself
+        inverter_sha256=sha256_file(args.inverter or args.latents_from) if args.latents_from else None,
         latent_noise=args.latent_noise if args.latents_from else 0.0,
         format=args.format,
     )
-    bank = photo_latent_bank(args, G, device)
     out = args.out or runs_dir() / f"synth-{generator_label(args)}"
     manifest = synthesize(G, cfg, out, latent_bank=bank)
     if not manifest["complete"]:
