@@ -35,7 +35,7 @@ from saliency.bench.datasets import LAYOUTS, BenchmarkSet, open_dataset, open_fo
 from saliency.device import pick_device  # noqa: E402
 from saliency.images import read_mask, read_rgb  # noqa: E402
 from saliency.pairs import BACKGROUND_BELOW, OBJECT_ABOVE, find_pairs  # noqa: E402
-from saliency.predictors import TTA_CHOICES, TTA_HELP, make_predictor, tta_flip  # noqa: E402
+from saliency.predictors import REFINE_HELP, REFINERS, TTA_CHOICES, TTA_HELP, make_predictor, refined, tta_flip  # noqa: E402
 from saliency.unet.data import split_pairs, zoom_out  # noqa: E402
 
 BINS = ((0.0, 0.05, "under 5%"), (0.05, 0.15, "5-15%"), (0.15, 0.35, "15-35%"), (0.35, 1.01, "over 35%"))
@@ -105,12 +105,13 @@ def main() -> None:
     p.add_argument("--masks", type=Path, default=None, help="with --images: the masks' folder")
     p.add_argument("--short-side", type=int, default=None, help="U-Net input short side (default: as the model file records, else 128)")
     p.add_argument("--tta", choices=TTA_CHOICES, default="auto", help=TTA_HELP)
+    p.add_argument("--refine", choices=REFINERS, default="none", help=REFINE_HELP)
     p.add_argument("--limit", type=int, default=None, help="first N images (held-out photos with --compose)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default=None, help="JSON path (default: DATA/benchmarks/area_by_size.json)")
     args = p.parse_args()
     device = pick_device(args.device)
-    predictor = make_predictor(args.model, device, args.short_side, tta_flip(args.tta))
+    predictor = refined(make_predictor(args.model, device, args.short_side, tta_flip(args.tta)), args.refine)
     if args.images and not args.masks:
         p.error("--images needs --masks")
     if args.compose:

@@ -27,6 +27,7 @@ SCRIPTS = {
     "eval_speed": [],
     "encoder_speed": [],
     "synth_processes": [],
+    "refine_speed": [],
 }
 QUICK = {
     "generator_speed": ["--repeats", "2"],
@@ -36,6 +37,7 @@ QUICK = {
     "eval_speed": ["--limit", "50"],
     "encoder_speed": ["--encoders", "resnet18,mobilenet_v2", "--sizes", "64", "--decoders", "wide"],
     "synth_processes": ["--n", "400"],
+    "refine_speed": ["--limit", "20"],
 }
 
 
