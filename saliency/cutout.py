@@ -74,10 +74,12 @@ def on_checkerboard(rgba: np.ndarray, square: int = 8) -> np.ndarray:
     return (rgba[..., :3] * alpha + board * (1 - alpha)).round().astype(np.uint8)
 
 
-def cutout_sheet(predict_small, photos: dict[str, np.ndarray], path, cell: int = 160, threshold: float = 0.5):
+def cutout_sheet(predict_small, photos: dict[str, np.ndarray], path, cell: int = 160, threshold: float = 0.5, full: bool = False):
     """Photo / map / cut-out rows for a few photos, each letterboxed into a `cell` square: what a
     model does to real photos, at a glance. `predict_small` maps an RGB photo to its map at model
-    size (`UNetPredictor.at_model_size`); the map is upsampled as `saliency predict` does it."""
+    size (`UNetPredictor.at_model_size`); the map is upsampled as `saliency predict` does it. With
+    `full`, `predict_small` gives the map at the photo's size itself (a `saliency.load` model's
+    `map`, refinement included)."""
     import torch
 
     from saliency.viz import image_grid, save_png
@@ -93,7 +95,7 @@ def cutout_sheet(predict_small, photos: dict[str, np.ndarray], path, cell: int =
 
     rows: list[list[torch.Tensor]] = [[], [], []]
     for image in photos.values():
-        soft = guided_upsample(predict_small(image), image)
+        soft = predict_small(image) if full else guided_upsample(predict_small(image), image)
         rows[0].append(fit(image))
         rows[1].append(fit((soft * 255).round().astype(np.uint8)))
         rows[2].append(fit(on_checkerboard(rgba_cutout(image, soft, threshold), square=max(4, max(image.shape[:2]) // 40))))

@@ -146,3 +146,11 @@ def test_the_guides_custom_generator_example_runs_in_w_space(tmp_path, monkeypat
     argv = ["discover", "--generator", "my_gan:factory", "--weights", str(weights), "--space", "w", "--directions", "8", "--steps", "5"]
     assert main(argv + ["--batch-size", "4", "--reconstructor", "lenet", "--out", str(out), "--no-grids"]) == 0
     assert (out / "directions.safetensors").is_file()
+
+
+def test_a_misspelt_generator_default_is_refused_where_it_is_declared():
+    from saliency.generators.backend import generator_spec
+
+    with pytest.raises(ValueError, match="shift_rnage is no stage default"):
+        generator_spec("mine", lambda **kw: None, "a backend", shift_rnage=3.0)
+    assert generator_spec("mine", lambda **kw: None, "a backend", shift_range=3.0).defaults["shift_range"] == 3.0

@@ -118,17 +118,54 @@ def shown_path(path: Path) -> str:
     return str(path.relative_to(package)) if path.is_relative_to(package / "discovery" / "pretrained") else str(path)
 
 
-def label(row: dict) -> str:
-    if row["direction"] is None:
-        return row["source"]
-    return f"{row['direction']}{'+' if row['sign'] > 0 else '-'}" + ("" if row["source"] == "discovered" else f" {row['source']}")
+@dataclass
+class Candidate:
+    """One ranked direction: where it came from, how it was scored, and its unit vector. Written to
+    ranking.json and selection.json with `source` as the files have always spelled it."""
+
+    direction: int | None  # the discovered direction it is or started from (None: a random start)
+    sign: int
+    optimised: bool
+    polarity: str
+    shift: float
+    scores: dict[str, float]  # saliency.selection.ROW_FIELDS: score, the signals, area, border share
+    vector: torch.Tensor  # unit length, on the CPU
+    random_start: int | None = None
+
+    @property
+    def score(self) -> float:
+        return self.scores["score"]
+
+    @property
+    def source(self) -> str:
+        if self.random_start is not None:
+            return f"optimised from random start {self.random_start}"
+        return "optimised" if self.optimised else "discovered"
+
+    def label(self) -> str:
+        if self.direction is None:
+            return self.source
+        return f"{self.direction}{'+' if self.sign > 0 else '-'}" + (" optimised" if self.optimised else "")
+
+    def row(self) -> dict:
+        """As ranking.json lists it: the vector only where it is not a discovered direction's."""
+        vector = None if not self.optimised else [round(float(v), 6) for v in self.vector]
+        return {
+            "direction": self.direction,
+            "sign": self.sign,
+            "shift": self.shift,
+            "polarity": self.polarity,
+            **self.scores,
+            "source": self.source,
+            "vector": vector,
+        }
 
 
-def markdown_table(rows: list[dict], limit: int = 30) -> str:
+def markdown_table(rows: list[Candidate], limit: int = 30) -> str:
     cols = ["rank", "candidate", "polarity", "shift", *ROW_FIELDS]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for i, r in enumerate(rows[:limit]):
-        lines.append("| " + " | ".join(str(v) for v in [i + 1, label(r), r["polarity"], r["shift"], *(r[c] for c in ROW_FIELDS)]) + " |")
+    for i, c in enumerate(rows[:limit]):
+        lines.append("| " + " | ".join(str(v) for v in [i + 1, c.label(), c.polarity, c.shift, *(c.scores[f] for f in ROW_FIELDS)]) + " |")
     return "\n".join(lines)
 
 
@@ -196,42 +233,43 @@ def plan_from_args(args: argparse.Namespace, G) -> Plan:
     return plan
 
 
-def rank_discovered(G, plan: Plan, args: argparse.Namespace, vectors: dict[int, torch.Tensor]) -> list[dict]:
-    """Every discovered candidate x sign x shift x polarity, scored; each row's unit vector in `vectors`."""
+def rank_discovered(G, plan: Plan, args: argparse.Namespace) -> list[Candidate]:
+    """Every discovered candidate x sign x shift x polarity, scored."""
     rows = []
     for mask in plan.specs.values():
         for r in rank_directions(G, plan.directions, plan.shifts, mask, args.samples, args.seed, plan.signs):
             k = plan.indices[r["direction"]]
-            rows.append(dict(r, direction=k, source="discovered"))
-            vectors[id(rows[-1])] = r["sign"] * plan.ds.directions[k] / plan.ds.directions[k].norm()
+            unit = r["sign"] * plan.ds.directions[k] / plan.ds.directions[k].norm()
+            rows.append(Candidate(k, r["sign"], False, r["polarity"], r["shift"], {f: r[f] for f in ROW_FIELDS}, unit.cpu()))
     return rows
 
 
-def optimise_starts(G, plan: Plan, args: argparse.Namespace, rows: list[dict], vectors: dict[int, torch.Tensor], device) -> list[dict]:
+def optimise_starts(G, plan: Plan, args: argparse.Namespace, rows: list[Candidate], device) -> list[Candidate]:
     """The optimiser from the best discovered rows and from random directions, per polarity; the
-    ranked results, their vectors in `vectors`."""
-    starts = []
+    ranked results."""
+    starts: list[tuple[str, Candidate | int, torch.Tensor, float]] = []
     for p in plan.specs:
         seen = set()
-        for r in (r for r in rows if r["polarity"] == p):
-            if len(seen) < plan.n_starts and (r["direction"], r["sign"]) not in seen:
-                seen.add((r["direction"], r["sign"]))
-                starts.append((p, r, vectors[id(r)], r["shift"]))
+        for c in (c for c in rows if c.polarity == p):
+            if len(seen) < plan.n_starts and (c.direction, c.sign) not in seen:
+                seen.add((c.direction, c.sign))
+                starts.append((p, c, c.vector, c.shift))
         for i in range(plan.n_random):
             random = torch.randn(G.latent_dim, generator=torch.Generator().manual_seed(1_000 + i))
-            middle = sorted(plan.shifts)[len(plan.shifts) // 2]
-            starts.append((p, {"direction": None, "sign": 1, "source": f"random start {i}"}, random, middle))
+            starts.append((p, i, random, sorted(plan.shifts)[len(plan.shifts) // 2]))
     optimised = []
     for i, (p, origin, start, shift) in enumerate(tqdm(starts, desc="optimise directions")):
         unit = optimise_direction(G, start.to(device), shift, plan.specs[p], steps=plan.steps, seed=i)
         best = rank_directions(G, unit[None], plan.shifts, plan.specs[p], args.samples, args.seed, signs=(1,))[0]
-        source = "optimised" if origin["direction"] is not None else f"optimised from {origin['source']}"
-        optimised.append(dict(best, direction=origin["direction"], sign=origin["sign"], source=source))
-        vectors[id(optimised[-1])] = unit.cpu()
+        scores = {f: best[f] for f in ROW_FIELDS}
+        if isinstance(origin, Candidate):
+            optimised.append(Candidate(origin.direction, origin.sign, True, best["polarity"], best["shift"], scores, unit.cpu()))
+        else:
+            optimised.append(Candidate(None, 1, True, best["polarity"], best["shift"], scores, unit.cpu(), random_start=origin))
     return optimised
 
 
-def write_ranking(plan: Plan, rows: list[dict], vectors: dict[int, torch.Tensor]) -> str:
+def write_ranking(plan: Plan, rows: list[Candidate]) -> str:
     table = markdown_table(rows)
     plan.out.mkdir(parents=True, exist_ok=True)
     (plan.out / "ranking.md").write_text(table + "\n")
@@ -241,38 +279,38 @@ def write_ranking(plan: Plan, rows: list[dict], vectors: dict[int, torch.Tensor]
         {
             "directions_file": str(plan.path) if plan.path else None,
             "mask": {"rule": base.rule, "threshold": base.threshold, "polarities": list(plan.specs)},
-            "rows": [dict(r, vector=[round(float(v), 6) for v in vectors[id(r)]] if r["source"] != "discovered" else None) for r in rows],
+            "rows": [c.row() for c in rows],
         },
     )
     return table
 
 
-def draw_candidates(G, plan: Plan, args: argparse.Namespace, rows: list[dict], vectors: dict[int, torch.Tensor], device) -> None:
+def draw_candidates(G, plan: Plan, args: argparse.Namespace, rows: list[Candidate], device) -> None:
     grid_rows, labels = [], []
-    for rank, r in enumerate(rows[: args.top]):
-        grid_rows += candidate_rows(G, vectors[id(r)].to(device), r["shift"], plan.specs[r["polarity"]], 8, args.seed)
-        labels += [f"#{rank + 1} {label(r)}"[:22], f"{r['polarity']} {r['shift']:g}: {r['score']:.2f}", "mask"]
+    for rank, c in enumerate(rows[: args.top]):
+        grid_rows += candidate_rows(G, c.vector.to(device), c.shift, plan.specs[c.polarity], 8, args.seed)
+        labels += [f"#{rank + 1} {c.label()}"[:22], f"{c.polarity} {c.shift:g}: {c.score:.2f}", "mask"]
     save_png(image_grid(grid_rows, labels, label_width=150), plan.out / "candidates.png")
-    save_png(direction_grid(G, vectors[id(rows[0])].to(device), rows[0]["shift"], seed=args.seed), plan.out / "chosen_direction.png")
+    save_png(direction_grid(G, rows[0].vector.to(device), rows[0].shift, seed=args.seed), plan.out / "chosen_direction.png")
 
 
-def save_selection(plan: Plan, best: dict, unit: torch.Tensor, generator: str) -> Path:
-    mask = plan.specs[best["polarity"]]
+def save_selection(plan: Plan, best: Candidate, generator: str) -> Path:
+    mask = plan.specs[best.polarity]
     provenance = {
         "directions_file": shown_path(plan.path) if plan.path else None,
         "directions_sha256": sha256_file(plan.path) if plan.path else None,
-        "direction": best["direction"],
-        "sign": best["sign"],
-        "source": best["source"],
-        "optimise_steps": plan.steps if best["source"] != "discovered" else 0,
-        "score": best["score"],
-        "signals": {k: best[k] for k in SIGNALS},
-        "mask_area": best["area"],
-        "mask_border_share": best["border_share"],
+        "direction": best.direction,
+        "sign": best.sign,
+        "source": best.source,
+        "optimise_steps": plan.steps if best.optimised else 0,
+        "score": best.score,
+        "signals": {k: best.scores[k] for k in SIGNALS},
+        "mask_area": best.scores["area"],
+        "mask_border_share": best.scores["border_share"],
     }
-    vector = [round(float(v), 7) for v in unit]
+    vector = [round(float(v), 7) for v in best.vector]
     path = plan.out / "selection.json"
-    Selection(vector, best["shift"], mask.rule, mask.threshold, mask.polarity, mask.filters.as_dict(), generator, provenance).save(path)
+    Selection(vector, best.shift, mask.rule, mask.threshold, mask.polarity, mask.filters.as_dict(), generator, provenance).save(path)
     return path
 
 
@@ -280,18 +318,17 @@ def run(args: argparse.Namespace) -> None:
     device = device_from_args(args)
     G = generator_from_args(args, device)
     plan = plan_from_args(args, G)
-    vectors: dict[int, torch.Tensor] = {}
-    rows = rank_discovered(G, plan, args, vectors)
+    rows = rank_discovered(G, plan, args)
     if plan.steps:
-        rows += optimise_starts(G, plan, args, rows, vectors, device)
-    rows.sort(key=lambda r: -r["score"])
-    print(write_ranking(plan, rows, vectors))
+        rows += optimise_starts(G, plan, args, rows, device)
+    rows.sort(key=lambda c: -c.score)
+    print(write_ranking(plan, rows))
     best = rows[0]
-    if args.direction is None and best["score"] < plan.min_score:
+    if args.direction is None and best.score < plan.min_score:
         raise UserError(
-            f"no direction behaves like background removal: best score {best['score']:.3f} < --min-score {plan.min_score} "
+            f"no direction behaves like background removal: best score {best.score:.3f} < --min-score {plan.min_score} "
             f"(ranking in {plan.out / 'ranking.md'}). Try more discovery or --optimise-steps, another --rule, or start from one with --direction K --sign S --shift R"
         )
-    draw_candidates(G, plan, args, rows, vectors, device)
-    path = save_selection(plan, best, vectors[id(best)].cpu(), generator_label(args))
-    print(f"selected {label(best)} ({best['polarity']}, shift {best['shift']:g}, score {best['score']:.3f}) -> {path}")
+    draw_candidates(G, plan, args, rows, device)
+    path = save_selection(plan, best, generator_label(args))
+    print(f"selected {best.label()} ({best.polarity}, shift {best.shift:g}, score {best.score:.3f}) -> {path}")

@@ -50,5 +50,9 @@ BASE_DEFAULTS: dict[str, Any] = {
 
 
 def generator_spec(name: str, builder: Callable[..., Generator], description: str, **defaults: Any) -> GeneratorSpec:
-    """A backend's spec: its own defaults over the paper's."""
+    """A backend's spec: its own defaults over the paper's. A key that is no default of any stage
+    (a misspelling) is refused here, where the backend is declared, not ignored at run time."""
+    unknown = sorted(set(defaults) - set(BASE_DEFAULTS))
+    if unknown:
+        raise ValueError(f"generator {name!r}: {', '.join(unknown)} is no stage default; known: {', '.join(BASE_DEFAULTS)}")
     return GeneratorSpec(name, builder, description, {**BASE_DEFAULTS, **defaults})
