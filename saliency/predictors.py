@@ -247,10 +247,10 @@ class UNetPredictor:
         return F.interpolate(torch.from_numpy(small)[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
-class PaperUNetPredictor:
+class PaperUNetPredictor(UNetPredictor):
     """The 2021 paper's released U-Net (saliency.unet.paper_unet) under its own inference: the
-    photo in [-1, 1] at short side 128, the map softmax(logits)[1] resized back (bilinear, or
-    guided by the photo's edges); `flip` adds the mirror image's map as for our U-Nets."""
+    photo in [-1, 1] at short side 128, the map softmax(logits)[1]; resized back, flipped and
+    named as our U-Nets are (UNetPredictor)."""
 
     def __init__(
         self,
@@ -267,30 +267,14 @@ class PaperUNetPredictor:
         self.short_side, self.flip, self.upsample = short_side or 128, bool(flip), upsample or "bilinear"
         self.base_name = name or model_name(Path(path))
 
-    @property
-    def name(self) -> str:
-        return self.base_name + ("+flip" if self.flip else "") + ("+guided" if self.upsample == "guided" else "")
-
     @torch.no_grad()
-    def at_model_size(self, image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
-        scale = self.short_side / min(h, w)
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
-        x = F.interpolate(
-            x, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="bilinear", align_corners=False, antialias=True
-        )
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, 3, H, W] RGB in [0, 1] -> softmax(logits)[1] [B, 1, H, W] (any size: the ups pad)."""
 
-        def soft(images: torch.Tensor) -> torch.Tensor:
-            return torch.softmax(self.model(images.to(self.device)), dim=1)[:, 1].float().cpu()
+        def maps(images: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(self.model(images.to(self.device) * 2 - 1), dim=1)[:, 1:].float()
 
-        out = (soft(x) + soft(x.flip(-1)).flip(-1)) / 2 if self.flip else soft(x)
-        return out[0].numpy()
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        small = self.at_model_size(image)
-        if self.upsample == "guided":
-            return guided_upsample(small, image)
-        return F.interpolate(torch.from_numpy(small)[None, None], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
+        return ((maps(x) + maps(x.flip(-1)).flip(-1)) / 2 if self.flip else maps(x)).cpu()
 
 
 RELEASED = {"voynov2021-unet": "the 2021 paper's released U-Net (BigGANsAreWatching u_net_imagenet.pth)"}

@@ -32,6 +32,7 @@ from torch import nn
 from saliency.errors import UserError
 from saliency.generators.backend import generator_spec
 from saliency.generators.base import Generator
+from saliency.generators.checkpoint import load_checked
 
 BLUR = (1.0, 3.0, 3.0, 1.0)
 TRUNCATION_SAMPLES, TRUNCATION_SEED = 4096, 0
@@ -329,17 +330,7 @@ def load_stylegan2(
         raise UserError("--generator stylegan2 needs --weights FILE: a rosinality/stylegan2-pytorch checkpoint (.pt); see docs/guide.md")
     state, latent_avg = read_checkpoint(weights)
     G = StyleGAN2Generator(**{**config_of(state), **config}, truncation=1.0 if truncation is None else truncation)
-    expected = G.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
-    if missing or unexpected or wrong:
-        parts = [
-            f"{len(v)} {what} (e.g. {v[0]})"
-            for what, v in (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong))
-            if v
-        ]
-        raise UserError(f"{weights} does not fit StyleGAN2 {G.config}: tensors {'; '.join(parts)}")
-    G.load_state_dict(state, strict=True)
+    load_checked(G, state, weights, f"StyleGAN2 {G.config}")
     if latent_avg is not None or G.truncation < 1:
         G.set_w_avg(latent_avg)
     return G

@@ -16,7 +16,7 @@ from safetensors.torch import save
 
 from saliency.errors import UserError
 from saliency.files import atomic_write, read_safetensors
-from saliency.generators.checkpoint import state_dict_mismatches
+from saliency.generators.checkpoint import load_checked, state_dict_mismatches
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -113,19 +113,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> Saliency
     model = new_model(meta["encoder"], None, meta["input_size"], tuple(meta["decoder_channels"]))
     model.meta = meta
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    expected = model.net.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
-    if missing or unexpected or wrong:
-        parts = [
-            f"{len(v)} {what} (e.g. {v[0]})"
-            for what, v in (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong))
-            if v
-        ]
-        raise UserError(
-            f"{path} does not match its own metadata ({meta['encoder']} U-Net): tensors {'; '.join(parts)}; the file is damaged or was edited"
-        )
-    model.net.load_state_dict(state, strict=True)
+    load_checked(model.net, state, path, f"the {meta['encoder']} U-Net its own metadata describes (the file is damaged or was edited)")
     return model.to(device).eval()
 
 

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from saliency.errors import UserError
+from saliency.generators.checkpoint import load_checked
 from saliency.weights import WeightsSource
 
 RELEASED_UNET = WeightsSource(
@@ -112,7 +113,5 @@ def load_paper_unet(path: str | Path, device: torch.device | str = "cpu") -> Pap
     if not is_paper_unet_state(state):
         raise UserError(f"{path} is not the 2021 paper's U-Net (BigGANsAreWatching UNet state dict: inc.*, down1-4.*, up1-4.*, outc.*)")
     model = PaperUNet()
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise UserError(f"{path} does not fit the 2021 paper's U-Net: {len(missing)} missing, {len(unexpected)} unexpected tensors")
+    load_checked(model, state, path, "the 2021 paper's U-Net")
     return model.to(device).eval()
