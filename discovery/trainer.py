@@ -130,7 +130,8 @@ class Discoverer:
 
     def losses(self, x0, x1, k, eps) -> dict[str, torch.Tensor]:
         logits, eps_hat = self.reconstructor(self.prepare(x0), self.prepare(x1))
-        logits, eps_hat = logits.float(), eps_hat.float()
+        if logits.dtype in (torch.float16, torch.bfloat16):  # under --amp: the losses in float32
+            logits, eps_hat = logits.float(), eps_hat.float()
         ce = F.cross_entropy(logits, k)
         l1 = (eps_hat - eps).abs().mean()
         return {
