@@ -27,9 +27,10 @@ import psutil
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report, start_server  # noqa: E402
+from common import report  # noqa: E402
 
 from saliency.images import bundled_photos  # noqa: E402
+from saliency.server.process import start_server  # noqa: E402
 
 
 def send(url: str, body: bytes, path: str, count: int, latencies: list, statuses: Counter, lock: threading.Lock) -> None:

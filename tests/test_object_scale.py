@@ -1,17 +1,12 @@
 """Masks that follow the object at any scale: zoom-out compositions, solid pseudo-masks, a
 threshold that assumes no object size, and the area-by-size table."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from saliency.pairs import BACKGROUND_BELOW, OBJECT_ABOVE
 from saliency.real_photos.pseudo_labels import fill_holes, pseudo_mask
 from saliency.unet.data import PairDataset, zoom_out
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
 def test_zoom_out_carries_the_mask_exactly_with_the_photo():
@@ -126,7 +121,7 @@ def test_fixed_threshold_leaves_an_objectless_map_empty_and_keeps_small_objects_
 
 
 def test_area_by_size_bins_images_by_true_share():
-    from area_by_size import by_size, image_row
+    from saliency.bench.object_size import by_size, image_row
 
     truth = np.zeros((10, 10), bool)
     truth[:2, :2] = True  # 4% of the frame

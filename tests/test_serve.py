@@ -11,7 +11,6 @@ import sys
 import threading
 import urllib.request
 import zlib
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -22,10 +21,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 import saliency  # noqa: E402
 from saliency.server.app import create_app  # noqa: E402
+from saliency.server.process import start_server
 from saliency.server.uploads import Limits  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from common import start_server  # noqa: E402
 
 H, W = 150, 221  # odd, not square: a result at the model's size or transposed would show
 
