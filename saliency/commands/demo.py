@@ -91,14 +91,15 @@ def stage_module(stage: str):
 
 
 def _stage(name: str, done: Path, args: argparse.Namespace, timings: dict) -> None:
-    """Run one stage's `run` unless its output `done` exists (a rerun of the demo resumes)."""
+    """Run one stage's `run` unless its output `done` exists (a rerun of the demo resumes);
+    `name` is the stage, or the stage and what it works on ("bench ecssd")."""
     if done.exists():
         print(f"[demo] {name}: reusing {done}")
         return
     print(f"[demo] {name}")
     t = time.perf_counter()
     try:
-        stage_module(name).run(args)
+        stage_module(name.split()[0]).run(args)
     except UserError as e:
         raise UserError(f"demo stopped at stage {name}: {e}\nfix it and rerun `saliency demo` to continue") from None
     timings[name] = round(time.perf_counter() - t, 1)
