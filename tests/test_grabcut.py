@@ -80,3 +80,28 @@ def test_refine_grabcut_in_the_api_grows_a_baseline():
     assert iou(grown.mask(image), disc) > iou(plain.mask(image), disc) + 0.1
     with pytest.raises(UserError, match="refine is one of none, grabcut, not 'crf'"):
         saliency.load("center-prior", refine="crf")
+
+
+@pytest.mark.parametrize("refine", [False, True])
+def test_pseudo_label_grow_reaches_the_pseudo_mask_with_or_without_refinement(tmp_path, refine):
+    """`pseudo-label --grow` (with `--refine` too, as the shipped recipe runs: the guided filter
+    once refined the fused map and dropped the grown one): a teacher that lights a small core of
+    the disc hands over the whole disc."""
+    import cv2
+
+    from saliency.real_photos.pseudo_labels import PseudoLabelConfig, label_photos
+
+    image, disc = scene()
+    (tmp_path / "photos").mkdir()
+    cv2.imwrite(str(tmp_path / "photos" / "p.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+
+    def teacher(photo):
+        return part_map(disc)
+
+    masks = {}
+    for grow_on in (False, True):
+        out = tmp_path / f"out-{grow_on}"
+        cfg = PseudoLabelConfig(photos=str(tmp_path / "photos"), teachers=["core"], keep=1.0, min_area=0.0, grow=grow_on, refine=refine, confidence=True)
+        label_photos(cfg, [teacher], out, progress=False)
+        masks[grow_on] = cv2.imread(str(out / "masks" / "p.png"), cv2.IMREAD_UNCHANGED) > 128
+    assert iou(masks[False], disc) < 0.2 and iou(masks[True], disc) > 0.9

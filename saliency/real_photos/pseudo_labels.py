@@ -186,7 +186,7 @@ def label_photos(
         if cfg.grow:
             soft = grow(soft, image)
         if cfg.refine:
-            soft = refine(fused, image)
+            soft = refine(soft, image)
         mask = pseudo_mask(soft, cfg.margin, cfg.adaptive, cfg.confidence)
         return maps, fused, soft, fill_holes(mask) if cfg.fill_holes else mask
 
