@@ -277,20 +277,6 @@ class PaperUNetPredictor(UNetPredictor):
         return ((maps(x) + maps(x.flip(-1)).flip(-1)) / 2 if self.flip else maps(x)).cpu()
 
 
-RELEASED = {"voynov2021-unet": "the 2021 paper's released U-Net (BigGANsAreWatching u_net_imagenet.pth)"}
-
-
-def released_unet_file(path: Path) -> bool:
-    """A .pt/.pth file holding the 2021 paper's U-Net state dict (checked without unpickling code)."""
-    if path.suffix not in (".pt", ".pth") or not path.is_file():
-        return False
-    from saliency.files import safe_torch_load
-    from saliency.unet.paper_unet import is_paper_unet_state
-
-    state = safe_torch_load(path, "model file")
-    return is_paper_unet_state(state) or (isinstance(state, dict) and is_paper_unet_state(state.get("model")))
-
-
 def make_predictor(
     name: str, device: torch.device, short_side: int | None = None, flip: bool | None = None, upsample: str | None = None
 ) -> Predictor:
@@ -328,7 +314,7 @@ def make_predictor(
         from saliency.weights import resolve_weights
 
         return PaperUNetPredictor(resolve_weights(RELEASED_UNET), device, short_side, flip, upsample, name=name)
-    if released_unet_file(Path(name)):
+    if Path(name).suffix in (".pt", ".pth") and Path(name).is_file():  # our models are safetensors; a torch file is the paper's U-Net
         return PaperUNetPredictor(name, device, short_side, flip, upsample)
     if not Path(name).exists():
         raise UserError(f"model {name!r}: no such file, and not 'shipped', 'voynov2021-unet' nor a baseline ({', '.join(BASELINES)})")

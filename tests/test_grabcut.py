@@ -101,7 +101,9 @@ def test_pseudo_label_grow_reaches_the_pseudo_mask_with_or_without_refinement(tm
     masks = {}
     for grow_on in (False, True):
         out = tmp_path / f"out-{grow_on}"
-        cfg = PseudoLabelConfig(photos=str(tmp_path / "photos"), teachers=["core"], keep=1.0, min_area=0.0, grow=grow_on, refine=refine, confidence=True)
+        cfg = PseudoLabelConfig(
+            photos=str(tmp_path / "photos"), teachers=["core"], keep=1.0, min_area=0.0, grow=grow_on, refine=refine, confidence=True
+        )
         label_photos(cfg, [teacher], out, progress=False)
         masks[grow_on] = cv2.imread(str(out / "masks" / "p.png"), cv2.IMREAD_UNCHANGED) > 128
     assert iou(masks[False], disc) < 0.2 and iou(masks[True], disc) > 0.9

@@ -81,7 +81,8 @@ def test_checkpoint_messages_name_the_file_and_the_fix(tmp_path, photo, capsys):
     pt = tmp_path / "model.pt"
     torch.save({"w": torch.zeros(2)}, pt)
     code, _, err = run(["predict", str(photo), "--checkpoint", str(pt), "--out", str(tmp_path / "o")], capsys)
-    assert code == 2 and f"{pt} is a torch .pt/.pth file, not a saliency model" in one_line(err)
+    line = one_line(err)
+    assert code == 2 and f"{pt} is not the 2021 paper's U-Net" in line and "models of this project are the .safetensors files" in line
 
     code, _, err = run(["predict", str(photo), "--checkpoint", str(tmp_path / "missing.safetensors"), "--out", str(tmp_path / "o")], capsys)
     line = one_line(err)

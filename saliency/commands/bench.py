@@ -73,7 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--model",
         action="append",
         default=None,
-        help=f"checkpoint file, 'shipped' or a baseline ({', '.join(BASELINES)}); repeatable (default: center-prior, wctr, the shipped model and the newest trained U-Net)",
+        help=f"checkpoint file, 'shipped', 'voynov2021-unet' (the 2021 paper's released U-Net, or its .pth) or a baseline ({', '.join(BASELINES)}); repeatable (default: center-prior, wctr, the shipped model and the newest trained U-Net)",
     )
     p.add_argument("--out", type=Path, default=None, help="results directory (default: DATA/runs/bench/DATASET)")
     p.add_argument(

@@ -111,7 +111,10 @@ def load_paper_unet(path: str | Path, device: torch.device | str = "cpu") -> Pap
     if isinstance(state, dict) and "model" in state and is_paper_unet_state(state["model"]):
         state = state["model"]  # train_segmentation.py's checkpoint.pth
     if not is_paper_unet_state(state):
-        raise UserError(f"{path} is not the 2021 paper's U-Net (BigGANsAreWatching UNet state dict: inc.*, down1-4.*, up1-4.*, outc.*)")
+        raise UserError(
+            f"{path} is not the 2021 paper's U-Net (BigGANsAreWatching's state dict: inc.*, down1-4.*, up1-4.*, outc.*); "
+            "models of this project are the .safetensors files of `saliency train-unet` or `saliency export --fp16`"
+        )
     model = PaperUNet()
     load_checked(model, state, path, "the 2021 paper's U-Net")
     return model.to(device).eval()
