@@ -340,9 +340,6 @@ STYLEGAN2 = generator_spec(
     "stylegan2",
     load_stylegan2,
     "StyleGAN2 (rosinality/stylegan2-pytorch checkpoints, g_ema; size, latent and channels read from the file); Z or W space (--space)",
-    deformator="ortho",
-    directions=512,
+    deformator="ortho",  # the paper's; directions: the full latent size, whatever the file's
     reconstructor="resnet18",
-    lr=1e-4,
-    select_shifts=(3.0, 6.0, 9.0, 12.0),
 )
