@@ -106,7 +106,7 @@ class AtMostSide:
 REFINERS = ("none", "grabcut")
 REFINE_HELP = (
     "after the model: none, or grabcut (GrabCut seeded where the map is sure, at 128 px, averaged with the map: "
-    "grows the map over the rest of an object it lights only in part; about 20 ms a photo on one CPU core)"
+    "grows the map over the rest of an object it lights only in part; about 25 ms more a photo on a CPU)"
 )
 
 
