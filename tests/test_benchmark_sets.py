@@ -290,3 +290,35 @@ def test_area_by_size_reads_your_own_folder(tmp_path):
     assert subprocess.run(cmd, capture_output=True, text=True, timeout=300).returncode == 0
     rows = {r["true object share"]: r for r in json.loads(out.read_text())["rows"]}
     assert rows["15-35%"]["images"] == 3 and rows["all"]["true_share"] == pytest.approx(400 / 1200, abs=1e-3)
+
+
+def test_protocol_field_leads_the_table_with_the_fields_metrics(tmp_path):
+    from saliency.cli import main
+
+    images, masks = make_folder(tmp_path)
+    tables = {}
+    for protocol in ("papers", "field"):
+        out = tmp_path / protocol
+        assert (
+            main(
+                [
+                    "bench",
+                    "--images",
+                    str(images),
+                    "--masks",
+                    str(masks),
+                    "--model",
+                    "center-prior",
+                    "--protocol",
+                    protocol,
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
+        tables[protocol] = (out / "results.md").read_text()
+        assert json.loads((out / "results.json").read_text())["results"][0]["protocol"] == protocol
+    header = {p: next(line for line in t.splitlines() if line.startswith("| model")) for p, t in tables.items()}
+    assert header["papers"].startswith("| model | images | max F-beta | IoU |")
+    assert header["field"].startswith("| model | images | max F (field) | MAE |")
