@@ -116,14 +116,15 @@ def resolve_weights(source: WeightsSource, weights: str | Path | None = None, do
         if expected and cached.stat().st_size < (1 << 30) and sha256_file(cached) != expected:
             raise UserError(f"cached weights {cached} do not match their checksum (corrupt or replaced); delete the file to fetch it again")
         return cached
+    by_hand = f"Get {source.url} and pass {source.flag}, or put it at {cached}. {source.note}".strip()
     if not download_ok or os.environ.get("SALIENCY_OFFLINE"):
-        raise UserError(
-            f"weights {source.filename} are not in the cache ({cached}) and downloads are off. "
-            f"Get {source.url} and pass {source.flag}, or put it at {cached}. {source.note}".strip()
-        )
-    if source.member is None:
-        return download(source.url, cached, source.sha256)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:
-        archive = download(source.url, Path(tmp) / Path(source.url.split("#")[0]).name, source.sha256)
-        return _extract_member(archive, source.member, cached, source.member_sha256)
+        raise UserError(f"weights {source.filename} are not in the cache ({cached}) and downloads are off. {by_hand}")
+    try:
+        if source.member is None:
+            return download(source.url, cached, source.sha256)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cached.parent) as tmp:
+            archive = download(source.url, Path(tmp) / Path(source.url.split("#")[0]).name, source.sha256)
+            return _extract_member(archive, source.member, cached, source.member_sha256)
+    except UserError as e:  # offline or refused: the same way out as with downloads off
+        raise UserError(f"{e}. {by_hand}") from None

@@ -232,25 +232,16 @@ BG_DIRECTION = WeightsSource(
     filename="bigbigan-bg_direction.pth",
     url="https://www.dropbox.com/s/np74kmkohkbx76t/bg_direction.pth?dl=1",
     sha256=None,
-    note="BigGANsAreWatching's download_all.sh fetches it as BigGAN/weights/bg_direction.pth.",
+    note="It is the 2021 paper's bg_direction.pth (BigGANsAreWatching's download_all.sh); --discover finds a direction instead.",
+    flag="--bg-direction FILE",
 )
 
 
 def published_bg_direction(path: str | None = None) -> Path:
     """The 2021 paper's bg_direction.pth: `path` if given, else the cache, else a download (its
-    SHA-256 recorded on first use); offline and absent, one line naming the file and its address."""
-    try:
-        return resolve_weights(BG_DIRECTION, path)
-    except UserError as e:
-        if path is not None:
-            raise
-        from saliency.paths import weights_dir
-
-        raise UserError(
-            f"the 2021 paper's background direction bg_direction.pth could not be had ({str(e).split('. ')[0][:200]}): "
-            f"get {BG_DIRECTION.url} and pass --bg-direction FILE, or put it at {weights_dir() / BG_DIRECTION.filename}; "
-            "--discover finds a direction instead"
-        ) from None
+    SHA-256 recorded on first use); absent and not fetched, one line naming the file, its address
+    and the ways out."""
+    return resolve_weights(BG_DIRECTION, path)
 
 
 def build_biggan_128(weights: str | None = None, classes: Sequence[int] | None = None, random_init: bool = False) -> Generator:
