@@ -117,7 +117,7 @@ class Grown:
 
     def __init__(self, inner: Predictor) -> None:
         self.inner, self.name = inner, inner.name + "+grabcut"
-        self.device = getattr(inner, "device", None)
+        self.device, self.short_side = getattr(inner, "device", None), getattr(inner, "short_side", None)  # as the model runs
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         from saliency.grabcut import grow

@@ -470,7 +470,9 @@ def test_demo_runs_each_stage_through_its_function(tmp_path, monkeypatch, capsys
     from saliency.selection import Selection
 
     monkeypatch.setitem(demo.SCALES, "cpu", {"n": 16, "steps": 4, "batch": 4, "size": 32, "val_every": 2})
-    monkeypatch.setattr(demo, "candidate_roots", lambda name: [tmp_path / "no-datasets"])
+    import saliency.bench.datasets as datasets
+
+    monkeypatch.setattr(datasets, "candidate_roots", lambda name: [tmp_path / "no-datasets"])  # no set in its default place
     out, photos = tmp_path / "demo", tmp_path / "photos"
     photos.mkdir()
     rng = np.random.default_rng(0)

@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from saliency.bench.datasets import PAPER_SALIENCY_SETS, candidate_roots, find_root, is_laid_out
+from saliency.bench.datasets import PAPER_SALIENCY_SETS, candidate_roots, find_root, is_present
 from saliency.bench.report import slug
 from saliency.commands.common import non_negative_int
 from saliency.errors import UserError
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> None:
     _stage("train-unet", out / "unet" / "summary.json", train, timings)
     found, missing = [], []
     for name in PAPER_SALIENCY_SETS:
-        present = name in roots or any(is_laid_out(name, r) for r in candidate_roots(name))
+        present = name in roots or is_present(name)
         if not present and args.download:
             from saliency.bench.download import download_dataset
 

@@ -86,9 +86,10 @@ def build_generator(
     g.name = name
     g = g.to(device).freeze()
     if space == "w":
-        if not all(hasattr(g, a) for a in ("w_dim", "mapping", "synthesize_w")):
-            raise UserError(f"{name} has no W space (only StyleGAN-like generators do: w_dim, mapping, synthesize_w); use --space z")
-        g = WSpace(g).freeze()
+        try:
+            g = WSpace(g).freeze()
+        except ValueError as e:  # no w_dim, mapping, synthesize_w: only StyleGAN-like generators have them
+            raise UserError(f"{e}; use --space z") from None
     return g
 
 
