@@ -16,9 +16,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report, time_per_call  # noqa: E402
 
-from discovery.trainer import Discoverer, DiscoveryConfig, step_rng  # noqa: E402
+from discovery.trainer import Discoverer, DiscoveryConfig  # noqa: E402
 from saliency.device import pick_device  # noqa: E402
 from saliency.generators import build_generator, spec  # noqa: E402
+from saliency.training import step_generator  # noqa: E402
 
 
 def measure(
@@ -35,7 +36,7 @@ def measure(
     G = build_generator(generator, device=device, **kwargs)
     cfg = DiscoveryConfig(generator=generator, deformator=deformator, directions=directions, reconstructor=reconstructor, batch_size=batch)
     disc = Discoverer(G, cfg, device)
-    z, classes, k, eps = disc.sample(step_rng(0, 0), batch)
+    z, classes, k, eps = disc.sample(step_generator(0, 0), batch)
     with torch.no_grad():
         x0, x1 = disc.images(z, classes, k, eps)
     step = iter(range(10**9))

@@ -52,17 +52,15 @@ def recovery(
         flags += ["--steps", str(steps)] if steps else []
         flags += ["--shift-loss-weight", str(shift_loss_weight)] if shift_loss_weight is not None else []
         cfg = discover_config(flags)
-        nudge = None
-        if setting == "nudged":
-
-            def nudge(disc: Discoverer) -> None:
-                g = torch.Generator().manual_seed(10_000 + seed)
-                with torch.no_grad():
-                    for p in [*disc.deformator.parameters(), *disc.reconstructor.parameters()]:
-                        p.add_(1e-6 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+        disc = Discoverer(G, cfg, torch.device(device))
+        if setting == "nudged":  # the fresh weights moved by 1e-6
+            g = torch.Generator().manual_seed(10_000 + seed)
+            with torch.no_grad():
+                for p in [*disc.deformator.parameters(), *disc.reconstructor.parameters()]:
+                    p.add_(1e-6 * torch.randn(p.shape, generator=g, dtype=p.dtype))
 
         with tempfile.TemporaryDirectory() as tmp:
-            result = run_discovery(G, cfg, tmp, torch.device(device), progress=False, render_grids=False, after_init=nudge)
+            result = run_discovery(G, cfg, tmp, torch.device(device), progress=False, render_grids=False, discoverer=disc)
             from discovery import load_directions
 
             D = load_directions(result.directions_path).directions.double()

@@ -19,25 +19,21 @@ fp16 autocast (fp16 with a gradient scaler).
 
 from __future__ import annotations
 
-import json
-import os
-import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from discovery.deformators import build_deformator
 from discovery.directions import save_directions
 from discovery.reconstructors import build_reconstructor
 from saliency.distributed import Distributed
 from saliency.errors import UserError
-from saliency.files import safe_torch_load, torch_save, truncate_jsonl, write_json
+from saliency.files import write_json
 from saliency.generators.base import Generator
-from saliency.resume import changed_settings
+from saliency.training import TrainingLoop, step_generator
 
 
 @dataclass
@@ -69,10 +65,6 @@ class DiscoveryConfig:
     def from_dict(cls, d: dict[str, Any]) -> "DiscoveryConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def step_rng(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
 AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -144,7 +136,7 @@ class Discoverer:
     def train_step(self, step: int) -> dict[str, float]:
         self.deformator.train()
         self.reconstructor.train()
-        z, classes, k, eps = self.sample(step_rng(self.cfg.seed, step), self.cfg.batch_size)
+        z, classes, k, eps = self.sample(step_generator(self.cfg.seed, step), self.cfg.batch_size)
         self.opt_a.zero_grad(set_to_none=True)
         self.opt_r.zero_grad(set_to_none=True)
         if self.cfg.accumulate == 1 and self.ddp.world == 1:  # the paper's step: one pass
@@ -210,7 +202,7 @@ class Discoverer:
         self.reconstructor.eval()
         K, n = self.num_directions, self.cfg.batch_size
         hits, counts, effect = torch.zeros(K), torch.zeros(K), torch.zeros(K)
-        g = step_rng(self.cfg.seed + seed_offset, 0)
+        g = step_generator(self.cfg.seed + seed_offset, 0)
         for _ in range(max(1, -(-self.cfg.eval_samples * K // n))):
             z, classes, k, eps = self.sample(g, n)
             x0, x1 = self.images(z, classes, k, eps)
@@ -253,29 +245,6 @@ class DiscoveryResult:
     summary: dict[str, Any]
 
 
-def _check_resumable(saved: dict[str, Any], cfg: DiscoveryConfig, path: Path) -> None:
-    diff = changed_settings(saved, cfg)
-    if diff:
-        raise UserError(
-            f"{path} was written with other settings ({'; '.join(diff)}); use another --out directory, or pass --restart to discard it"
-        )
-
-
-def _resume(disc: "Discoverer", cfg: DiscoveryConfig, ckpt_path: Path, log_path: Path, restart: bool) -> tuple[int, list[float]]:
-    """(first step, recent accuracies) from the checkpoint, or a fresh start (with `restart`, the
-    old checkpoint and log removed)."""
-    if ckpt_path.exists() and not restart:
-        state = safe_torch_load(ckpt_path, "discovery checkpoint")
-        _check_resumable(state["config"], cfg, ckpt_path)
-        disc.load_state_dict(state)
-        truncate_jsonl(log_path, int(state["step"]))
-        return int(state["step"]), list(state["acc_window"])
-    if restart:
-        for path in (ckpt_path, log_path):
-            path.unlink(missing_ok=True)
-    return 0, []
-
-
 def _write_directions(disc: "Discoverer", cfg: DiscoveryConfig, out: Path, window: list[float]) -> tuple[Path, dict]:
     """directions.safetensors (the learned directions with the evaluation) and summary.json."""
     evaluation = disc.evaluate()
@@ -309,52 +278,36 @@ def run_discovery(
     restart: bool = False,
     progress: bool = True,
     render_grids: bool = True,
-    stop_after: int | None = None,
-    after_init=None,
     ddp: Distributed | None = None,
+    discoverer: Discoverer | None = None,
 ) -> DiscoveryResult | None:
     """Train (or resume) and write checkpoint.pt, log.jsonl, directions.safetensors, summary.json, grids/.
 
-    `stop_after` abandons the run after that step without saving, as a kill would; it exists
-    for tests and returns None. `after_init(discoverer)` may alter the fresh weights (the
-    robustness benchmark nudges them). Under torchrun (`ddp`), every process trains the same
-    weights on its share of each batch and the first writes the files; the others return None.
+    `discoverer`: one built by the caller (e.g. with altered initial weights); by default a fresh
+    one. Under torchrun (`ddp`), every process trains the same weights on its share of each batch
+    and the first writes the files; the others return None.
     """
     ddp = ddp or Distributed(device)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path, log_path = out / "checkpoint.pt", out / "log.jsonl"
-    disc = Discoverer(G, cfg, device, ddp)
-    if after_init:
-        after_init(disc)
-    start, window = _resume(disc, cfg, ckpt_path, log_path, restart and ddp.main)
+    disc = discoverer or Discoverer(G, cfg, device, ddp)
+    loop = TrainingLoop(
+        out_dir, cfg, name="discover", checkpoint="checkpoint.pt", progress=progress, main=ddp.main, restart_flag="--restart"
+    )
+    state = loop.resume(disc.load_state_dict, restart)
+    window = list(state["acc_window"]) if state else []
     ddp.barrier()
-
-    t0 = time.perf_counter()
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="discover", disable=not (progress and ddp.main))
-    with open(log_path if ddp.main else os.devnull, "a") as log:
-        for step in bar:
-            stats = disc.train_step(step)
-            window = (window + [stats["acc"]])[-cfg.acc_window :]
-            done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps:
-                acc = sum(window) / len(window)
-                bar.set_postfix(acc=f"{acc:.3f}", loss=f"{stats['loss']:.3f}")
-                record = {
-                    "step": done,
-                    **{k: round(v, 5) for k, v in stats.items()},
-                    "acc_window": round(acc, 5),
-                    "seconds": round(time.perf_counter() - t0, 2),
-                }
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-            if done == stop_after:
-                return None
-            if ddp.main and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
-                torch_save({**disc.state_dict(), "step": done, "config": asdict(cfg), "acc_window": window}, ckpt_path)
+    for step in loop.steps():
+        stats = disc.train_step(step)
+        window = (window + [stats["acc"]])[-cfg.acc_window :]
+        if loop.due(cfg.log_every):
+            acc = sum(window) / len(window)
+            loop.show(acc=f"{acc:.3f}", loss=f"{stats['loss']:.3f}")
+            loop.log(**{k: round(v, 5) for k, v in stats.items()}, acc_window=round(acc, 5))
+        if loop.due(cfg.checkpoint_every):
+            loop.save({**disc.state_dict(), "acc_window": window})
     ddp.barrier()
     if not ddp.main:
         return None
+    out = Path(out_dir)
     directions_path, summary = _write_directions(disc, cfg, out, window)
     if render_grids:
         from discovery.grids import render_direction_grids

@@ -22,6 +22,7 @@ LAYERS = (
             "saliency.device",
             "saliency.distributed",
             "saliency.resume",
+            "saliency.training",
             "saliency.ema",
             "saliency.metrics",
             "saliency.viz",

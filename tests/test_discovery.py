@@ -9,6 +9,7 @@ from discovery import build_deformator, load_directions
 from discovery.trainer import Discoverer, DiscoveryConfig, run_discovery
 from saliency.errors import UserError
 from saliency.generators import build_generator, spec
+from saliency.training import Interrupted, interrupt_after
 
 CPU = torch.device("cpu")
 
@@ -129,7 +130,8 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     G = build_generator("planted")
     cfg = small_config()
     whole = run_discovery(G, cfg, tmp_path / "whole", CPU, progress=False, render_grids=False)
-    assert run_discovery(G, cfg, tmp_path / "split", CPU, progress=False, render_grids=False, stop_after=17) is None
+    with pytest.raises(Interrupted), interrupt_after(17):
+        run_discovery(G, cfg, tmp_path / "split", CPU, progress=False, render_grids=False)
     resumed = run_discovery(G, cfg, tmp_path / "split", CPU, progress=False, render_grids=False)
     a, b = load_directions(whole.directions_path), load_directions(resumed.directions_path)
     assert torch.equal(a.directions, b.directions)

@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from discovery.trainer import Discoverer, DiscoveryConfig, run_discovery
 from saliency.errors import UserError
 from saliency.generators import build_generator
+from saliency.training import Interrupted, interrupt_after
 
 CPU = torch.device("cpu")
 
@@ -84,7 +85,8 @@ def test_a_run_in_parts_resumes_as_if_never_stopped(tmp_path):
     G = build_generator("planted")
     cfg = DiscoveryConfig(generator="planted", directions=4, reconstructor="lenet", batch_size=8, steps=6, checkpoint_every=2, accumulate=2)
     whole = run_discovery(G, cfg, tmp_path / "whole", CPU, progress=False, render_grids=False)
-    assert run_discovery(G, cfg, tmp_path / "split", CPU, progress=False, render_grids=False, stop_after=3) is None
+    with pytest.raises(Interrupted), interrupt_after(3):
+        run_discovery(G, cfg, tmp_path / "split", CPU, progress=False, render_grids=False)
     split = run_discovery(G, cfg, tmp_path / "split", CPU, progress=False, render_grids=False)
     a, b = (load_file(str(r.directions_path))["directions"] for r in (whole, split))
     assert torch.equal(a, b)

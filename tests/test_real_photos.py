@@ -441,3 +441,17 @@ def test_pseudo_label_split_across_processes_writes_what_one_process_writes(tmp_
     parts = sorted(p.relative_to(tmp_path / "parts") for p in (tmp_path / "parts").rglob("*") if p.is_file())
     assert parts == one and len(one) == 9 + 4  # masks, stats.jsonl, pairs.json, pseudo_masks.png, summary.json
     assert all((tmp_path / "one" / p).read_bytes() == (tmp_path / "parts" / p).read_bytes() for p in one)
+
+
+def test_inversion_killed_between_checkpoints_resumes_to_the_same_encoder(tmp_path):
+    """The inversion run on the shared loop: killed after step 7 (checkpoint at 5), the same
+    command finishes with the bytes of a run that never stopped."""
+    from saliency.training import Interrupted, interrupt_after
+
+    G = build_generator("planted")
+    cfg = InvertConfig(generator="planted", steps=12, batch_size=4, checkpoint_every=5, log_every=2)
+    train_inverter(G, cfg, tmp_path / "whole", CPU, progress=False)
+    with pytest.raises(Interrupted), interrupt_after(7):
+        train_inverter(G, cfg, tmp_path / "split", CPU, progress=False)
+    train_inverter(G, cfg, tmp_path / "split", CPU, progress=False)
+    assert (tmp_path / "whole" / "inverter.safetensors").read_bytes() == (tmp_path / "split" / "inverter.safetensors").read_bytes()

@@ -8,6 +8,7 @@ import torch
 from saliency.errors import UserError
 from saliency.gan.train import GANConfig, train_gan
 from saliency.generators import build_generator
+from saliency.training import Interrupted, interrupt_after
 
 CPU = torch.device("cpu")
 
@@ -56,7 +57,8 @@ def test_trains_writes_samples_and_loads_as_backend(photos, tmp_path, d_norm):
 
 def test_resume_equals_uninterrupted(photos, tmp_path):
     train_gan(config(photos), tmp_path / "whole", CPU, progress=False)
-    assert train_gan(config(photos), tmp_path / "split", CPU, progress=False, stop_after=7) is None
+    with pytest.raises(Interrupted), interrupt_after(7):
+        train_gan(config(photos), tmp_path / "split", CPU, progress=False)
     train_gan(config(photos), tmp_path / "split", CPU, progress=False)
     assert _same_tensors(tmp_path / "whole", tmp_path / "split")
     assert (tmp_path / "whole" / "log.jsonl").read_text().count("\n") == (tmp_path / "split" / "log.jsonl").read_text().count("\n")

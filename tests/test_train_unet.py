@@ -14,6 +14,7 @@ from saliency.errors import UserError
 from saliency.generators import build_generator
 from saliency.pairs import find_pairs
 from saliency.synthesis import SynthConfig, synthesize
+from saliency.training import Interrupted, interrupt_after
 from saliency.unet.data import AugmentConfig, PairDataset, split_pairs
 from saliency.unet.model import load_model, new_model, save_model
 from saliency.unet.train import TrainConfig, train
@@ -64,7 +65,8 @@ def test_learns_planted_masks(planted_pairs, tmp_path):
 def test_resume_after_interruption_reaches_same_weights(planted_pairs, tmp_path):
     cfg = tiny_config(planted_pairs)
     train(cfg, tmp_path / "whole", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
-    assert train(cfg, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False, stop_after=27) is None
+    with pytest.raises(Interrupted), interrupt_after(27):
+        train(cfg, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
     summary = train(cfg, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
     assert summary["steps"] == 40
     a, b = load_model(tmp_path / "whole" / "last.safetensors"), load_model(tmp_path / "split" / "last.safetensors")
@@ -86,7 +88,8 @@ def test_mixed_batches_with_soft_targets_train_and_resume_to_the_same_weights(pl
     val = [next(iter(torch.utils.data.DataLoader(PairDataset(va, cfg.size), batch_size=64)))]
     assert isinstance(training_source(cfg, tr), MixedDataset)
     train(cfg, tmp_path / "whole", torch.device("cpu"), training_source(cfg, tr), val, progress=False)
-    assert train(cfg, tmp_path / "split", torch.device("cpu"), training_source(cfg, tr), val, progress=False, stop_after=27) is None
+    with pytest.raises(Interrupted), interrupt_after(27):
+        train(cfg, tmp_path / "split", torch.device("cpu"), training_source(cfg, tr), val, progress=False)
     assert train(cfg, tmp_path / "split", torch.device("cpu"), training_source(cfg, tr), val, progress=False)["steps"] == 40
     a, b = load_model(tmp_path / "whole" / "last.safetensors"), load_model(tmp_path / "split" / "last.safetensors")
     for (k, va_), vb in zip(a.state_dict().items(), b.state_dict().values()):
@@ -105,7 +108,8 @@ def test_ema_student_is_the_decayed_average_of_the_live_weights_and_resumes(plan
     train(replace(cfg, snapshot_every=1), tmp_path / "snaps", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
     ema = replace(cfg, ema=0.6)
     train(ema, tmp_path / "ema", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
-    assert train(ema, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False, stop_after=4) is None
+    with pytest.raises(Interrupted), interrupt_after(4):
+        train(ema, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
     train(ema, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
 
     torch.manual_seed(cfg.seed)
@@ -295,7 +299,8 @@ def test_consistency_against_the_mean_teacher_known_answers_and_resume(planted_p
     with pytest.raises(UserError, match="--ema"):
         train(replace(cfg, ema=0.0), tmp_path / "no-ema", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
     train(cfg, tmp_path / "whole", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
-    assert train(cfg, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False, stop_after=4) is None
+    with pytest.raises(Interrupted), interrupt_after(4):
+        train(cfg, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
     train(cfg, tmp_path / "split", torch.device("cpu"), *sources(planted_pairs, cfg), progress=False)
     a, b = load_model(tmp_path / "whole" / "last.safetensors"), load_model(tmp_path / "split" / "last.safetensors")
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):

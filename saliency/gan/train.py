@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import platform
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,15 +17,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save
-from tqdm import tqdm
 
 from saliency.batches import StepBatches
 from saliency.ema import update_ema
 from saliency.errors import UserError
-from saliency.files import atomic_write, safe_torch_load, torch_save, truncate_jsonl, write_json
+from saliency.files import atomic_write, write_json
 from saliency.gan.models import Discriminator, ObjectGenerator, diff_augment
 from saliency.images import load_photo_bank
-from saliency.resume import changed_settings
+from saliency.training import TrainingLoop, step_generator
 from saliency.viz import image_grid, save_png
 
 
@@ -61,8 +59,7 @@ def load_images(folder: str | Path, resolution: int, progress: bool = True) -> t
     return images
 
 
-def _rng(seed: int, step: int, stream: int) -> torch.Generator:
-    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 7 + stream) % (2**63))
+LATENTS, REAL_VIEW, FAKE_VIEW, G_VIEW = (k << 28 for k in range(4))  # one step's streams (step_generator)
 
 
 def standing_stats(
@@ -114,37 +111,28 @@ class GANRun:
         opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         return cls(G, D, G_ema, opt_g, opt_d)
 
-    def restore(self, state_path: Path, cfg: GANConfig) -> tuple[int, float]:
-        """(first step, wall seconds of earlier runs), from the last checkpoint if there is one."""
-        if not state_path.exists():
-            return 0, 0.0
-        state = safe_torch_load(state_path, "GAN training state")
-        diff = changed_settings(state["config"], cfg)
-        if diff:
-            raise UserError(f"{state_path} was written with other settings ({'; '.join(diff)}); use another --out or delete it")
+    def state_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name).state_dict() for name in self.PARTS}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         for name in self.PARTS:
             getattr(self, name).load_state_dict(state[name])
-        return int(state["step"]), float(state.get("wall_seconds", 0.0))
-
-    def save_state(self, state_path: Path, cfg: GANConfig, done: int, wall_seconds: float) -> None:
-        parts = {name: getattr(self, name).state_dict() for name in self.PARTS}
-        torch_save({**parts, "step": done, "wall_seconds": wall_seconds, "config": asdict(cfg)}, state_path)
 
     def step(self, cfg: GANConfig, real: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """One discriminator and one generator step (hinge loss; DiffAugment with cfg.augment);
         returns (d_loss, g_loss)."""
         device = real.device
-        z = torch.randn(cfg.batch_size, cfg.latent_dim, generator=_rng(cfg.seed, step, 0)).to(device)
-        aug = (lambda x, s: diff_augment(x, _rng(cfg.seed, step, s))) if cfg.augment else (lambda x, s: x)
+        z = torch.randn(cfg.batch_size, cfg.latent_dim, generator=step_generator(cfg.seed, step, LATENTS)).to(device)
+        aug = (lambda x, s: diff_augment(x, step_generator(cfg.seed, step, s))) if cfg.augment else (lambda x, s: x)
         use_amp = device.type == "cuda"
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             fake = self.G(z)
-            d_loss = F.relu(1 - self.D(aug(real, 1))).mean() + F.relu(1 + self.D(aug(fake.detach(), 2))).mean()
+            d_loss = F.relu(1 - self.D(aug(real, REAL_VIEW))).mean() + F.relu(1 + self.D(aug(fake.detach(), FAKE_VIEW))).mean()
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            g_loss = -self.D(aug(fake, 3)).mean()
+            g_loss = -self.D(aug(fake, G_VIEW)).mean()
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
@@ -153,53 +141,33 @@ class GANRun:
 
 
 def train_gan(
-    cfg: GANConfig,
-    out: str | Path,
-    device: torch.device,
-    progress: bool = True,
-    stop_after: int | None = None,
-    time_limit: float | None = None,
-) -> dict[str, Any] | None:
+    cfg: GANConfig, out: str | Path, device: torch.device, progress: bool = True, time_limit: float | None = None
+) -> dict[str, Any]:
     """Train to cfg.steps, or until `time_limit` seconds have passed in this run: then checkpoint
     and export the EMA generator as it stands, so a lease of fixed length ends with a usable
-    model and the same command continues it. `stop_after` simulates a crash (tests)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    model and the same command continues it."""
     data = load_images(cfg.images, cfg.resolution, progress)
     run = GANRun.build(cfg, device)
-    state_path, log_path = out / "train_state.pt", out / "log.jsonl"
-    start, wall_before = run.restore(state_path, cfg)
-    if start:
-        truncate_jsonl(log_path, start)
-    batches = StepBatches(len(data), cfg.batch_size, start, cfg.steps, cfg.seed)
+    loop = TrainingLoop(out, cfg, name="train-gan", progress=progress, time_limit=time_limit)
+    state = loop.resume(run.load_state_dict)
+    wall_before = float(state.get("wall_seconds", 0.0)) if state else 0.0
+    batches = StepBatches(len(data), cfg.batch_size, loop.start, cfg.steps, cfg.seed)
     fixed_z = torch.randn(32, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
-    t0 = time.perf_counter()
-    bar = tqdm(total=cfg.steps, initial=start, desc="train-gan", disable=not progress)
-    done = start
-    with open(log_path, "a") as log:
-        for step in range(start, cfg.steps):
-            idx = torch.tensor([i for i, _ in batches.batch(step)])
-            d_loss, g_loss = run.step(cfg, data[idx].to(device).float() / 127.5 - 1, step)
-            done = step + 1
-            bar.update(1)
-            if done == stop_after:
-                return None
-            out_of_time = time_limit is not None and time.perf_counter() - t0 > time_limit
-            if done % cfg.log_every == 0 or done == cfg.steps:
-                losses = {"d_loss": round(d_loss.item(), 4), "g_loss": round(g_loss.item(), 4)}
-                log.write(json.dumps({"step": done, **losses, "seconds": round(time.perf_counter() - t0, 1)}) + "\n")
-                log.flush()
-                bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
-            if done % cfg.sample_every == 0 or done == cfg.steps or out_of_time:
-                with torch.no_grad():
-                    samples = standing_stats(run.G_ema, cfg.latent_dim, device)(fixed_z).float().cpu()
-                save_png(image_grid(list(samples.view(4, 8, *samples.shape[1:]))), out / "samples" / f"step_{done:07d}.png")
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time:
-                run.save_state(state_path, cfg, done, wall_before + time.perf_counter() - t0)
-            if out_of_time:
-                break
-    bar.close()
-    return export_generator(out, cfg, run, device, done, len(data), time.perf_counter() - t0, wall_before)
+    done = loop.start
+    for step in loop.steps():
+        idx = torch.tensor([i for i, _ in batches.batch(step)])
+        d_loss, g_loss = run.step(cfg, data[idx].to(device).float() / 127.5 - 1, step)
+        done = loop.done
+        if loop.due(cfg.log_every):
+            loop.log(d_loss=round(d_loss.item(), 4), g_loss=round(g_loss.item(), 4))
+            loop.show(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
+        if loop.due(cfg.sample_every):
+            with torch.no_grad():
+                samples = standing_stats(run.G_ema, cfg.latent_dim, device)(fixed_z).float().cpu()
+            save_png(image_grid(list(samples.view(4, 8, *samples.shape[1:]))), loop.out / "samples" / f"step_{done:07d}.png")
+        if loop.due(cfg.checkpoint_every):
+            loop.save({**run.state_dict(), "wall_seconds": wall_before + loop.seconds})
+    return export_generator(loop.out, cfg, run, device, done, len(data), loop.seconds, wall_before)
 
 
 def export_generator(

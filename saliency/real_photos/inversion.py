@@ -19,7 +19,6 @@ summary.json (held-out latent error of generated images, reconstruction error of
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,14 +30,13 @@ import torchvision
 from safetensors import SafetensorError
 from safetensors.torch import save
 from torch import nn
-from tqdm import tqdm
 
 from saliency.errors import UserError
-from saliency.files import atomic_write, read_safetensors, safe_torch_load, torch_save, truncate_jsonl, write_json
+from saliency.files import atomic_write, read_safetensors, write_json
 from saliency.generators.base import Generator
 from saliency.images import center_square, load_photo_bank
-from saliency.resume import changed_settings
 from saliency.selection import Selection
+from saliency.training import TrainingLoop, step_generator
 from saliency.unet.model import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -77,8 +75,7 @@ class InvertConfig:
     RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every")
 
 
-def step_rng(seed: int, step: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + step + 7)
+STREAM = 7  # this trainer's step_generator stream (kept from earlier versions)
 
 
 def save_inverter(path: Path, E: Inverter, meta: dict[str, Any]) -> None:
@@ -108,7 +105,7 @@ def load_inverter(path: str | Path, device: torch.device | str = "cpu") -> tuple
 def evaluate(E: Inverter, G: Generator, bank: torch.Tensor | None, seed: int, n: int = 256) -> dict[str, float]:
     """Latent error on held-out generated images (relative to |z|^2) and photo reconstruction L1."""
     E.eval()
-    g = step_rng(seed + 999, 0)
+    g = step_generator(seed + 999, 0, STREAM)
     z = G.sample_latents(n, g)
     z_hat = E((G(z) + 1) / 2)
     result = {"latent_relative_error": float(((z_hat - z) ** 2).sum(1).mean() / (z**2).sum(1).mean())}
@@ -119,57 +116,39 @@ def evaluate(E: Inverter, G: Generator, bank: torch.Tensor | None, seed: int, n:
     return result
 
 
-def train_inverter(
-    G: Generator, cfg: InvertConfig, out: str | Path, device: torch.device, progress: bool = True, stop_after: int | None = None
-) -> dict[str, Any] | None:
+def train_inverter(G: Generator, cfg: InvertConfig, out: str | Path, device: torch.device, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) E for the frozen G; writes inverter.safetensors and the rest into `out`."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt, log_path = out / "checkpoint.pt", out / "log.jsonl"
     torch.manual_seed(cfg.seed)
     E = Inverter(G.latent_dim).to(device)
     opt = torch.optim.Adam(E.parameters(), lr=cfg.lr)
-    start = 0
-    if ckpt.exists():
-        state = safe_torch_load(ckpt, "inversion checkpoint")
-        diff = changed_settings(state["config"], cfg)
-        if diff:
-            raise UserError(f"{ckpt} was written with other settings ({'; '.join(diff)}); use another --out or delete it")
+
+    def load(state: dict[str, Any]) -> None:
         E.load_state_dict(state["encoder"])
         opt.load_state_dict(state["optimizer"])
-        start = int(state["step"])
-    truncate_jsonl(log_path, start)
+
+    loop = TrainingLoop(out, cfg, name="invert", checkpoint="checkpoint.pt", progress=progress)
+    loop.resume(load)
+    out = loop.out
     bank = load_photo_bank(cfg.photos, G.resolution, progress) if cfg.photos else None
-    t0 = time.perf_counter()
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="invert", disable=not progress)
-    with open(log_path, "a") as log:
-        for step in bar:
-            g = step_rng(cfg.seed, step)
-            z = G.sample_latents(cfg.batch_size, g)
-            with torch.no_grad():
-                generated = (G(z) + 1) / 2
-            terms = {"latent": ((E(generated) - z) ** 2).mean()}
-            if bank is not None and cfg.photo_weight:
-                x = bank[torch.randint(len(bank), (cfg.batch_size,), generator=g)].to(device).float() / 255
-                terms["photo_l1"] = ((G(E(x)) + 1) / 2 - x).abs().mean()
-            loss = cfg.latent_weight * terms["latent"] + cfg.photo_weight * terms.get("photo_l1", 0.0)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps:
-                record = {
-                    "step": done,
-                    **{k: round(float(v.detach()), 5) for k, v in terms.items()},
-                    "seconds": round(time.perf_counter() - t0, 1),
-                }
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-                bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k not in ("step", "seconds")})
-            if done == stop_after:
-                return None
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                torch_save({"encoder": E.state_dict(), "optimizer": opt.state_dict(), "step": done, "config": asdict(cfg)}, ckpt)
+    for step in loop.steps():
+        g = step_generator(cfg.seed, step, STREAM)
+        z = G.sample_latents(cfg.batch_size, g)
+        with torch.no_grad():
+            generated = (G(z) + 1) / 2
+        terms = {"latent": ((E(generated) - z) ** 2).mean()}
+        if bank is not None and cfg.photo_weight:
+            x = bank[torch.randint(len(bank), (cfg.batch_size,), generator=g)].to(device).float() / 255
+            terms["photo_l1"] = ((G(E(x)) + 1) / 2 - x).abs().mean()
+        loss = cfg.latent_weight * terms["latent"] + cfg.photo_weight * terms.get("photo_l1", 0.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if loop.due(cfg.log_every):
+            record = {k: round(float(v.detach()), 5) for k, v in terms.items()}
+            loop.log(**record)
+            loop.show(**{k: f"{v:.3f}" for k, v in record.items()})
+        if loop.due(cfg.checkpoint_every):
+            loop.save({"encoder": E.state_dict(), "optimizer": opt.state_dict()})
     metrics = evaluate(E, G, bank, cfg.seed)
     meta = {"generator": cfg.generator, "resolution": G.resolution, "steps": cfg.steps, **{k: round(v, 5) for k, v in metrics.items()}}
     save_inverter(out / "inverter.safetensors", E, meta)

@@ -11,21 +11,19 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from saliency.distributed import Distributed
 from saliency.ema import update_ema
 from saliency.errors import UserError
-from saliency.files import safe_torch_load, torch_save, truncate_jsonl, write_json
+from saliency.files import write_json
 from saliency.metrics import per_image_iou
-from saliency.resume import changed_settings
+from saliency.training import TrainingLoop, step_generator
 from saliency.unet.model import SaliencyModel, new_model, save_model
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -115,11 +113,14 @@ def soft_target(target: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tenso
     return 0.5 + (target - 0.5) * weight, torch.ones_like(weight)
 
 
+STRONG_VIEW = 0x5C0  # the perturbed views' step_generator stream (kept from earlier versions)
+
+
 def strong_view(x: torch.Tensor, seed: int, step: int) -> torch.Tensor:
     """A photometric perturbation of a batch of RGB [0, 1] images (colour, contrast, brightness,
     noise, blur), drawn from (seed, step) so a resumed run sees the same views; the geometry is
     untouched, so a map of the plain image is a target for the perturbed one."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + step + 0x5C0)
+    g = step_generator(seed, step, STRONG_VIEW)
     b = x.shape[0]
 
     def factor(spread: float) -> torch.Tensor:
@@ -223,25 +224,16 @@ class Optimisation:
         """The weights validated and saved."""
         return self.average if self.average is not None else self.model
 
-    def restore(self, state_path: Path, cfg: TrainConfig) -> tuple[int, dict[str, Any]]:
-        """(first step, best validation so far), from the last checkpoint if there is one."""
-        if not state_path.exists():
-            return 0, {"val_iou": -1.0, "step": 0}
-        state = safe_torch_load(state_path, "training state")
-        diff = changed_settings(state["config"], cfg)
-        if diff:
-            raise UserError(f"{state_path} was written with other settings ({'; '.join(diff)}); use another --out or delete it")
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.net.load_state_dict(state["model"])
         if self.average is not None:
             self.average.net.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
-        return int(state["step"]), state["best"]
 
-    def save_state(self, state_path: Path, cfg: TrainConfig, done: int, best: dict[str, Any]) -> None:
+    def state_dict(self) -> dict[str, Any]:
         extra = {"ema": self.average.net.state_dict()} if self.average is not None else {}
-        state = {"model": self.model.net.state_dict(), **extra, "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict()}
-        torch_save({**state, "step": done, "best": best, "config": asdict(cfg)}, state_path)
+        return {"model": self.model.net.state_dict(), **extra, "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict()}
 
     def step(self, net: torch.nn.Module, cfg: TrainConfig, batch: tuple[torch.Tensor, ...], step: int) -> torch.Tensor:
         """One optimiser step on a batch (x, target, weight); returns the loss."""
@@ -310,85 +302,58 @@ def train(
     val_source: Any,
     model_meta: dict[str, Any] | None = None,
     progress: bool = True,
-    stop_after: int | None = None,
 ) -> dict[str, Any] | None:
     """`source`: a PairDataset, or an OnTheFly sampler. `val_source`: a list of (x, y) batches."""
-    out = Path(out)
     if cfg.consistency and not cfg.ema:
         raise UserError("consistency learns from the mean teacher: pass --ema (e.g. 0.999) with --consistency")
     ddp = Distributed(device)
     device = ddp.device
     run = Optimisation.build(cfg, device, model_meta)
-    state_path, log_path = out / "train_state.pt", out / "log.jsonl"
-    start, best = run.restore(state_path, cfg)
-    if ddp.main:
-        out.mkdir(parents=True, exist_ok=True)
-        truncate_jsonl(log_path, start)
+    loop = TrainingLoop(out, cfg, name="train-unet", progress=progress, main=ddp.main)
+    state = loop.resume(run.load_state_dict)
+    best = state["best"] if state else {"val_iou": -1.0, "step": 0}
     ddp.barrier()
     net = ddp.wrap(run.model)
-    next_batch = batch_source(source, cfg, start, ddp, device)
-    log = open(log_path, "a") if ddp.main else None
-    bar = tqdm(total=cfg.steps, initial=start, desc="train-unet", disable=not (progress and ddp.main))
-    t0, seen = time.perf_counter(), 0
+    next_batch = batch_source(source, cfg, loop.start, ddp, device)
+    seen = 0
     try:
-        for step in range(start, cfg.steps):
+        for step in loop.steps():
             batch = tuple(t.to(device, non_blocking=True) for t in next_batch(step))
             loss = run.step(net, cfg, batch, step)
             seen += len(batch[0]) * ddp.world
-            done = step + 1
-            if done == stop_after:
-                return None
             if ddp.main:
-                best = after_step(cfg, out, run, val_source, device, log, bar, done, loss, seen / (time.perf_counter() - t0), best)
-            bar.update(1)
+                best = after_step(loop, run, val_source, device, loss, seen / loop.seconds, best)
         checksums = ddp.gather(weights_checksum(run.model))
         summary = None
         if ddp.main:
-            save_model(out / "last.safetensors", run.kept, step=cfg.steps, **({"ema": cfg.ema} if cfg.ema else {}))
-            summary = write_summary(out, cfg, best, ddp.world, checksums)
+            save_model(loop.out / "last.safetensors", run.kept, step=cfg.steps, **({"ema": cfg.ema} if cfg.ema else {}))
+            summary = write_summary(loop.out, cfg, best, ddp.world, checksums)
         ddp.barrier()
         return summary
     finally:
-        bar.close()
-        if log:
-            log.close()
         ddp.close()
 
 
 def after_step(
-    cfg: TrainConfig,
-    out: Path,
-    run: Optimisation,
-    val_source: Any,
-    device: torch.device,
-    log,
-    bar,
-    done: int,
-    loss: torch.Tensor,
-    rate: float,
-    best: dict[str, Any],
+    loop: TrainingLoop, run: Optimisation, val_source: Any, device: torch.device, loss: torch.Tensor, rate: float, best: dict[str, Any]
 ) -> dict[str, Any]:
-    """Rank 0's bookkeeping after step `done`: the log line, validation (and the best model),
+    """Rank 0's bookkeeping after a step: the log line, validation (and the best model),
     snapshots and the resumable checkpoint, each at its interval; returns the best so far."""
-    if done % cfg.log_every == 0 or done == cfg.steps:
-        log.write(
-            json.dumps({"step": done, "loss": round(loss.item(), 5), "lr": run.sched.get_last_lr()[0], "images_per_s": round(rate, 2)})
-            + "\n"
-        )
-        log.flush()
-        bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{rate:.1f}")
-    if done % cfg.val_every == 0 or done == cfg.steps:
+    cfg, out, done = loop.cfg, loop.out, loop.done
+    if loop.due(cfg.log_every):
+        loop.log(loss=round(loss.item(), 5), lr=run.sched.get_last_lr()[0], images_per_s=round(rate, 2))
+        loop.show(loss=f"{loss.item():.4f}", img_s=f"{rate:.1f}")
+    if loop.due(cfg.val_every):
         metrics = validate(run.kept, val_source, device)
-        log.write(json.dumps({"step": done, **{k: round(v, 5) for k, v in metrics.items()}}) + "\n")
-        log.flush()
+        loop.log(**{k: round(v, 5) for k, v in metrics.items()})
         if metrics["val_iou"] > best["val_iou"]:
             best = {"val_iou": metrics["val_iou"], "step": done}
             save_model(out / "best.safetensors", run.kept, step=done, val_iou=round(metrics["val_iou"], 5))
         plot_curves(out / "log.jsonl", out / "curves.png")
     if cfg.snapshot_every and done % cfg.snapshot_every == 0:
         save_model(out / "snapshots" / f"step-{done:06d}.safetensors", run.kept, step=done)
-    if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-        run.save_state(out / "train_state.pt", cfg, done, best)
+    if loop.due(cfg.checkpoint_every):
+        loop.save({**run.state_dict(), "best": best})
     return best
 
 
