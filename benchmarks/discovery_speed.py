@@ -76,9 +76,9 @@ def main() -> None:
     p.add_argument("--out", default=None, help="JSON path (default: DATA/benchmarks/discovery_speed.json)")
     args = p.parse_args()
     device = pick_device(args.device)
-    d = spec(args.generator).defaults
+    d = spec(args.generator).discover
     rows = [
-        measure(args.generator, rec, d["deformator"], d["directions"], args.batch, device, args.repeats, args.random_weights)
+        measure(args.generator, rec, d.deformator, d.directions, args.batch, device, args.repeats, args.random_weights)
         for rec in ("lenet", "resnet18")
     ]
     report("discovery_speed", rows, device, args.out)

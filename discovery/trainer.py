@@ -32,22 +32,17 @@ from discovery.reconstructors import build_reconstructor
 from saliency.distributed import Distributed
 from saliency.errors import UserError
 from saliency.files import write_json
+from saliency.generators.backend import DiscoverDefaults
 from saliency.generators.base import Generator
 from saliency.training import TrainingLoop, step_generator
 
 
-@dataclass
-class DiscoveryConfig:
+@dataclass(kw_only=True)
+class DiscoveryConfig(DiscoverDefaults):
+    """A discovery run's settings: the backend-settable ones (deformator, directions, shifts, lr,
+    steps, ...: DiscoverDefaults, the paper's values) and the run's own."""
+
     generator: str
-    deformator: str = "ortho"
-    directions: int | None = None  # None: full latent size
-    reconstructor: str = "resnet18"
-    shift_range: float = 6.0
-    min_shift: float = 0.5
-    shift_loss_weight: float = 0.25
-    batch_size: int = 32
-    lr: float = 1e-4
-    steps: int = 100_000
     seed: int = 0
     checkpoint_every: int = 500
     log_every: int = 50

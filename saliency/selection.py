@@ -247,6 +247,19 @@ def optimise_direction(
 # teacher read.
 
 
+def default_mask_spec(generator: str | None) -> MaskSpec:
+    """The mask rule and filters `generator` ("NAME", "NAME@w", "package.module:factory") declares;
+    the papers' defaults for none or a name no longer known."""
+    from saliency.generators.backend import MaskDefaults
+    from saliency.generators.registry import spec
+
+    try:
+        d = spec(generator.split("@")[0]).mask if generator else MaskDefaults()
+    except UserError:
+        d = MaskDefaults()
+    return MaskSpec(d.rule, d.threshold, d.polarity, FilterConfig(max_area=d.max_area))
+
+
 def default_selection(generator: str) -> Path:
     """The latest `saliency select` run for this generator, else the selection that ships with it."""
     fix = f"run `saliency select --generator {generator}` first or pass --selection FILE"
@@ -298,9 +311,12 @@ class Selection:
             **{k: getattr(self, k) for k in self.MASK_FIELDS},
         }
 
-    def mask_spec(self) -> MaskSpec:
-        """The mask rule and filters as the file says them (FilterConfig's defaults where it is silent)."""
-        return MaskSpec(self.rule, self.threshold, self.polarity, FilterConfig(**self.filters))
+    def mask_spec(self, generator: str | None = None) -> MaskSpec:
+        """The mask rule and filters as the file says them, its generator's (else `generator`'s)
+        defaults where it is silent: the one reading synth, on-the-fly training and the GAN
+        teacher share."""
+        filters = default_mask_spec(self.generator or generator).filters.as_dict() | self.filters
+        return MaskSpec(self.rule, self.threshold, self.polarity, FilterConfig(**filters))
 
     def shift_vector(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """The latent shift h = shift x direction."""

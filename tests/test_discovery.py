@@ -64,7 +64,7 @@ def test_discovery_recovers_the_planted_direction(tmp_path):
     that are not applied or a reconstructor that cannot read them all fail. R must also name the
     direction far above chance (1/4)."""
     G = build_generator("planted")
-    weight = spec("planted").defaults["shift_loss_weight"]
+    weight = spec("planted").discover.shift_loss_weight
     cfg = small_config(
         deformator="proj",
         directions=4,

@@ -10,7 +10,7 @@ from saliency.generators import Generator, available, build_generator
 def test_registry_lists_backends_with_defaults():
     specs = available()
     assert {"dcgan-faces", "planted"} <= set(specs)
-    assert specs["dcgan-faces"].defaults["reconstructor"] == "lenet"
+    assert specs["dcgan-faces"].discover.reconstructor == "lenet"
     with pytest.raises(UserError, match="unknown generator 'nope'"):
         build_generator("nope")
 
@@ -149,8 +149,11 @@ def test_the_guides_custom_generator_example_runs_in_w_space(tmp_path, monkeypat
 
 
 def test_a_misspelt_generator_default_is_refused_where_it_is_declared():
-    from saliency.generators.backend import generator_spec
+    from saliency.generators.backend import DiscoverDefaults, GeneratorSpec, MaskDefaults
 
-    with pytest.raises(ValueError, match="shift_rnage is no stage default"):
-        generator_spec("mine", lambda **kw: None, "a backend", shift_rnage=3.0)
-    assert generator_spec("mine", lambda **kw: None, "a backend", shift_range=3.0).defaults["shift_range"] == 3.0
+    with pytest.raises(TypeError, match="shift_rnage"):
+        DiscoverDefaults(shift_rnage=3.0)
+    with pytest.raises(TypeError, match="shift_range"):  # a setting under the wrong stage
+        MaskDefaults(shift_range=3.0)
+    mine = GeneratorSpec("mine", lambda **kw: None, "a backend", discover=DiscoverDefaults(shift_range=3.0))
+    assert mine.discover.shift_range == 3.0 and mine.defaults()["discover"]["lr"] == 1e-4

@@ -210,3 +210,27 @@ def test_selection_file_round_trips_through_the_typed_selection(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"shift": 2}))
     with pytest.raises(UserError, match="not a selection file"):
         Selection.load(tmp_path / "bad.json")
+
+
+def test_a_selection_file_silent_on_filters_reads_the_same_everywhere(tmp_path):
+    """dcgan-faces declares a 0.85 area cap (faces fill the frame); a selection file for it that
+    names no filters gets that cap from synth's flags, on-the-fly training's and the GAN teacher's
+    reading alike (the teacher once fell back to FilterConfig's 0.5), and a flag still wins."""
+    import argparse
+
+    from saliency.commands.common import mask_spec_from_args
+    from saliency.filters import FilterConfig
+    from saliency.selection import Selection
+
+    path = tmp_path / "selection.json"
+    path.write_text(json.dumps({"generator": "dcgan-faces", "vector": [1.0, 0.0], "shift": 3.0, "rule": "intensity", "polarity": "dark"}))
+    selection = Selection.load(path)
+    flags = dict(
+        generator="dcgan-faces", rule=None, threshold=None, polarity=None, min_area=None, max_area=None, min_peaks=None, min_component=None
+    )
+    from_synth = mask_spec_from_args(argparse.Namespace(**flags), selection)
+    assert selection.mask_spec().filters.max_area == from_synth.filters.max_area == 0.85 != FilterConfig().max_area
+    assert from_synth.polarity == "dark" and from_synth.filters.min_area == FilterConfig().min_area
+    assert mask_spec_from_args(argparse.Namespace(**{**flags, "max_area": 0.6}), selection).filters.max_area == 0.6
+    unnamed = Selection(vector=[1.0, 0.0], shift=3.0)  # a file that names no generator
+    assert unnamed.mask_spec("dcgan-faces").filters.max_area == 0.85 and unnamed.mask_spec().filters.max_area == 0.5

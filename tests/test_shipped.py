@@ -34,13 +34,13 @@ def test_objects_64_corrupt_file_names_itself(tmp_path):
         build_generator("objects-64", weights=str(bad))
 
 
-@pytest.mark.parametrize("name", [n for n, s in available().items() if s.defaults.get("directions_file")])
+@pytest.mark.parametrize("name", [n for n, s in available().items() if s.directions_file])
 def test_shipped_directions_belong_to_their_generator(name):
     spec = available()[name]
-    path = Path(discovery.__file__).parent / spec.defaults["directions_file"]
+    path = Path(discovery.__file__).parent / spec.directions_file
     d = load_directions(path)
     assert d.meta["generator"] == name
-    assert d.directions.shape[0] == spec.defaults["directions"]
+    assert d.directions.shape[0] == spec.discover.directions
     if name == "objects-64":
         assert d.directions.shape[1] == build_generator(name).latent_dim
 

@@ -124,21 +124,19 @@ def add_mask_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def mask_spec_from_args(args: argparse.Namespace, base=None):
-    """MaskSpec from flags over `base` (a Selection's mask settings) over the generator's defaults."""
+    """MaskSpec from flags over `base` (a Selection: its file's settings over its generator's
+    defaults) or, without one, over the generator's defaults."""
     from saliency.filters import FilterConfig
-    from saliency.generators import spec
-    from saliency.selection import MaskSpec
+    from saliency.selection import MaskSpec, default_mask_spec
 
-    d = spec(args.generator).defaults
-    base = {k: getattr(base, k) for k in base.MASK_FIELDS} if base is not None else {}
-    filters = {**FilterConfig(max_area=d["mask_max_area"]).as_dict(), **base.get("filters", {})}
-    for name in ("min_area", "max_area", "min_peaks", "min_component"):
-        if getattr(args, name) is not None:
-            filters[name] = getattr(args, name)
+    base = base.mask_spec(args.generator) if base is not None else default_mask_spec(args.generator)
+    filters = base.filters.as_dict() | {
+        name: getattr(args, name) for name in ("min_area", "max_area", "min_peaks", "min_component") if getattr(args, name) is not None
+    }
     return MaskSpec(
-        rule=args.rule or base.get("rule") or d["mask_rule"],
-        threshold=args.threshold if args.threshold is not None else base.get("threshold", d["mask_threshold"]),
-        polarity=args.polarity or base.get("polarity") or d["mask_polarity"],
+        rule=args.rule or base.rule,
+        threshold=args.threshold if args.threshold is not None else base.threshold,
+        polarity=args.polarity or base.polarity,
         filters=FilterConfig(**filters),
     )
 

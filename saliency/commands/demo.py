@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
 
     directions = out / "discover" / "directions.safetensors"
-    if args.rediscover or not spec(gen).defaults.get("directions_file"):
+    if args.rediscover or not spec(gen).directions_file:
         _stage("discover", directions, stage_args("discover", **common, threads=args.threads, out=out / "discover"), timings)
     else:
         from saliency.commands.select import default_directions

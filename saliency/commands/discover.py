@@ -8,6 +8,7 @@ Unset flags take the generator's defaults (`saliency generators`).
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 
 from discovery.deformators import DEFORMATORS
@@ -75,23 +76,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> DiscoveryConfig:
-    defaults = spec(args.generator).defaults
-
-    def pick(name: str, key: str | None = None):
-        value = getattr(args, name)
-        return defaults.get(key or name) if value is None else value
-
+    """The run's config: each backend-settable field from its flag, else the generator's default."""
+    defaults = asdict(spec(args.generator).discover)
+    chosen = {name: getattr(args, name) for name in defaults if getattr(args, name) is not None}
     return DiscoveryConfig(
+        **(defaults | chosen),
         generator=generator_label(args),
-        deformator=pick("deformator"),
-        directions=pick("directions"),
-        reconstructor=pick("reconstructor"),
-        shift_range=pick("shift_range"),
-        min_shift=pick("min_shift"),
-        shift_loss_weight=pick("shift_loss_weight"),
-        batch_size=pick("batch_size"),
-        lr=pick("lr"),
-        steps=pick("steps"),
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,

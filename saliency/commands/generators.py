@@ -15,8 +15,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     specs = available()
     if args.json:
-        print(json.dumps({n: {"description": s.description, "defaults": s.defaults} for n, s in specs.items()}, indent=2))
+        print(json.dumps({n: {"description": s.description, "defaults": s.defaults()} for n, s in specs.items()}, indent=2))
         return
     for name, s in sorted(specs.items()):
         print(f"{name:16s} {s.description}")
-        print(f"{'':16s} defaults: " + ", ".join(f"{k}={v}" for k, v in s.defaults.items()))
+        for stage, values in s.defaults().items():
+            text = ", ".join(f"{k}={v}" for k, v in values.items()) if isinstance(values, dict) else values
+            print(f"{'':16s} {stage}: {text}")

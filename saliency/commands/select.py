@@ -188,7 +188,7 @@ class Plan:
 
 
 def plan_from_args(args: argparse.Namespace, G) -> Plan:
-    defaults = spec(args.generator).defaults
+    defaults = spec(args.generator).select
     path = None if str(args.directions).lower() == "none" else args.directions or default_directions(generator_label(args))
     if path is None:  # no discovered candidates: a (0, d) set leaves the random starts alone in the ranking
         ds = DirectionSet(torch.zeros(0, G.latent_dim))
@@ -202,21 +202,21 @@ def plan_from_args(args: argparse.Namespace, G) -> Plan:
     base = mask_spec_from_args(args)
     polarities = [base.polarity] if args.polarity or base.rule != "intensity" else ["light", "dark"]
 
-    def flag_or_default(value, key):
-        return value if value is not None else defaults[key]
+    def flag_or_default(value, default):
+        return value if value is not None else default
 
     plan = Plan(
         path=path,
         ds=ds,
         specs={p: replace(base, polarity=p) for p in polarities},
-        shifts=[float(s) for s in args.shifts.split(",")] if args.shifts else list(defaults["select_shifts"]),
+        shifts=[float(s) for s in args.shifts.split(",")] if args.shifts else list(defaults.shifts),
         directions=ds.directions,
         indices=list(range(len(ds))),
         signs=(1, -1),
-        steps=flag_or_default(args.optimise_steps, "optimise_steps"),
-        n_starts=flag_or_default(args.starts, "optimise_starts"),
-        n_random=flag_or_default(args.random_starts, "optimise_random_starts"),
-        min_score=flag_or_default(args.min_score, "min_score"),
+        steps=flag_or_default(args.optimise_steps, defaults.optimise_steps),
+        n_starts=flag_or_default(args.starts, defaults.optimise_starts),
+        n_random=flag_or_default(args.random_starts, defaults.optimise_random_starts),
+        min_score=flag_or_default(args.min_score, defaults.min_score),
         out=args.out or runs_dir() / f"select-{generator_label(args)}",
     )
     if path is None and (not plan.steps or not plan.n_random or args.direction is not None):

@@ -282,15 +282,16 @@ def on_the_fly_sources(args: argparse.Namespace, cfg: TrainConfig, device: torch
 
     selection = Selection.load(args.selection or default_selection(generator_label(args)))
     G = generator_from_args(args, device)
+    mask = selection.mask_spec(generator_label(args))
     synth_cfg = SynthConfig(
         generator=generator_label(args),
         direction=selection.vector,
         shift=selection.shift,
         n=0,
-        rule=selection.rule,
-        threshold=selection.threshold,
-        polarity=selection.polarity,
-        filters=selection.filters,
+        rule=mask.rule,
+        threshold=mask.threshold,
+        polarity=mask.polarity,
+        filters=mask.filters.as_dict(),
         seed=cfg.seed,
         batch_size=max(32, cfg.batch_size),
     )

@@ -7,52 +7,67 @@ backend only when it is used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from saliency.generators.base import Generator
 
 
+@dataclass
+class DiscoverDefaults:
+    """`saliency discover`'s settings a backend may set: the paper's unless it says otherwise.
+    DiscoveryConfig inherits these fields, so each default is written here alone."""
+
+    deformator: str = "ortho"
+    directions: int | None = None  # None: the full latent size
+    reconstructor: str = "resnet18"
+    shift_range: float = 6.0
+    min_shift: float = 0.5
+    shift_loss_weight: float = 0.25  # the L1 loss on eps next to the cross-entropy on k
+    batch_size: int = 32
+    lr: float = 1e-4
+    steps: int = 100_000
+
+
+@dataclass(frozen=True)
+class MaskDefaults:
+    """How a shifted image becomes a mask, where neither a flag nor a selection file says
+    (2020 paper: intensity rule, threshold 0.95, area below half the frame)."""
+
+    rule: str = "intensity"
+    threshold: float | None = None  # None: the rule's default
+    polarity: str = "light"
+    max_area: float = 0.5
+
+
+@dataclass(frozen=True)
+class SelectDefaults:
+    """`saliency select`: the shifts tried, the lowest score kept, and the direction optimisation
+    (steps per start, best discovered candidates and random directions per polarity to start from)."""
+
+    shifts: tuple[float, ...] = (3.0, 6.0, 9.0, 12.0)
+    min_score: float = 0.1
+    optimise_steps: int = 150
+    optimise_starts: int = 2
+    optimise_random_starts: int = 2
+
+
 @dataclass(frozen=True)
 class GeneratorSpec:
+    """A backend: its builder, each stage's defaults for it, and the files it ships (a directions
+    file and a `saliency select` result, relative to the discovery package)."""
+
     name: str
     builder: Callable[..., Generator]
     description: str
-    defaults: dict[str, Any] = field(default_factory=dict)
+    discover: DiscoverDefaults = field(default_factory=DiscoverDefaults)
+    mask: MaskDefaults = field(default_factory=MaskDefaults)
+    select: SelectDefaults = field(default_factory=SelectDefaults)
+    directions_file: str | None = None
+    selection_file: str | None = None
 
-
-# Defaults every backend starts from: the paper's discovery settings.
-BASE_DEFAULTS: dict[str, Any] = {
-    "deformator": "ortho",
-    "directions": None,  # None: the full latent size
-    "reconstructor": "resnet18",
-    "shift_range": 6.0,
-    "min_shift": 0.5,
-    "shift_loss_weight": 0.25,  # the L1 loss on eps next to the cross-entropy on k
-    "batch_size": 32,
-    "lr": 1e-4,
-    "steps": 100_000,
-    # selection and synthesis (2020 paper: intensity rule, threshold 0.95, area in (0.05, 0.5))
-    "directions_file": None,  # a shipped directions file, relative to the discovery package
-    "selection_file": None,  # a shipped `saliency select` result, relative to the discovery package
-    "mask_rule": "intensity",
-    "mask_threshold": None,  # None: the rule's default
-    "mask_polarity": "light",
-    "mask_max_area": 0.5,
-    "select_shifts": (3.0, 6.0, 9.0, 12.0),
-    "min_score": 0.1,
-    # direction optimisation in `saliency select`: steps per start, best discovered candidates
-    # and random directions per polarity to start from
-    "optimise_steps": 150,
-    "optimise_starts": 2,
-    "optimise_random_starts": 2,
-}
-
-
-def generator_spec(name: str, builder: Callable[..., Generator], description: str, **defaults: Any) -> GeneratorSpec:
-    """A backend's spec: its own defaults over the paper's. A key that is no default of any stage
-    (a misspelling) is refused here, where the backend is declared, not ignored at run time."""
-    unknown = sorted(set(defaults) - set(BASE_DEFAULTS))
-    if unknown:
-        raise ValueError(f"generator {name!r}: {', '.join(unknown)} is no stage default; known: {', '.join(BASE_DEFAULTS)}")
-    return GeneratorSpec(name, builder, description, {**BASE_DEFAULTS, **defaults})
+    def defaults(self) -> dict[str, Any]:
+        """Every stage's defaults by stage, for listings."""
+        return {"discover": asdict(self.discover), "mask": asdict(self.mask), "select": asdict(self.select)} | {
+            k: v for k, v in (("directions_file", self.directions_file), ("selection_file", self.selection_file)) if v
+        }

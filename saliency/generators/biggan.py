@@ -25,7 +25,7 @@ from torch import nn
 
 from saliency.errors import UserError
 from saliency.files import safe_torch_load
-from saliency.generators.backend import generator_spec
+from saliency.generators.backend import DiscoverDefaults, GeneratorSpec, MaskDefaults, SelectDefaults
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
 from saliency.weights import WeightsSource, resolve_weights
@@ -252,19 +252,13 @@ def build_biggan_128(weights: str | None = None, classes: Sequence[int] | None =
     return model
 
 
-BIGGAN_128 = generator_spec(
+BIGGAN_128 = GeneratorSpec(
     "biggan-128",
     build_biggan_128,
     "BigGAN-128 (BigGAN-PyTorch G_ema.pth, ImageNet, 1000 classes); Voynov & Babenko 2020",
-    deformator="ortho",
-    directions=120,
-    reconstructor="resnet18",
-    lr=1e-4,
-    steps=100_000,
-    mask_rule="intensity",
-    mask_threshold=0.95,
-    select_shifts=(10.0, 18.0, 26.0),
-    min_score=0.1,
+    discover=DiscoverDefaults(deformator="ortho", directions=120, reconstructor="resnet18", lr=1e-4, steps=100_000),
+    mask=MaskDefaults(rule="intensity", threshold=0.95),
+    select=SelectDefaults(shifts=(10.0, 18.0, 26.0), min_score=0.1),
 )
 
 
@@ -276,14 +270,11 @@ def build_bigbigan(weights: str | None = None, classes: Sequence[int] | None = N
     return model
 
 
-BIGBIGAN = generator_spec(
+BIGBIGAN = GeneratorSpec(
     "bigbigan",
     build_bigbigan,
     "BigBiGAN generator in the BigGAN-PyTorch layout (unconditional); Voynov et al. 2021",
-    deformator="ortho",
-    directions=120,
-    reconstructor="resnet18",
-    mask_rule="lighting",
-    select_shifts=(3.0, 5.0, 7.0),
-    min_score=0.1,
+    discover=DiscoverDefaults(deformator="ortho", directions=120, reconstructor="resnet18"),
+    mask=MaskDefaults(rule="lighting"),
+    select=SelectDefaults(shifts=(3.0, 5.0, 7.0), min_score=0.1),
 )

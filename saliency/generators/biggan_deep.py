@@ -15,7 +15,7 @@ import torch
 
 from saliency.errors import UserError
 from saliency.files import safe_torch_load
-from saliency.generators.backend import generator_spec
+from saliency.generators.backend import DiscoverDefaults, GeneratorSpec, MaskDefaults, SelectDefaults
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
 from saliency.weights import WeightsSource, resolve_weights
@@ -94,16 +94,13 @@ def _spec(resolution: int):
     def builder(weights=None, classes=None, random_init=False, truncation=1.0) -> Generator:
         return _build(resolution, weights, classes, random_init, truncation)
 
-    return generator_spec(
+    return GeneratorSpec(
         f"biggan-deep-{resolution}",
         builder,
         f"BigGAN-deep {resolution} px (pytorch-pretrained-biggan; ImageNet, 1000 classes)",
-        deformator="ortho",
-        directions=128,
-        reconstructor="resnet18",
-        mask_rule="intensity",
-        mask_threshold=0.95,
-        select_shifts=(6.0, 12.0, 18.0),
+        discover=DiscoverDefaults(deformator="ortho", directions=128, reconstructor="resnet18"),
+        mask=MaskDefaults(rule="intensity", threshold=0.95),
+        select=SelectDefaults(shifts=(6.0, 12.0, 18.0)),
     )
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from saliency.files import safe_torch_load
-from saliency.generators.backend import generator_spec
+from saliency.generators.backend import DiscoverDefaults, GeneratorSpec, MaskDefaults, SelectDefaults
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
 from saliency.weights import WeightsSource, resolve_weights
@@ -74,17 +74,13 @@ def build_dcgan_faces(weights: str | None = None, classes: Sequence[int] | None 
     return model
 
 
-DCGAN_FACES = generator_spec(
+DCGAN_FACES = GeneratorSpec(
     "dcgan-faces",
     build_dcgan_faces,
     "64x64 DCGAN faces (PyPI gan-face-generate weights, MIT); offline, fetched from PyPI on first use",
-    deformator="linear",
-    directions=32,
-    reconstructor="lenet",
-    lr=3e-4,
-    steps=5000,
-    directions_file="pretrained/dcgan-faces.safetensors",
+    discover=DiscoverDefaults(deformator="linear", directions=32, reconstructor="lenet", lr=3e-4, steps=5000),
     # faces fill most of a 64 px face crop, so the papers' 0.5 area cap would reject them all
-    mask_max_area=0.85,
-    min_score=0.05,
+    mask=MaskDefaults(max_area=0.85),
+    select=SelectDefaults(min_score=0.05),
+    directions_file="pretrained/dcgan-faces.safetensors",
 )

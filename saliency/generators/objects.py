@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from saliency.errors import UserError
 from saliency.files import read_safetensors
 from saliency.gan.models import ObjectGenerator
-from saliency.generators.backend import generator_spec
+from saliency.generators.backend import DiscoverDefaults, GeneratorSpec
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
 from saliency.paths import weights_dir
@@ -58,15 +58,11 @@ def build_objects(weights: str | None = None, classes: Sequence[int] | None = No
     return load_trained(path, "run `saliency train-gan --images DIR` and pass its generator_ema.safetensors with --weights")
 
 
-OBJECTS = generator_spec(
+OBJECTS = GeneratorSpec(
     "objects",
     build_objects,
     "a generator trained with `saliency train-gan` (pass its generator_ema.safetensors with --weights)",
-    deformator="linear",
-    directions=32,
-    reconstructor="lenet",
-    lr=3e-4,
-    steps=5000,
+    discover=DiscoverDefaults(deformator="linear", directions=32, reconstructor="lenet", lr=3e-4, steps=5000),
 )
 
 
@@ -79,15 +75,11 @@ def build_objects_64(weights: str | None = None, classes: Sequence[int] | None =
     )
 
 
-OBJECTS_64 = generator_spec(
+OBJECTS_64 = GeneratorSpec(
     "objects-64",
     build_objects_64,
     "64x64 object photos: our DCGAN trained by `saliency train-gan` on unlabeled DUTS-TR photos (ships with the package)",
-    deformator="linear",
-    directions=32,
-    reconstructor="lenet",
-    lr=1e-3,
-    steps=2000,
+    discover=DiscoverDefaults(deformator="linear", directions=32, reconstructor="lenet", lr=1e-3, steps=2000),
     directions_file="pretrained/objects-64.safetensors",
     selection_file="pretrained/objects-64.selection.json",
 )

@@ -31,7 +31,7 @@ from typing import Sequence
 
 import torch
 
-from saliency.generators.backend import generator_spec
+from saliency.generators.backend import DiscoverDefaults, GeneratorSpec
 from saliency.generators.base import Generator
 
 FACTORS = ("flatten", "x", "y", "size", "fg_colour", "bg_colour", "stripe_freq", "stripe_angle")
@@ -108,17 +108,12 @@ def build_planted(weights: str | None = None, classes: Sequence[int] | None = No
     return PlantedGenerator(**kwargs)
 
 
-PLANTED = generator_spec(
+PLANTED = GeneratorSpec(
     "planted",
     build_planted,
     "procedural scenes with a planted background direction and exact masks (tests)",
-    deformator="proj",
-    directions=4,
-    reconstructor="lenet",
-    lr=1e-2,
-    steps=800,
-    batch_size=32,
-    shift_loss_weight=0.0,  # the eps loss spreads d* over every direction here (module docstring)
+    # shift_loss_weight 0: the eps loss spreads d* over every direction here (module docstring)
+    discover=DiscoverDefaults(deformator="proj", directions=4, reconstructor="lenet", lr=1e-2, steps=800, shift_loss_weight=0.0),
 )
 
 
@@ -126,12 +121,9 @@ def build_planted_none(weights: str | None = None, classes: Sequence[int] | None
     return PlantedGenerator(planted=False, **kwargs)
 
 
-PLANTED_NONE = generator_spec(
+PLANTED_NONE = GeneratorSpec(
     "planted-none",
     build_planted_none,
     "the planted scenes with no background direction (tests)",
-    deformator="ortho",
-    reconstructor="lenet",
-    lr=1e-3,
-    steps=1500,
+    discover=DiscoverDefaults(deformator="ortho", reconstructor="lenet", lr=1e-3, steps=1500),
 )

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from saliency.errors import UserError
-from saliency.generators.backend import BASE_DEFAULTS, GeneratorSpec
+from saliency.generators.backend import GeneratorSpec
 from saliency.generators.base import Generator, WSpace
 from saliency.paths import shipped_discovery_file
 
@@ -53,16 +53,16 @@ def spec(name: str) -> GeneratorSpec:
     if name in BACKENDS:
         return _load(name)
     if ":" in name:
-        return GeneratorSpec(name, _custom_builder(name), "user generator", dict(BASE_DEFAULTS))
+        return GeneratorSpec(name, _custom_builder(name), "user generator")
     raise UserError(f"unknown generator {name!r}; choose one of {', '.join(sorted(BACKENDS))} or pass your own as package.module:factory")
 
 
 def latest_or_shipped(generator: str, run_file: Path, key: str, fix: str) -> Path:
     """A stage's input for `generator`: the latest run's `run_file` if there is one, else the file
-    the generator ships under its `key` default (relative to the discovery package)."""
+    the generator ships as its `key` ("directions_file" or "selection_file")."""
     if run_file.is_file():
         return run_file
-    shipped = spec(generator.split("@")[0]).defaults.get(key)  # "NAME@w": the backend NAME in its W space
+    shipped = getattr(spec(generator.split("@")[0]), key)  # "NAME@w": the backend NAME in its W space
     if shipped:
         return shipped_discovery_file(shipped)
     raise UserError(f"no {run_file.name} for {generator}: {fix}")

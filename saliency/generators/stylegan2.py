@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from saliency.errors import UserError
-from saliency.generators.backend import generator_spec
+from saliency.generators.backend import GeneratorSpec
 from saliency.generators.base import Generator
 from saliency.generators.checkpoint import load_checked
 
@@ -336,10 +336,9 @@ def load_stylegan2(
     return G
 
 
-STYLEGAN2 = generator_spec(
+STYLEGAN2 = GeneratorSpec(
     "stylegan2",
     load_stylegan2,
     "StyleGAN2 (rosinality/stylegan2-pytorch checkpoints, g_ema; size, latent and channels read from the file); Z or W space (--space)",
-    deformator="ortho",  # the paper's; directions: the full latent size, whatever the file's
-    reconstructor="resnet18",
+    # every stage at the papers' defaults; directions: the full latent size, whatever the file's
 )
