@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(STAGES[args.stage][0])
     try:
         module.run(args)
+        sys.stdout.flush()  # inside the try: a reader gone by now is met below, not at exit
     except PartlyDone as e:
         print(f"saliency {args.stage}: {e}", file=sys.stderr)
         return 3
@@ -95,4 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"saliency {args.stage}: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (`saliency generators | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0

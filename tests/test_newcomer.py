@@ -163,3 +163,15 @@ def test_a_rotated_photo_reads_the_same_as_a_file_and_as_a_pil_image(tmp_path):
     from_upload = decode_photo(path.read_bytes(), Limits(max_bytes=10**7, max_pixels=10**7))
     for image in (from_file, from_pil, from_upload):
         assert image.shape == (40, 20, 3) and image[:10].mean() > 200 and image[-10:].mean() < 50
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """`saliency generators | head -1`: the pipe closes before the listing is written; the command
+    stops quietly with the shell's SIGPIPE status (141), as Unix tools do."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "saliency", "generators"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == "", err
