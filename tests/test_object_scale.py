@@ -6,7 +6,7 @@ import pytest
 
 from saliency.pairs import BACKGROUND_BELOW, OBJECT_ABOVE
 from saliency.real_photos.pseudo_labels import fill_holes, pseudo_mask
-from saliency.unet.data import PairDataset, zoom_out
+from saliency.unet.data import PairDataset, Reframe, zoom_out
 
 
 def test_zoom_out_carries_the_mask_exactly_with_the_photo():
@@ -60,22 +60,23 @@ def test_zoom_out_items_are_drawn_from_the_seed(tmp_path):
         cv2.imwrite(str(tmp_path / f"{i}.png"), image)
         cv2.imwrite(str(tmp_path / f"{i}.mask.png"), mask)
         pairs.append((tmp_path / f"{i}.png", tmp_path / f"{i}.mask.png"))
-    data = PairDataset(pairs, 32, None, zoom=1.0)
+    data = PairDataset(pairs, 32, None, [Reframe(zoom=1.0)])
     x, y, w = data[0, 5]
     x2, y2, _ = data[0, 5]
     assert (x == x2).all() and (y == y2).all()
     assert 0 < y.mean() < 0.25 * 0.6  # the object shrank inside another photo
     assert (w == 0).any()  # the other photo's object is not scored
     with pytest.raises(Exception, match="more than all items"):
-        PairDataset(pairs, 32, None, close_up=0.6, zoom=0.6)
+        Reframe(close_up=0.6, zoom=0.6)
 
 
 def test_zoom_out_reaches_the_dataset_with_backgrounds_and_no_mix(tmp_path):
-    """`train-unet --zoom-out 1.0 --backgrounds DIR --paste 0` (no --mix) once built a PasteDataset
+    """`train-unet --zoom-out 1.0 --backgrounds DIR --paste 0` (no --mix) once built a paste set
     without the zoom-out while the run's summary recorded it: every flag reaches the dataset."""
     import cv2
 
-    from saliency.unet.train import TrainConfig, training_source
+    from saliency.unet.presets import training_set
+    from saliency.unet.train import TrainConfig
 
     pairs = []
     for i in range(3):
@@ -85,8 +86,8 @@ def test_zoom_out_reaches_the_dataset_with_backgrounds_and_no_mix(tmp_path):
         cv2.imwrite(str(tmp_path / f"{i}.mask.png"), mask)
         pairs.append((tmp_path / f"{i}.png", tmp_path / f"{i}.mask.png"))
     cfg = TrainConfig.from_preset("2021", size=32, zoom_out=1.0, backgrounds=str(tmp_path), paste=1e-9)
-    data = training_source(cfg, pairs)
-    assert data.zoom == 1.0
+    data = training_set(cfg, pairs)
+    assert [repr(f) for f in data.framings][-1] == "Reframe(close_up=0, zoom=1)"
     _, y, _ = data[0, 5]
     assert 0 < y.mean() < 0.25 * 0.6, "the item was zoomed out: its object shrank"
 

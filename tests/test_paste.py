@@ -9,8 +9,9 @@ import torch
 
 from saliency.errors import UserError
 from saliency.pairs import find_pairs
-from saliency.unet.data import MixedDataset, PairDataset, PasteDataset, background_crop, close_up_crop, mask_target, paste_object
-from saliency.unet.train import TrainConfig, soft_target, training_source, weighted_bce
+from saliency.unet.data import MixedDataset, PairDataset, Paste, Reframe, background_crop, close_up_crop, mask_target, paste_object
+from saliency.unet.presets import training_set
+from saliency.unet.train import TrainConfig, soft_target, weighted_bce
 
 
 def test_pasted_mask_is_exactly_the_pasted_pixels():
@@ -72,7 +73,7 @@ def test_pairs_json_and_paste_dataset(tmp_path):
     assert [p[0].name for p in pairs] == ["p0.jpg", "p1.jpg", "p2.jpg"]
     x, y, w = PairDataset(pairs, 32)[0]
     assert x.shape == (3, 32, 32) and y.sum() == 16 * 16 and w.min() == 1
-    always = PasteDataset(pairs, sorted(photos.iterdir()), 32, paste=1.0)
+    always = PairDataset(pairs, 32, framings=[Paste(sorted(photos.iterdir()), 32, share=1.0)])
     a, b = always[(1, 7)], always[(1, 7)]
     assert all(torch.equal(u, v) for u, v in zip(a, b)), "an item is a pure function of (index, seed)"
 
@@ -100,7 +101,7 @@ def test_mixed_dataset_draws_the_ratio_from_the_synthetic_pairs(tmp_path):
         MixedDataset(PairDataset(photos, 16), PairDataset(synthetic, 16), 1.5)
     # train-unet --mix: the photos stay as they are, the synthetic pairs are the ones mixed in
     cfg = TrainConfig(size=16, mix=str(tmp_path / "synthetic"), mix_ratio=0.5, crop=False, color=False)
-    source = training_source(cfg, photos)
+    source = training_set(cfg, photos)
     assert isinstance(source, MixedDataset) and len(source.extra) == 5
     assert 0.4 < np.mean([source[(0, s)][1].mean().item() for s in range(400)]) < 0.6
 
@@ -152,16 +153,16 @@ def test_close_up_share_is_drawn_per_item_and_reproducible(tmp_path):
     pairs = find_pairs(tmp_path)
     area = (_ellipse_photo((44, 30))[1] == 255).mean()
     for share in (0.0, 0.25, 1.0):
-        data = PairDataset(pairs, 64, None, close_up=share)  # no augmentation: only the close-up changes an item
+        data = PairDataset(pairs, 64, None, [Reframe(close_up=share)])  # no augmentation: only the close-up changes an item
         zoomed = [data[(i % 4, seed)][1].mean().item() > area + 0.05 for i, seed in enumerate(range(400))]
         assert abs(np.mean(zoomed) - share) < 0.07, (share, np.mean(zoomed))
     assert all(torch.equal(u, v) for u, v in zip(data[(2, 5)], data[(2, 5)])), "an item is a pure function of (index, seed)"
     with pytest.raises(UserError, match="close-up share"):
-        PairDataset(pairs, 64, close_up=2.0)
+        Reframe(close_up=2.0)
     # train-unet --close-up: the photos get it, the synthetic pairs mixed in do not
     cfg = TrainConfig(size=64, mix=str(tmp_path), mix_ratio=0.5, close_up=0.3, crop=False, color=False)
-    source = training_source(cfg, pairs)
-    assert source.primary.close_up == 0.3 and source.extra.close_up == 0.0
+    source = training_set(cfg, pairs)
+    assert repr(source.primary.framings) == "[Reframe(close_up=0.3, zoom=0)]" and source.extra.framings == []
 
 
 def test_soft_targets_are_learnt_where_the_hard_ones_push_to_the_extremes():
@@ -179,3 +180,31 @@ def test_soft_targets_are_learnt_where_the_hard_ones_push_to_the_extremes():
     logits.grad = None
     weighted_bce(logits, hard, confidence).backward()
     assert logits.grad.flatten()[1] < -0.01  # the hard target asks for more than the teachers' confidence
+
+
+def test_every_data_flag_of_train_unet_reaches_the_training_set(tmp_path):
+    """The set's repr names each piece (framings, augmentation, mix): setting any one data field
+    of TrainConfig alone changes it, so no flag can be recorded in a run's config and dropped."""
+    photos = find_pairs(_pairs_folder(tmp_path / "photos", 4, 0))
+    _pairs_folder(tmp_path / "synthetic", 3, 255)
+    backgrounds = str(tmp_path / "photos" / "images")
+    base = dict(size=16, backgrounds=backgrounds, paste=0.5, mix=str(tmp_path / "synthetic"), mix_ratio=0.5)
+    changes = {
+        "flip": False,
+        "crop": False,
+        "color": False,
+        "degrade": True,
+        "paste": 0.25,
+        "paste_scale": [0.2, 0.5],
+        "close_up": 0.3,
+        "zoom_out": 0.2,
+        "mix_ratio": 0.7,
+        "backgrounds": None,
+        "mix": None,
+    }
+    assembled = repr(training_set(TrainConfig(**base), photos))
+    for field, value in changes.items():
+        assert repr(training_set(TrainConfig(**{**base, field: value}), photos)) != assembled, field
+    # without a mix, the pairs themselves are pasted and reframed
+    plain = training_set(TrainConfig(size=16, backgrounds=backgrounds, paste=0.5, zoom_out=0.2), photos)
+    assert [type(f).__name__ for f in plain.framings] == ["Paste", "Reframe"]

@@ -81,16 +81,16 @@ def test_mixed_batches_with_soft_targets_train_and_resume_to_the_same_weights(pl
     """train-unet --mix (a MixedDataset goes through the DataLoader like any dataset) with
     --soft-targets: a run killed at step 27 and resumed ends on the uninterrupted run's weights."""
     from saliency.unet.data import MixedDataset
-    from saliency.unet.train import training_source
+    from saliency.unet.presets import training_set
 
     cfg = tiny_config(planted_pairs, mix=str(planted_pairs), mix_ratio=0.5, soft_targets=True)
     tr, va = split_pairs(find_pairs(planted_pairs))
     val = [next(iter(torch.utils.data.DataLoader(PairDataset(va, cfg.size), batch_size=64)))]
-    assert isinstance(training_source(cfg, tr), MixedDataset)
-    train(cfg, tmp_path / "whole", torch.device("cpu"), training_source(cfg, tr), val, progress=False)
+    assert isinstance(training_set(cfg, tr), MixedDataset)
+    train(cfg, tmp_path / "whole", torch.device("cpu"), training_set(cfg, tr), val, progress=False)
     with pytest.raises(Interrupted), interrupt_after(27):
-        train(cfg, tmp_path / "split", torch.device("cpu"), training_source(cfg, tr), val, progress=False)
-    assert train(cfg, tmp_path / "split", torch.device("cpu"), training_source(cfg, tr), val, progress=False)["steps"] == 40
+        train(cfg, tmp_path / "split", torch.device("cpu"), training_set(cfg, tr), val, progress=False)
+    assert train(cfg, tmp_path / "split", torch.device("cpu"), training_set(cfg, tr), val, progress=False)["steps"] == 40
     a, b = load_model(tmp_path / "whole" / "last.safetensors"), load_model(tmp_path / "split" / "last.safetensors")
     for (k, va_), vb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(va_, vb), k

@@ -30,7 +30,8 @@ from saliency.commands.common import (
 from saliency.errors import UserError
 from saliency.paths import runs_dir
 from saliency.unet.model import DEFAULT_ENCODER
-from saliency.unet.train import PRESETS, TrainConfig, train, training_source, validation_batches
+from saliency.unet.presets import training_set
+from saliency.unet.train import PRESETS, TrainConfig, train, validation_batches
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -264,7 +265,7 @@ def run(args: argparse.Namespace) -> None:
         train_pairs, val_pairs = split_pairs(find_pairs(cfg.data))
         if not val_pairs:
             raise UserError(f"{cfg.data} holds too few pairs to hold out a validation split")
-        source = training_source(cfg, train_pairs)
+        source = training_set(cfg, train_pairs)
         val = validation_batches(PairDataset(val_pairs, cfg.size, None))
         meta = {"trained_on": str(cfg.data), "train_pairs": len(train_pairs), "val_pairs": len(val_pairs)}
     out = args.out or runs_dir() / f"unet-{generator_label(args)}"

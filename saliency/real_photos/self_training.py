@@ -26,7 +26,8 @@ from saliency.files import write_json
 from saliency.pairs import find_pairs
 from saliency.real_photos.pseudo_labels import PSEUDO_MASK_FIELDS, PseudoLabelConfig, PseudoMaskSettings, label_photos
 from saliency.unet.data import PairDataset, split_pairs
-from saliency.unet.train import TrainConfig, train, training_source, validation_batches
+from saliency.unet.presets import training_set
+from saliency.unet.train import TrainConfig, train, validation_batches
 
 
 @dataclass
@@ -79,7 +80,7 @@ def run_rounds(
                 train_cfg,
                 unet_dir,
                 device,
-                training_source(train_cfg, train_pairs),
+                training_set(train_cfg, train_pairs),
                 validation_batches(PairDataset(val_pairs, train_cfg.size)),
                 meta,
                 progress=progress,

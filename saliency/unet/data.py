@@ -4,12 +4,12 @@ on-the-fly mode that draws accepted pairs straight from generator + selected dir
 Masks are 0 (background) and 255 (object); a pseudo-mask may also say "unsure" (128, any value
 in 64..191), and such pixels carry no loss. Every source yields (image, target, weight).
 
-Synthetic objects can be pasted onto real photos (`PasteDataset`): a U-Net that only ever sees
+Synthetic objects can be pasted onto real photos (`Paste`): a U-Net that only ever sees
 generated scenes learns their shortcuts (masks never touch the frame; backgrounds are smooth),
 and real textured backgrounds with objects cut by the frame take both away. And synthetic pairs
 can be mixed into a student's batches of pseudo-labelled photos at a ratio (`MixedDataset`).
 
-A pseudo-labelled photo can be shown as a close-up of its object (`close_up_crop`): teachers that
+A pseudo-labelled photo can be shown as a close-up of its object (`Reframe`, `close_up_crop`): teachers that
 take the frame for background cut a subject that fills the frame into its most contrasted parts,
 and a crop of a whole object's mask is a label for exactly that case, on real textures.
 
@@ -26,6 +26,7 @@ exactly the batches an uninterrupted one would.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,8 @@ from saliency.pairs import BACKGROUND_BELOW, OBJECT_ABOVE
 
 @dataclass
 class AugmentConfig:
+    """The photometric and geometric augmentation (albumentations), after any framing."""
+
     flip: bool = True
     crop: bool = True  # random scale/crop
     color: bool = True  # colour jitter
@@ -142,52 +145,32 @@ def zoom_out(
     return out, out_mask
 
 
-class PairDataset(Dataset):
-    """Items are (index, augmentation seed) -> (RGB float [3, S, S] in [0, 1], target [1, S, S],
-    weight [1, S, S]). With `close_up` > 0, that share of the items whose mask holds a whole
-    object are shown as a close-up of it (`close_up_crop`); with `zoom_out` > 0, that share is
-    scaled down into another pair's photo (`zoom_out`); both drawn from the item's seed."""
+Item = tuple[np.ndarray, np.ndarray]  # (RGB uint8 image, uint8 mask)
 
-    def __init__(
-        self, pairs: list[tuple[Path, Path]], size: int, augment: AugmentConfig | None = None, close_up: float = 0.0, zoom: float = 0.0
-    ) -> None:
-        for name, share in (("close-up", close_up), ("zoom-out", zoom)):
-            if not 0.0 <= share <= 1.0:
-                raise UserError(f"the {name} share must lie in [0, 1], not {share}")
-        if close_up + zoom > 1.0:
-            raise UserError(f"the close-up and zoom-out shares add up to {close_up + zoom:g}, more than all items")
-        self.pairs, self.size, self.close_up, self.zoom = pairs, size, close_up, zoom
+
+class PairDataset(Dataset):
+    """The U-Net's training set, composed as torchvision's presets are: pairs decoded from disk,
+    then the first of `framings` that takes the item (a paste onto a real photo, a close-up, a
+    zoom-out: each draws its share from the item's seed), then the augmentation, then tensors.
+    Items are (index, seed) -> (RGB float [3, S, S] in [0, 1], target [1, S, S], weight [1, S, S])."""
+
+    def __init__(self, pairs: list[tuple[Path, Path]], size: int, augment: AugmentConfig | None = None, framings: Sequence = ()) -> None:
+        self.pairs, self.size, self.augment, self.framings = pairs, size, augment, list(framings)
         self.transform = build_transform(size, augment)
 
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def __repr__(self) -> str:
+        return f"PairDataset({len(self.pairs)} pairs, size={self.size}, framings={self.framings}, augment={self.augment})"
+
+    def load(self, index: int) -> Item:
         image_path, mask_path = self.pairs[index]
         image, mask = read_rgb(image_path), read_mask(mask_path)
         if mask.shape[:2] != image.shape[:2]:
             raise UserError(
                 f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path} is {image.shape[1]}x{image.shape[0]}"
             )
-        return image, mask
-
-    def reframe(self, image: np.ndarray, mask: np.ndarray, index: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """The item as it is, as a close-up of its object, or zoomed out into another pair's photo:
-        one uniform draw picks among them by their shares."""
-        if self.close_up > 0 or self.zoom > 0:
-            rng = np.random.default_rng([seed, 0x7A6F6F6D])  # a stream of its own, as MixedDataset's
-            u = rng.random()
-            if u < self.close_up:
-                if (crop := close_up_crop(image, mask, rng)) is not None:
-                    return crop
-            elif u < self.close_up + self.zoom and len(self.pairs) > 1:
-                other = (index + 1 + int(rng.integers(len(self.pairs) - 1))) % len(self.pairs)
-                canvas, canvas_mask = self.load(other)
-                box = corner_box(*canvas.shape[:2], rng, CANVAS_FRACTION)  # mostly the other photo's background
-                h, w = image.shape[:2]
-                canvas = cv2.resize(canvas[box], (w, h), interpolation=cv2.INTER_LINEAR)
-                canvas_mask = cv2.resize(canvas_mask[box], (w, h), interpolation=cv2.INTER_NEAREST)
-                return zoom_out(image, mask, canvas, canvas_mask, rng.uniform(*ZOOM_SCALES), rng)
         return image, mask
 
     def finish(self, image: np.ndarray, mask: np.ndarray, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -198,7 +181,45 @@ class PairDataset(Dataset):
 
     def __getitem__(self, key: tuple[int, int] | int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index, seed = key if isinstance(key, tuple) else (key, 0)
-        return self.finish(*self.reframe(*self.load(index), index, seed), seed)
+        item = self.load(index)
+        for framing in self.framings:
+            if (framed := framing(item, index, seed, self)) is not None:
+                item = framed
+                break
+        return self.finish(*item, seed)
+
+
+class Reframe:
+    """A framing: one uniform draw from the item's seed shows it, by their shares, as a close-up of
+    its object (`close_up_crop`), zoomed out into a corner of another pair's photo (`zoom_out`),
+    or leaves it to the next framing."""
+
+    def __init__(self, close_up: float = 0.0, zoom: float = 0.0) -> None:
+        for name, share in (("close-up", close_up), ("zoom-out", zoom)):
+            if not 0.0 <= share <= 1.0:
+                raise UserError(f"the {name} share must lie in [0, 1], not {share}")
+        if close_up + zoom > 1.0:
+            raise UserError(f"the close-up and zoom-out shares add up to {close_up + zoom:g}, more than all items")
+        self.close_up, self.zoom = close_up, zoom
+
+    def __repr__(self) -> str:
+        return f"Reframe(close_up={self.close_up:g}, zoom={self.zoom:g})"
+
+    def __call__(self, item: Item, index: int, seed: int, dataset: PairDataset) -> Item | None:
+        image, mask = item
+        rng = np.random.default_rng([seed, 0x7A6F6F6D])  # a stream of its own, as MixedDataset's
+        u = rng.random()
+        if u < self.close_up:
+            return close_up_crop(image, mask, rng)
+        if u < self.close_up + self.zoom and len(dataset) > 1:
+            other = (index + 1 + int(rng.integers(len(dataset) - 1))) % len(dataset)
+            canvas, canvas_mask = dataset.load(other)
+            box = corner_box(*canvas.shape[:2], rng, CANVAS_FRACTION)  # mostly the other photo's background
+            h, w = image.shape[:2]
+            canvas = cv2.resize(canvas[box], (w, h), interpolation=cv2.INTER_LINEAR)
+            canvas_mask = cv2.resize(canvas_mask[box], (w, h), interpolation=cv2.INTER_NEAREST)
+            return zoom_out(image, mask, canvas, canvas_mask, rng.uniform(*ZOOM_SCALES), rng)
+        return None
 
 
 def corner_box(h: int, w: int, rng: np.random.Generator, fraction: tuple[float, float] = (0.35, 0.6)) -> tuple[slice, slice]:
@@ -243,39 +264,26 @@ def paste_object(
     return out, out_mask
 
 
-class PasteDataset(PairDataset):
-    """Pairs as PairDataset, but with probability `paste` an item is the pair's object pasted
-    onto a background crop of a random real photo (deterministic in the item's seed); the other
-    items are reframed as PairDataset's (close-up, zoom-out)."""
+class Paste:
+    """A framing: with probability `share` (the item seed's first draw) the pair's object pasted
+    onto a corner crop of a random real photo (`paste_object`)."""
 
-    def __init__(
-        self,
-        pairs: list[tuple[Path, Path]],
-        backgrounds: list[Path],
-        size: int,
-        paste: float = 0.5,
-        augment: AugmentConfig | None = None,
-        close_up: float = 0.0,
-        scales: tuple[float, float] = PASTE_SCALES,
-        zoom: float = 0.0,
-    ) -> None:
-        super().__init__(pairs, size, augment, close_up, zoom)
+    def __init__(self, backgrounds: list[Path], size: int, share: float = 0.5, scales: tuple[float, float] = PASTE_SCALES) -> None:
         if not backgrounds:
             raise UserError("no background photos to paste onto")
         if not 0 < scales[0] <= scales[1]:
             raise UserError(f"paste scales must be 0 < LO <= HI, not {scales[0]:g},{scales[1]:g}")
-        self.backgrounds, self.paste, self.scales = backgrounds, paste, scales
+        self.backgrounds, self.size, self.share, self.scales = backgrounds, size, share, tuple(scales)
 
-    def __getitem__(self, key: tuple[int, int] | int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        index, seed = key if isinstance(key, tuple) else (key, 0)
-        image, mask = self.load(index)
+    def __repr__(self) -> str:
+        return f"Paste({len(self.backgrounds)} backgrounds, share={self.share:g}, scales={self.scales})"
+
+    def __call__(self, item: Item, index: int, seed: int, dataset: PairDataset) -> Item | None:
         rng = np.random.default_rng(seed)
-        if rng.random() < self.paste:
-            photo = read_rgb(self.backgrounds[int(rng.integers(len(self.backgrounds)))])
-            image, mask = paste_object(background_crop(photo, self.size, rng), image, mask, rng, self.scales)
-        else:
-            image, mask = self.reframe(image, mask, index, seed)
-        return self.finish(image, mask, seed)
+        if rng.random() >= self.share:
+            return None
+        photo = read_rgb(self.backgrounds[int(rng.integers(len(self.backgrounds)))])
+        return paste_object(background_crop(photo, self.size, rng), *item, rng, self.scales)
 
 
 class MixedDataset(Dataset):
@@ -290,6 +298,9 @@ class MixedDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.primary)
+
+    def __repr__(self) -> str:
+        return f"MixedDataset(ratio={self.ratio:g}, primary={self.primary}, extra={self.extra})"
 
     def __getitem__(self, key: tuple[int, int] | int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index, seed = key if isinstance(key, tuple) else (key, 0)

@@ -357,31 +357,6 @@ def after_step(
     return best
 
 
-def training_source(cfg: TrainConfig, pairs: list):
-    """The dataset a config asks for, every reframing flag reaching it: plain pairs, or pairs
-    pasted onto real backgrounds, either reframed as close-ups or zoomed out at their shares;
-    with `mix`, those pairs are the photos and the synthetic pairs of `mix` (pasted, if asked)
-    are mixed in at `mix_ratio`."""
-    from saliency.images import list_photos
-    from saliency.pairs import find_pairs
-    from saliency.unet.data import AugmentConfig, MixedDataset, PairDataset, PasteDataset
-
-    augment = AugmentConfig(cfg.flip, cfg.crop, cfg.color, cfg.degrade)
-
-    def synthetic(synthetic_pairs: list, close_up: float = 0.0, zoom: float = 0.0):
-        if cfg.backgrounds and cfg.paste > 0:
-            return PasteDataset(
-                synthetic_pairs, list_photos(cfg.backgrounds), cfg.size, cfg.paste, augment, close_up, tuple(cfg.paste_scale), zoom
-            )
-        return PairDataset(synthetic_pairs, cfg.size, augment, close_up, zoom)
-
-    if cfg.mix and cfg.mix_ratio > 0:
-        return MixedDataset(
-            PairDataset(pairs, cfg.size, augment, cfg.close_up, cfg.zoom_out), synthetic(find_pairs(cfg.mix)), cfg.mix_ratio
-        )
-    return synthetic(pairs, cfg.close_up, cfg.zoom_out)
-
-
 def validation_batches(val_set) -> list:
     loader = torch.utils.data.DataLoader(val_set, batch_size=min(64, len(val_set)))
     return list(loader)
