@@ -15,6 +15,7 @@ Run: `python benchmarks/planted_recovery.py [--seeds 16] [--steps N] [--settings
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -24,19 +25,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report  # noqa: E402
 
-from discovery.trainer import Discoverer, DiscoveryConfig, run_discovery  # noqa: E402
+from discovery import planted  # noqa: E402
 from saliency.commands import discover  # noqa: E402
 from saliency.generators import build_generator  # noqa: E402
-
-SETTINGS = ("float32", "float64", "nudged")
-
-
-def discover_config(flags: list[str]) -> DiscoveryConfig:
-    """The config `saliency discover FLAGS` would train with: the registry's defaults read the one
-    way the command reads them, so a new default cannot be missed here."""
-    p = argparse.ArgumentParser()
-    discover.add_arguments(p)
-    return discover.config_from_args(p.parse_args(flags))
 
 
 def recovery(
@@ -44,68 +35,38 @@ def recovery(
 ) -> float | tuple[float, float]:
     """max |cos| to d* of one registry-default planted discovery run (and, with `select`, the
     |cos| of the direction `saliency select` picks from it)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64 if setting == "float64" else torch.float32)
-    try:
-        G = build_generator("planted", device=device)
-        flags = ["--generator", "planted", "--seed", str(seed), "--checkpoint-every", str(10**9)]
-        flags += ["--steps", str(steps)] if steps else []
-        flags += ["--shift-loss-weight", str(shift_loss_weight)] if shift_loss_weight is not None else []
-        cfg = discover_config(flags)
-        disc = Discoverer(G, cfg, torch.device(device))
-        if setting == "nudged":  # the fresh weights moved by 1e-6
-            g = torch.Generator().manual_seed(10_000 + seed)
-            with torch.no_grad():
-                for p in [*disc.deformator.parameters(), *disc.reconstructor.parameters()]:
-                    p.add_(1e-6 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    flags = ["--generator", "planted", "--seed", str(seed), "--checkpoint-every", str(10**9)]
+    flags += ["--steps", str(steps)] if steps else []
+    flags += ["--shift-loss-weight", str(shift_loss_weight)] if shift_loss_weight is not None else []
+    with tempfile.TemporaryDirectory() as tmp:
+        found = planted.recovery(discover.config_from_flags(flags), setting, tmp, device)
+        if not select:
+            return found
+        from saliency.cli import main as cli
 
-        with tempfile.TemporaryDirectory() as tmp:
-            result = run_discovery(G, cfg, tmp, torch.device(device), progress=False, render_grids=False, discoverer=disc)
-            from discovery import load_directions
-
-            D = load_directions(result.directions_path).directions.double()
-            found = float(((D / D.norm(dim=1, keepdim=True)) @ G.planted_direction.double().cpu()).abs().max())
-            if not select:
-                return found
-            from saliency.cli import main as cli
-
-            if (
-                cli(
-                    [
-                        "select",
-                        "--generator",
-                        "planted",
-                        "--directions",
-                        str(result.directions_path),
-                        "--out",
-                        f"{tmp}/select",
-                        "--device",
-                        device,
-                    ]
-                )
-                != 0
-            ):
-                return found, 0.0
-            import json
-
-            chosen = torch.tensor(json.loads(Path(f"{tmp}/select/selection.json").read_text())["vector"], dtype=torch.float64)
-            return found, float((chosen @ G.planted_direction.double().cpu()).abs())
-    finally:
-        torch.set_default_dtype(previous)
+        command = ["select", "--generator", "planted", "--directions", f"{tmp}/directions.safetensors", "--out", f"{tmp}/select"]
+        if cli([*command, "--device", device]) != 0:
+            return found, 0.0
+        chosen = torch.tensor(json.loads(Path(f"{tmp}/select/selection.json").read_text())["vector"], dtype=torch.float64)
+        return found, float((chosen @ build_generator("planted").planted_direction.double()).abs())
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=16)
     p.add_argument("--steps", type=int, default=None, help="discovery steps (default: the registry's)")
-    p.add_argument("--settings", default=",".join(SETTINGS))
+    p.add_argument("--settings", default=",".join(planted.SETTINGS))
     p.add_argument("--shift-loss-weight", type=float, default=None, help="weight of the eps loss (default: the registry's, 0)")
     p.add_argument("--select", action="store_true", help="also run `saliency select` on each run's directions")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     rows = []
-    weight = discover_config(["--generator", "planted"]).shift_loss_weight if args.shift_loss_weight is None else args.shift_loss_weight
+    weight = (
+        discover.config_from_flags(["--generator", "planted"]).shift_loss_weight
+        if args.shift_loss_weight is None
+        else args.shift_loss_weight
+    )
     for setting in args.settings.split(","):
         runs = []
         for seed in range(args.seeds):

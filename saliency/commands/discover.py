@@ -92,6 +92,14 @@ def config_from_args(args: argparse.Namespace) -> DiscoveryConfig:
     )
 
 
+def config_from_flags(flags: list[str]) -> DiscoveryConfig:
+    """The config `saliency discover FLAGS` would train with (for benchmarks and tests: the
+    registry's defaults read the one way the command reads them)."""
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return config_from_args(p.parse_args(flags))
+
+
 def run(args: argparse.Namespace) -> None:
     from saliency.distributed import Distributed
 
