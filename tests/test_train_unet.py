@@ -239,40 +239,57 @@ def test_cli_on_the_fly(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_ddp_two_cpu_processes_end_identical(planted_pairs, tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "saliency",
-        "train-unet",
-        "--generator",
-        "planted",
-        "--data",
-        str(planted_pairs),
-        "--out",
-        str(tmp_path),
-        "--steps",
-        "12",
-        "--batch-size",
-        "8",
-        "--val-every",
-        "6",
-        "--checkpoint-every",
-        "6",
-        *TINY,
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+def test_ddp_two_cpu_processes_train_what_one_process_does_with_both_halves(planted_pairs, tmp_path):
+    """torchrun with 2 processes: both ranks end on the same weights, and those are the weights of
+    one process that, each step, averages the gradients of the two ranks' half-batches (what DDP's
+    all-reduce computes; batch norm normalises each half by its own statistics, as each rank does).
+    Parameters are compared, not batch-norm running statistics (DDP keeps rank 0's)."""
+    flags = ["--generator", "planted", "--data", str(planted_pairs), "--out", str(tmp_path), "--steps", "12", "--batch-size", "8"]
+    flags += ["--val-every", "6", "--checkpoint-every", "6", *TINY]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "saliency", "train-unet", *flags]
+    proc = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["world_size"] == 2
     sums = summary["rank_weight_checksums"]
     assert len(sums) == 2 and sums[0] == sums[1]
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each rank computed: Adam turns last-bit differences of near-zero gradients into whole steps
+    try:
+        one, initial = one_process_reference(flags, planted_pairs)
+    finally:
+        torch.set_num_threads(threads)
+    ddp = dict(load_model(tmp_path / "last.safetensors").net.named_parameters())
+    assert ddp.keys() == one.keys()
+    worst = max(float((ddp[k] - one[k]).detach().abs().max()) for k in one)
+    moved = max(float((one[k] - p).detach().abs().max()) for k, p in initial.items())
+    assert worst < 1e-4 < moved, (worst, moved)
+
+
+def one_process_reference(flags: list[str], data) -> tuple[dict, dict]:
+    """(final, initial) parameters of one process stepping on both ranks' halves of each batch."""
+    from types import SimpleNamespace
+
+    from saliency.cli import parse_args
+    from saliency.commands.train_unet import training_config
+    from saliency.unet.presets import training_set
+    from saliency.unet.train import Optimisation, batch_source, weighted_bce
+
+    cpu = torch.device("cpu")
+    cfg = training_config(parse_args(["train-unet", *flags]), cpu, str(data), False)
+    run = Optimisation.build(cfg, cpu, None)
+    initial = {k: p.detach().clone() for k, p in run.model.net.named_parameters()}
+    source = training_set(cfg, split_pairs(find_pairs(data))[0])
+    halves = [batch_source(source, cfg, 0, SimpleNamespace(rank=r, world=2), cpu) for r in (0, 1)]
+    for step in range(cfg.steps):
+        run.opt.zero_grad()
+        for half in halves:
+            x, y, w = half(step)
+            (weighted_bce(run.model(x), y, w) / 2).backward()
+        run.opt.step()
+        run.sched.step()
+    return dict(run.model.net.named_parameters()), initial
 
 
 def test_consistency_against_the_mean_teacher_known_answers_and_resume(planted_pairs, tmp_path):
