@@ -1,7 +1,10 @@
 """Where datasets, weights and run outputs live on a user's machine.
 
-`SALIENCY_DATA` overrides everything; otherwise a source checkout uses its own `data/` folder
-(git-ignored) and an installed package uses `~/.cache/saliency`.
+DATA is `SALIENCY_DATA` if set; otherwise a source checkout's own `data/` folder (git-ignored),
+or `~/.cache/saliency` for an installed package. Datasets and weights are caches and live in DATA.
+Run outputs are the user's work: DATA/runs when SALIENCY_DATA is set or the command runs inside
+the checkout, else `saliency-runs/` in the current folder, so a run started from another
+project lands beside it, not in the checkout or a cache.
 """
 
 from __future__ import annotations
@@ -38,7 +41,12 @@ def shared_datasets_dir() -> Path:
 
 
 def runs_dir() -> Path:
-    return data_dir() / "runs"
+    """Where a stage writes when no --out is given, and where the next stage looks for it."""
+    cwd = Path.cwd().resolve()
+    in_checkout = (_CHECKOUT / "pyproject.toml").is_file() and (cwd == _CHECKOUT or _CHECKOUT in cwd.parents)
+    if os.environ.get("SALIENCY_DATA") or in_checkout:
+        return data_dir() / "runs"
+    return cwd / "saliency-runs"
 
 
 def shipped_discovery_file(relative: str) -> Path:

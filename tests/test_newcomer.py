@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -175,3 +176,19 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
     proc.stdout.close()  # gone before the first line
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141 and err == "", err
+
+
+def test_runs_started_outside_the_checkout_land_in_the_current_folder(tmp_path, monkeypatch):
+    """A run started from another folder writes `saliency-runs/` there, not into the checkout's
+    data/; inside the checkout, or with SALIENCY_DATA set, runs go to DATA/runs as before."""
+    from saliency import paths
+
+    checkout = Path(paths.__file__).resolve().parents[1]
+    monkeypatch.delenv("SALIENCY_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert paths.runs_dir() == tmp_path.resolve() / "saliency-runs"
+    monkeypatch.chdir(checkout / "tests")
+    assert paths.runs_dir() == checkout / "data" / "runs"  # data/ is tracked (its README)
+    monkeypatch.setenv("SALIENCY_DATA", str(tmp_path / "elsewhere"))
+    monkeypatch.chdir(tmp_path)
+    assert paths.runs_dir() == tmp_path / "elsewhere" / "runs"
