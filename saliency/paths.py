@@ -34,10 +34,15 @@ def datasets_dir() -> Path:
     return data_dir() / "datasets"
 
 
+def shared_dir() -> Path:
+    """`shared/` beside a source checkout: what a team keeps for every clone (datasets,
+    generators, reference manifests)."""
+    return _CHECKOUT.parent / "shared"
+
+
 def shared_datasets_dir() -> Path:
-    """`shared/datasets` beside a source checkout: where a team keeps benchmark sets and unlabeled
-    photos for every clone (looked in after DATA/datasets)."""
-    return _CHECKOUT.parent / "shared" / "datasets"
+    """Benchmark sets and unlabeled photos kept for every clone (looked in after DATA/datasets)."""
+    return shared_dir() / "datasets"
 
 
 def runs_dir() -> Path:

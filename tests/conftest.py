@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from saliency import paths
+
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one xdist worker per core: each computes on one thread (and so do the commands it starts),
@@ -17,7 +19,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
     cv2.setNumThreads(1)
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = paths.shared_dir()
 
 
 def pytest_addoption(parser):
