@@ -42,6 +42,7 @@ from saliency.generators.base import Generator
 from saliency.masks import NEEDS_NEGATIVE, make_masks, mask_statistics
 from saliency.pairs import TarSink, list_pairs, read_pairs, shard_dir, write_pair
 from saliency.resume import changed_settings
+from saliency.training import interruption_point
 from saliency.viz import to_uint8
 
 
@@ -285,7 +286,6 @@ def synthesize(
     cfg: SynthConfig,
     out: str | Path,
     progress: bool = True,
-    stop_after_shards: int | None = None,
     latent_bank: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """Write this process's shards of the N pairs into `out`. Returns the merged manifest once
@@ -308,8 +308,7 @@ def synthesize(
         for written, k in enumerate(todo):
             info = write_shard(G, cfg, k, h, out, writer, bar, latent_bank)
             bar.set_postfix(acceptance=f"{info['passed'] / max(1, info['candidates']):.2f}")
-            if stop_after_shards is not None and written + 1 >= stop_after_shards:
-                return {}
+            interruption_point("synth", written + 1)  # tests: after this many shards of this call, as a kill
     except OSError as e:
         raise UserError(f"writing samples to {out} failed: {e}. Free disk space and rerun the same command to resume") from None
     finally:

@@ -7,7 +7,8 @@ kill and restart with the same command:
 - `TrainingLoop`: the checkpoint (written atomically; on resume, refused if the run's settings
   changed), the JSONL log cut back to the checkpoint's step, the progress bar, when each interval
   is due, and an optional time limit that ends the run with a checkpoint;
-- `interrupt_after`: the one hook for tests, a kill at a chosen step.
+- `interrupt_after`: the one hook for tests, a kill at a chosen step (synth's shard loop honours
+  it too, through `interruption_point`).
 
 A trainer reads as torchvision's reference loops do::
 
@@ -67,6 +68,13 @@ def interrupt_after(step: int) -> Iterator[None]:
         yield
     finally:
         _interrupt_step = before
+
+
+def interruption_point(name: str, done: int) -> None:
+    """Where a loop that is not a TrainingLoop (synth's shards) lets `interrupt_after` stop it,
+    once `done` units of work are finished."""
+    if done == _interrupt_step:
+        raise Interrupted(f"{name} interrupted after {done}")
 
 
 class TrainingLoop:
@@ -133,8 +141,7 @@ class TrainingLoop:
                 self.step = step
                 yield step
                 self._bar.update(1)
-                if self.done == _interrupt_step:
-                    raise Interrupted(f"{self.name} interrupted after step {self.done}")
+                interruption_point(self.name, self.done)
                 if self.out_of_time:
                     break
         finally:

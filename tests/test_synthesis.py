@@ -17,6 +17,7 @@ from saliency.errors import UserError
 from saliency.generators import build_generator
 from saliency.pairs import list_pairs
 from saliency.synthesis import SynthConfig, batch_rng, candidate_batch, synthesize
+from saliency.training import Interrupted, interrupt_after
 
 
 def planted_config(G, **kw) -> SynthConfig:
@@ -82,7 +83,8 @@ def test_deterministic_and_growing_n_extends(tmp_path):
 def test_resume_after_interruption_in_process(tmp_path):
     G = build_generator("planted")
     synthesize(G, planted_config(G), tmp_path / "whole", progress=False)
-    synthesize(G, planted_config(G), tmp_path / "split", progress=False, stop_after_shards=1)
+    with pytest.raises(Interrupted), interrupt_after(1):  # killed once the first shard is written
+        synthesize(G, planted_config(G), tmp_path / "split", progress=False)
     stale = tmp_path / "split" / "shards" / "00001" / "images"
     stale.mkdir(parents=True)
     (stale / "00000100.png").write_bytes(b"torn")  # what a kill mid-shard leaves behind
