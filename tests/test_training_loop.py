@@ -18,13 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass
 class Config:
+    """A run's settings; those in RESUMABLE_CHANGES may differ on resume."""
+
+    RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every")
+
     steps: int = 10
     lr: float = 0.1
     seed: int = 0
-    checkpoint_every: int = 4
-    log_every: int = 3
-
-    RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every")
+    checkpoint_every: int = 4  # checkpoints at 4 and 8
+    log_every: int = 3  # log lines at 3, 6, 9 and the last step
 
 
 def fit(out: Path, cfg: Config, time_limit: float | None = None) -> torch.Tensor:
