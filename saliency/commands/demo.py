@@ -3,7 +3,7 @@
 discover (or the shipped directions unless --rediscover) -> select -> synth -> train-unet ->
 bench on every benchmark set found, then OUT/report.md with every picture. Each stage runs
 through the same code as its own command; a second run reuses the stages already finished.
-The defaults fit 2 CPU cores in about half an hour; `--scale paper` uses the papers' sizes.
+The defaults take about 9 minutes on 2 CPU cores with one benchmark set; `--scale paper` uses the papers' sizes.
 """
 
 from __future__ import annotations
