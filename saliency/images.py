@@ -91,12 +91,16 @@ def read_mask(path: Path) -> np.ndarray:
     return m
 
 
-def center_square(image: np.ndarray, size: int) -> np.ndarray:
-    """The largest centred square of `image`, resized to `size` x `size` (area interpolation)."""
-    h, w = image.shape[:2]
+def center_box(h: int, w: int) -> tuple[slice, slice]:
+    """The largest centred square of an h x w frame, as the slices that cut it."""
     s = min(h, w)
     y, x = (h - s) // 2, (w - s) // 2
-    return cv2.resize(image[y : y + s, x : x + s], (size, size), interpolation=cv2.INTER_AREA)
+    return slice(y, y + s), slice(x, x + s)
+
+
+def center_square(image: np.ndarray, size: int) -> np.ndarray:
+    """The largest centred square of `image`, resized to `size` x `size` (area interpolation)."""
+    return cv2.resize(image[center_box(*image.shape[:2])], (size, size), interpolation=cv2.INTER_AREA)
 
 
 def load_photo_bank(root: str | Path, size: int, progress: bool = True):

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from saliency.errors import UserError
-from saliency.images import try_read_rgb
+from saliency.images import center_box, try_read_rgb
 from saliency.paths import datasets_dir, shared_datasets_dir
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -278,13 +278,6 @@ def open_folder(
     )
 
 
-def centre_square(a: np.ndarray) -> np.ndarray:
-    h, w = a.shape[:2]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    return a[top : top + side, left : left + side]
-
-
 def load_pair(
     s: Sample, threshold: int = 128, crop: bool = False, mask_rule: Callable[[np.ndarray], np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -304,4 +297,5 @@ def load_pair(
         gt = mask >= threshold
     if gt.shape != image.shape[:2]:
         raise UserError(f"mask {s.mask} is {gt.shape[1]}x{gt.shape[0]} but image {s.image} is {image.shape[1]}x{image.shape[0]}")
-    return (centre_square(image), centre_square(gt)) if crop else (image, gt)
+    box = center_box(*image.shape[:2])
+    return (image[box], gt[box]) if crop else (image, gt)

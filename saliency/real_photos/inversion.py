@@ -34,7 +34,7 @@ from torch import nn
 from saliency.errors import UserError
 from saliency.files import atomic_write, read_safetensors, write_json
 from saliency.generators.base import Generator
-from saliency.images import center_square, load_photo_bank
+from saliency.images import center_box, center_square, load_photo_bank
 from saliency.selection import Selection
 from saliency.training import TrainingLoop, step_generator
 from saliency.unet.model import IMAGENET_MEAN, IMAGENET_STD
@@ -204,6 +204,5 @@ class GanTeacher:
         mask = keep_large_components(make_masks(self.rule, original, shifted, negative, self.threshold, self.polarity), self.min_component)
         s = min(h, w)  # the mask covers the centred square the encoder saw; outside it: unsure
         soft = np.full((h, w), 0.5, np.float32)
-        y0, x0 = (h - s) // 2, (w - s) // 2
-        soft[y0 : y0 + s, x0 : x0 + s] = cv2.resize(mask[0, 0].cpu().numpy(), (s, s), interpolation=cv2.INTER_LINEAR)
+        soft[center_box(h, w)] = cv2.resize(mask[0, 0].cpu().numpy(), (s, s), interpolation=cv2.INTER_LINEAR)
         return soft
