@@ -19,7 +19,7 @@ fp16 autocast (fp16 with a gradient scaler).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +55,6 @@ class DiscoveryConfig(DiscoverDefaults):
     # Fields that may change between a run and its resume without changing the result (the parts
     # change only the order of float sums).
     RESUMABLE_CHANGES = ("steps", "checkpoint_every", "log_every", "eval_samples", "accumulate")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DiscoveryConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}

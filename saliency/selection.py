@@ -254,7 +254,7 @@ def default_mask_spec(generator: str | None) -> MaskSpec:
     from saliency.generators.registry import spec
 
     try:
-        d = spec(generator.split("@")[0]).mask if generator else MaskDefaults()
+        d = spec(generator).mask if generator else MaskDefaults()
     except UserError:
         d = MaskDefaults()
     return MaskSpec(d.rule, d.threshold, d.polarity, FilterConfig(max_area=d.max_area))

@@ -11,6 +11,9 @@ def test_registry_lists_backends_with_defaults():
     specs = available()
     assert {"dcgan-faces", "planted"} <= set(specs)
     assert specs["dcgan-faces"].discover.reconstructor == "lenet"
+    from saliency.generators import spec
+
+    assert spec("stylegan2@w") is specs["stylegan2"]  # a run's label names its backend's spec
     with pytest.raises(UserError, match="unknown generator 'nope'"):
         build_generator("nope")
 

@@ -50,6 +50,9 @@ def available() -> dict[str, GeneratorSpec]:
 
 
 def spec(name: str) -> GeneratorSpec:
+    """The spec of a backend, named alone or as a run labels it ("stylegan2@w": one spec serves
+    every latent space of its backend)."""
+    name = name.split("@")[0]
     if name in BACKENDS:
         return _load(name)
     if ":" in name:
@@ -62,7 +65,7 @@ def latest_or_shipped(generator: str, run_file: Path, key: str, fix: str) -> Pat
     the generator ships as its `key` ("directions_file" or "selection_file")."""
     if run_file.is_file():
         return run_file
-    shipped = getattr(spec(generator.split("@")[0]), key)  # "NAME@w": the backend NAME in its W space
+    shipped = getattr(spec(generator), key)
     if shipped:
         return shipped_discovery_file(shipped)
     raise UserError(f"no {run_file.name} for {generator}: {fix}")
